@@ -42,6 +42,8 @@ pub enum FailureKind {
     CredsspError,
     /// The server sent a Set Error Info PDU with a non-zero ERRINFO code.
     ServerErrorInfo,
+    /// The server sent a licensing error.
+    LicensingError,
     /// The server redirected the client elsewhere (Server Redirection PDU).
     Redirected,
     /// A local I/O or internal failure not caused by the server.
@@ -69,6 +71,7 @@ impl FailureKind {
             FailureKind::CredentialsRequired => "credentials_required",
             FailureKind::CredsspError => "credssp_error",
             FailureKind::ServerErrorInfo => "server_error_info",
+            FailureKind::LicensingError => "licensing_error",
             FailureKind::Redirected => "redirected",
             FailureKind::Internal => "internal",
         }

@@ -11,3 +11,12 @@ mod stage;
 
 pub use failure::FailureKind;
 pub use stage::{Stage, UnknownStage};
+
+pub mod cert;
+pub mod diagnosis;
+mod probe;
+pub mod report;
+pub mod target;
+
+pub use probe::{probe, Credentials, ProbeOptions, Secret, SecurityProtocols};
+pub use report::Report;

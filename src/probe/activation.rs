@@ -1,0 +1,420 @@
+//! The stages after the security upgrade: basic_settings, channel_connection,
+//! secure_settings, licensing, capabilities and finalization.
+//!
+//! The connector is stepped one PDU at a time. Each incoming PDU is classified before the
+//! connector sees it, so that a Set Error Info PDU or an MCS Disconnect Provider Ultimatum
+//! is reported as such (IronRDP would mis-parse them) and so that the stage named in the
+//! report is the one the server was in, even where IronRDP's state absorbs the next
+//! stage's first PDU.
+
+use std::net::SocketAddr;
+
+use ironrdp_connector::{
+    ClientConnector, ClientConnectorState, ConnectorError, ConnectorErrorKind, Credentials,
+    DesktopSize, Sequence as _,
+};
+use ironrdp_core::WriteBuf;
+use ironrdp_pdu::gcc;
+use ironrdp_pdu::mcs::{DisconnectReason, McsMessage};
+use ironrdp_pdu::rdp::capability_sets::MajorPlatformType;
+use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
+use ironrdp_pdu::x224::X224;
+use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::io::{io_failure, within};
+use super::{Failure, ProbeOptions, Recorder, Stop};
+use crate::diagnosis::codes;
+use crate::{FailureKind, Stage};
+
+/// Builds the IronRDP connector for a probe. Every security protocol is enabled in the
+/// configuration; the offer itself is chosen in the x224 stage.
+pub(crate) fn new_connector(options: &ProbeOptions, client_addr: SocketAddr) -> ClientConnector {
+    let (username, domain) = match &options.credentials {
+        Some(c) => (c.user.clone(), c.domain.clone()),
+        None => (String::new(), None),
+    };
+    let config = ironrdp_connector::Config {
+        desktop_size: DesktopSize {
+            width: 1024,
+            height: 768,
+        },
+        monitor_layout: None,
+        desktop_scale_factor: 0,
+        desktop_physical_size: None,
+        desktop_orientation: None,
+        device_scale_factor: None,
+        monitor_extended_layout: None,
+        relative_mouse_input: false,
+        enable_tls: true,
+        enable_credssp: true,
+        enable_standard_rdp_security: true,
+        // The password is handed to CredSSP only (see the credssp stage); the Client Info
+        // PDU carries the user name alone.
+        credentials: Credentials::UsernamePassword {
+            username,
+            password: String::new(),
+        },
+        domain,
+        client_build: 0,
+        client_name: "rdpscope".to_owned(),
+        keyboard_type: gcc::KeyboardType::IBM_ENHANCED,
+        keyboard_subtype: 0,
+        keyboard_functional_keys_count: 12,
+        keyboard_layout: 0x0409,
+        connection_type: gcc::ConnectionType::Lan,
+        ime_file_name: String::new(),
+        bitmap: None,
+        dig_product_id: String::new(),
+        client_dir: "C:\\Windows\\System32\\mstscax.dll".to_owned(),
+        alternate_shell: String::new(),
+        work_dir: String::new(),
+        remote_application_mode: false,
+        rail_support_level: ironrdp_pdu::rdp::capability_sets::RailSupportLevel::empty(),
+        platform: MajorPlatformType::UNIX,
+        hardware_id: None,
+        request_data: None,
+        autologon: false,
+        enable_audio_playback: false,
+        enable_audio_capture: false,
+        performance_flags: PerformanceFlags::default(),
+        license_cache: None,
+        timezone_info: TimezoneInfo::default(),
+        compression_type: None,
+        enable_server_pointer: false,
+        pointer_software_rendering: true,
+        multitransport_flags: None,
+        support_dyn_vc_gfx_protocol: false,
+    };
+    ClientConnector::new(config, client_addr)
+}
+
+/// The stage the connector's state belongs to. `answered` says whether the server has
+/// answered the Client Info PDU yet (the first PDU after it ends secure_settings).
+fn stage_of(state: &ClientConnectorState, answered: bool) -> Option<Stage> {
+    Some(match state {
+        ClientConnectorState::BasicSettingsExchangeSendInitial { .. }
+        | ClientConnectorState::BasicSettingsExchangeWaitResponse { .. } => Stage::BasicSettings,
+        ClientConnectorState::ChannelConnection { .. } => Stage::ChannelConnection,
+        ClientConnectorState::SecureSettingsExchange { .. } => Stage::SecureSettings,
+        ClientConnectorState::ConnectTimeAutoDetection { .. }
+        | ClientConnectorState::LicensingExchange { .. } => {
+            if answered {
+                Stage::Licensing
+            } else {
+                Stage::SecureSettings
+            }
+        }
+        ClientConnectorState::MultitransportBootstrapping { .. }
+        | ClientConnectorState::MultitransportPending { .. }
+        | ClientConnectorState::CapabilitiesExchange { .. } => Stage::Capabilities,
+        ClientConnectorState::ConnectionFinalization { .. } => Stage::Finalization,
+        ClientConnectorState::Connected { .. } => Stage::Connected,
+        _ => return None,
+    })
+}
+
+/// What an incoming PDU is, as far as the probe cares.
+#[derive(Debug, PartialEq, Eq)]
+enum Incoming {
+    /// A Set Error Info PDU with its ERRINFO code.
+    ErrorInfo(u32),
+    /// An MCS Disconnect Provider Ultimatum.
+    Ultimatum(DisconnectReason),
+    /// A licensing Error Alert with a code other than STATUS_VALID_CLIENT.
+    LicenseError(u32),
+    /// Anything else, for the connector.
+    Other,
+}
+
+const PDUTYPE_DATAPDU: u16 = 0x7;
+const PDUTYPE2_SET_ERROR_INFO_PDU: u8 = 0x2F;
+const SEC_LICENSE_PKT: u16 = 0x0080;
+const ERROR_ALERT: u8 = 0xFF;
+const STATUS_VALID_CLIENT: u32 = 0x7;
+
+fn classify(pdu: &[u8]) -> Incoming {
+    match ironrdp_core::decode::<X224<McsMessage<'_>>>(pdu) {
+        Ok(X224(McsMessage::DisconnectProviderUltimatum(ultimatum))) => {
+            Incoming::Ultimatum(ultimatum.reason)
+        }
+        Ok(X224(McsMessage::SendDataIndication(data))) => classify_user_data(&data.user_data),
+        _ => Incoming::Other,
+    }
+}
+
+fn classify_user_data(data: &[u8]) -> Incoming {
+    let u16_at = |i: usize| data.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |i: usize| {
+        data.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // Share Control Header (6) + Share Data Header (12) + errorInfo (4), MS-RDPBCGR 2.2.5.1.1.
+    if u16_at(2).map(|t| t & 0xF) == Some(PDUTYPE_DATAPDU)
+        && data.get(14) == Some(&PDUTYPE2_SET_ERROR_INFO_PDU)
+    {
+        if let Some(code) = u32_at(18) {
+            return Incoming::ErrorInfo(code);
+        }
+    }
+    // Basic Security Header (4) + licensing preamble (4) + dwErrorCode, MS-RDPELE 2.2.1.12.
+    if u16_at(0).is_some_and(|flags| flags & SEC_LICENSE_PKT != 0)
+        && data.get(4) == Some(&ERROR_ALERT)
+    {
+        if let Some(code) = u32_at(8) {
+            if code != STATUS_VALID_CLIENT {
+                return Incoming::LicenseError(code);
+            }
+        }
+    }
+    Incoming::Other
+}
+
+fn disconnect_reason_name(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::DomainDisconnected => "rn-domain-disconnected",
+        DisconnectReason::ProviderInitiated => "rn-provider-initiated",
+        DisconnectReason::TokenPurged => "rn-token-purged",
+        DisconnectReason::UserRequested => "rn-user-requested",
+        DisconnectReason::ChannelPurged => "rn-channel-purged",
+    }
+}
+
+fn license_error_name(code: u32) -> &'static str {
+    match code {
+        0x01 => "ERR_INVALID_SERVER_CERTIFICATE",
+        0x02 => "ERR_NO_LICENSE",
+        0x03 => "ERR_INVALID_MAC",
+        0x04 => "ERR_INVALID_SCOPE",
+        0x06 => "ERR_NO_LICENSE_SERVER",
+        0x08 => "ERR_INVALID_CLIENT",
+        0x0B => "ERR_INVALID_PRODUCTID",
+        0x0C => "ERR_INVALID_MESSAGE_LEN",
+        _ => "unknown licensing error",
+    }
+}
+
+/// Failure for an incoming PDU that ends the connection, if it is one.
+fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Failure> {
+    match *incoming {
+        Incoming::ErrorInfo(0) | Incoming::Other => None,
+        Incoming::ErrorInfo(code) => {
+            let info = codes::errinfo(code);
+            let name = info.map_or("unknown ERRINFO code", |i| i.name);
+            let meaning = info.map_or("the server reported an error", |i| i.meaning);
+            let mut failure = Failure::new(
+                stage,
+                FailureKind::ServerErrorInfo,
+                format!("{meaning} (Set Error Info 0x{code:08X} {name})"),
+            );
+            failure.0.errinfo = Some(code);
+            failure.0.errinfo_name = info.map(|i| i.name.to_owned());
+            Some(failure)
+        }
+        Incoming::Ultimatum(reason) => Some(Failure::new(
+            stage,
+            FailureKind::ClosedByPeer,
+            format!(
+                "the server disconnected with an MCS Disconnect Provider Ultimatum ({})",
+                disconnect_reason_name(reason)
+            ),
+        )),
+        Incoming::LicenseError(code) => Some(Failure::new(
+            stage,
+            FailureKind::LicensingError,
+            format!(
+                "the server sent a licensing error (0x{code:02X} {}): check the RD Licensing configuration",
+                license_error_name(code)
+            ),
+        )),
+    }
+}
+
+fn step_failure(stage: Stage, error: &ConnectorError) -> Failure {
+    let text = error.to_string();
+    match error.kind() {
+        ConnectorErrorKind::General if text.contains("security settings") => Failure::new(
+            stage,
+            FailureKind::UnsupportedSecurity,
+            "the server requires Standard RDP Security encryption (RC4/FIPS), which rdpscope does not implement",
+        ),
+        _ => Failure::new(
+            stage,
+            FailureKind::ProtocolError,
+            format!("unexpected or invalid message from the server: {text}"),
+        ),
+    }
+}
+
+/// Steps the connector from the basic settings exchange to the end of finalization.
+pub(crate) async fn run<S>(
+    framed: &mut TokioFramed<S>,
+    connector: &mut ClientConnector,
+    rec: &mut Recorder,
+) -> Result<(), Stop>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
+{
+    let mut buf = WriteBuf::new();
+    let mut answered_client_info = false;
+    loop {
+        if let ClientConnectorState::Connected { result } = &connector.state {
+            rec.detail(
+                Stage::ChannelConnection,
+                format!(
+                    "I/O channel {}, user channel {}, {} static channel(s)",
+                    result.io_channel_id,
+                    result.user_channel_id,
+                    result.static_channels.values().count()
+                ),
+            );
+            rec.detail(
+                Stage::Capabilities,
+                format!(
+                    "desktop {}x{}, share id 0x{:08X}",
+                    result.desktop_size.width, result.desktop_size.height, result.share_id
+                ),
+            );
+            return Ok(());
+        }
+        if let ClientConnectorState::Redirected { .. } = &connector.state {
+            let stage = rec.current().unwrap_or(Stage::Capabilities);
+            return Err(Failure::new(
+                stage,
+                FailureKind::Redirected,
+                "the server sent a Server Redirection PDU: a connection broker redirects the client to another host",
+            )
+            .into());
+        }
+        let stage = stage_of(&connector.state, answered_client_info).ok_or_else(|| {
+            Failure::new(
+                rec.current().unwrap_or(Stage::BasicSettings),
+                FailureKind::Internal,
+                format!(
+                    "unexpected connector state {}",
+                    ironrdp_connector::State::name(&connector.state)
+                ),
+            )
+        })?;
+        rec.enter(stage).map_err(Stop::Reached)?;
+
+        if connector.should_perform_multitransport() {
+            buf.clear();
+            let written = connector
+                .skip_multitransport(&mut buf)
+                .map_err(|e| step_failure(stage, &e))?;
+            send(framed, &buf, written.size(), stage, rec).await?;
+            continue;
+        }
+
+        buf.clear();
+        let (stage, written) = match connector.next_pdu_hint() {
+            None => (stage, connector.step_no_input(&mut buf)),
+            Some(hint) => {
+                let pdu = within(rec, stage, waiting_for(stage), framed.read_by_hint(hint))
+                    .await?
+                    .map_err(|e| io_failure(stage, &e, during(stage)))?;
+                let incoming = classify(&pdu);
+                if let Some(failure) = incoming_failure(stage, &incoming) {
+                    return Err(failure.into());
+                }
+                if incoming == Incoming::ErrorInfo(0) {
+                    continue;
+                }
+                let stage = if stage == Stage::SecureSettings {
+                    // The server answered the Client Info PDU: licensing begins with this PDU.
+                    answered_client_info = true;
+                    rec.enter(Stage::Licensing).map_err(Stop::Reached)?;
+                    Stage::Licensing
+                } else {
+                    stage
+                };
+                (stage, connector.step(&pdu, framed.last_read_at(), &mut buf))
+            }
+        };
+        let written = written.map_err(|e| step_failure(stage, &e))?;
+        send(framed, &buf, written.size(), stage, rec).await?;
+    }
+}
+
+async fn send<S>(
+    framed: &mut TokioFramed<S>,
+    buf: &WriteBuf,
+    size: Option<usize>,
+    stage: Stage,
+    rec: &Recorder,
+) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
+{
+    if let Some(len) = size {
+        within(
+            rec,
+            stage,
+            "sending to the server",
+            framed.write_all(&buf[..len]),
+        )
+        .await?
+        .map_err(|e| io_failure(stage, &e, during(stage)))?;
+    }
+    Ok(())
+}
+
+fn waiting_for(stage: Stage) -> &'static str {
+    match stage {
+        Stage::BasicSettings => "the MCS Connect Response",
+        Stage::ChannelConnection => "the MCS Attach User / Channel Join Confirm",
+        Stage::SecureSettings => "the server's answer to the Client Info PDU",
+        Stage::Licensing => "the licensing exchange",
+        Stage::Capabilities => "the Demand Active PDU",
+        Stage::Finalization => "the finalization PDUs (Synchronize, Control, Font Map)",
+        _ => "the server",
+    }
+}
+
+fn during(stage: Stage) -> &'static str {
+    match stage {
+        Stage::BasicSettings => "during the MCS basic settings exchange (after authentication)",
+        Stage::ChannelConnection => "during channel connection",
+        Stage::SecureSettings => "after the Client Info PDU",
+        Stage::Licensing => "during licensing",
+        Stage::Capabilities => "during the capabilities exchange",
+        Stage::Finalization => "during connection finalization",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_set_error_info() {
+        // Share Control Header: totalLength 22, PDUTYPE_DATAPDU | version, pduSource 0x03EA.
+        let mut data = vec![22, 0, 0x17, 0, 0xEA, 0x03];
+        // Share Data Header: shareId, pad, streamId, uncompressedLength, pduType2, ctype, clen.
+        data.extend_from_slice(&[0, 0, 0, 0, 0, 1, 8, 0, PDUTYPE2_SET_ERROR_INFO_PDU, 0, 0, 0]);
+        data.extend_from_slice(&7u32.to_le_bytes());
+        assert_eq!(classify_user_data(&data), Incoming::ErrorInfo(7));
+        assert_eq!(classify_user_data(&data[..20]), Incoming::Other);
+    }
+
+    #[test]
+    fn classifies_license_errors() {
+        let mut data = vec![0x80, 0, 0, 0, ERROR_ALERT, 3, 16, 0];
+        data.extend_from_slice(&6u32.to_le_bytes());
+        data.extend_from_slice(&2u32.to_le_bytes());
+        assert_eq!(classify_user_data(&data), Incoming::LicenseError(6));
+        data[8] = STATUS_VALID_CLIENT as u8;
+        assert_eq!(classify_user_data(&data), Incoming::Other);
+    }
+
+    #[test]
+    fn classify_never_panics_on_short_input() {
+        for len in 0..24 {
+            let data = vec![0xFF; len];
+            let _ = classify_user_data(&data);
+            let _ = classify(&data);
+        }
+    }
+}

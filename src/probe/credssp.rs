@@ -1,0 +1,223 @@
+//! The credssp stage: CredSSP / NLA with NTLM, including the Early User Authorization Result.
+
+use ironrdp_connector::credssp::{CredsspProcessGenerator, CredsspSequence};
+use ironrdp_connector::sspi::credssp::ClientState;
+use ironrdp_connector::sspi::generator::GeneratorState;
+use ironrdp_connector::{
+    ClientConnector, ClientConnectorState, ConnectorError, ConnectorErrorKind, ServerName,
+};
+use ironrdp_core::WriteBuf;
+use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::io::{io_failure, within};
+use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
+use crate::diagnosis::codes;
+use crate::report::CredsspInfo;
+use crate::target::Target;
+use crate::{FailureKind, Stage};
+
+/// Runs CredSSP to completion or to the first failure.
+pub(crate) async fn run<S>(
+    framed: &mut TokioFramed<S>,
+    connector: &mut ClientConnector,
+    target: &Target,
+    server_public_key: Vec<u8>,
+    options: &ProbeOptions,
+    rec: &mut Recorder,
+    facts: &mut Facts,
+) -> Result<(), Stop>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
+{
+    let ClientConnectorState::Credssp { selected_protocol } = connector.state else {
+        return Err(Failure::new(
+            Stage::Credssp,
+            FailureKind::Internal,
+            "connector is not at the CredSSP state",
+        )
+        .into());
+    };
+    let early_user_authorization =
+        selected_protocol.contains(ironrdp_pdu::nego::SecurityProtocol::HYBRID_EX);
+    let mut info = CredsspInfo {
+        package: "NTLM".to_owned(),
+        result: "not started".to_owned(),
+        early_user_authorization,
+    };
+    let Some(credentials) = options.credentials.as_ref() else {
+        info.result = "no credentials".to_owned();
+        facts.credssp = Some(info);
+        return Err(Failure::new(
+            Stage::Credssp,
+            FailureKind::CredentialsRequired,
+            "the server requires NLA (CredSSP) and no credentials were given: pass --user and RDPSCOPE_PASSWORD or --password-stdin",
+        )
+        .into());
+    };
+
+    let result = exchange(
+        framed,
+        credentials,
+        selected_protocol,
+        target,
+        server_public_key,
+        rec,
+    )
+    .await;
+    info.result = match &result {
+        Ok(()) => "success".to_owned(),
+        Err(failure) => failure.0.kind.name().to_owned(),
+    };
+    let who = match &credentials.domain {
+        Some(domain) => format!("{domain}\\{}", credentials.user),
+        None => credentials.user.clone(),
+    };
+    let eua = if early_user_authorization {
+        "; Early User Authorization Result expected"
+    } else {
+        ""
+    };
+    rec.detail(
+        Stage::Credssp,
+        format!("NTLM as {who}: {}{eua}", info.result),
+    );
+    facts.credssp = Some(info);
+    result.map_err(Stop::Failed)
+}
+
+async fn exchange<S>(
+    framed: &mut TokioFramed<S>,
+    credentials: &super::Credentials,
+    selected_protocol: ironrdp_pdu::nego::SecurityProtocol,
+    target: &Target,
+    server_public_key: Vec<u8>,
+    rec: &Recorder,
+) -> Result<(), Failure>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
+{
+    let (mut sequence, mut ts_request) = CredsspSequence::init(
+        ironrdp_connector::Credentials::UsernamePassword {
+            username: credentials.user.clone(),
+            password: credentials.password.expose().to_owned(),
+        },
+        credentials.domain.as_deref(),
+        selected_protocol,
+        ServerName::new(target.host.clone()),
+        server_public_key,
+        None,
+    )
+    .map_err(|e| connector_failure(&e))?;
+    let mut buf = WriteBuf::new();
+
+    loop {
+        let client_state = {
+            let mut generator = sequence.process_ts_request(ts_request);
+            resolve(&mut generator)?
+        };
+        buf.clear();
+        let written = sequence
+            .handle_process_result(client_state, &mut buf)
+            .map_err(|e| connector_failure(&e))?;
+        if let Some(len) = written.size() {
+            within(
+                rec,
+                Stage::Credssp,
+                "sending a CredSSP message",
+                framed.write_all(&buf[..len]),
+            )
+            .await?
+            .map_err(|e| io_failure(Stage::Credssp, &e, "while sending a CredSSP message"))?;
+        }
+
+        let Some(hint) = sequence.next_pdu_hint() else {
+            return Ok(());
+        };
+        let pdu = within(
+            rec,
+            Stage::Credssp,
+            "the server's CredSSP answer",
+            framed.read_by_hint(hint),
+        )
+        .await?
+        .map_err(|e| io_failure(Stage::Credssp, &e, "during CredSSP"))?;
+        match sequence
+            .decode_server_message(&pdu)
+            .map_err(|e| connector_failure(&e))?
+        {
+            Some(next) => ts_request = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Runs the CredSSP generator; NTLM never needs the network (only Kerberos would).
+fn resolve(generator: &mut CredsspProcessGenerator<'_>) -> Result<ClientState, Failure> {
+    match generator.start() {
+        GeneratorState::Completed(result) => result.map_err(|e| sspi_failure(&e)),
+        GeneratorState::Suspended(_) => Err(Failure::new(
+            Stage::Credssp,
+            FailureKind::CredsspError,
+            "CredSSP asked for a Kerberos network exchange, which rdpscope does not perform",
+        )),
+    }
+}
+
+fn connector_failure(error: &ConnectorError) -> Failure {
+    match error.kind() {
+        ConnectorErrorKind::Credssp(e) => sspi_failure(e),
+        ConnectorErrorKind::AccessDenied => Failure::new(
+            Stage::Credssp,
+            FailureKind::AccessDenied,
+            "access denied by the server's Early User Authorization Result: the account authenticated but may not log on remotely (Remote Desktop Users group, \"Allow log on through Remote Desktop Services\")",
+        ),
+        _ => Failure::new(Stage::Credssp, FailureKind::ProtocolError, format!("invalid CredSSP message: {error}")),
+    }
+}
+
+fn sspi_failure(error: &ironrdp_connector::sspi::Error) -> Failure {
+    if let Some(status) = error.nstatus {
+        let code = status.0;
+        let name = codes::ntstatus(code).map(|c| c.name);
+        let meaning = match code {
+            0xC000_006D | 0xC000_006A | 0xC000_0064 => "logon failure",
+            0xC000_0234 => "account locked out",
+            0xC000_0072 => "account disabled",
+            0xC000_0193 => "account expired",
+            0xC000_0071 => "password expired",
+            0xC000_0224 => "password must be changed",
+            0xC000_015B => "logon type not granted",
+            0xC000_006F => "logon outside allowed hours",
+            0xC000_0070 => "logon not allowed from this workstation",
+            0xC000_006E => "account restriction",
+            _ => "the server rejected the authentication",
+        };
+        let mut failure = Failure::new(
+            Stage::Credssp,
+            FailureKind::LogonFailure,
+            format!(
+                "{meaning} (0x{code:08X} {})",
+                name.unwrap_or("unknown NTSTATUS")
+            ),
+        );
+        failure.0.ntstatus = Some(code);
+        failure.0.ntstatus_name = name.map(str::to_owned);
+        return failure;
+    }
+    // Without an NTSTATUS, the SSPI error kind is a SEC_E code.
+    let code = error.error_type as u32;
+    let name = codes::ntstatus(code).map(|c| c.name);
+    let mut failure = Failure::new(
+        Stage::Credssp,
+        FailureKind::CredsspError,
+        format!(
+            "CredSSP failed: {} (0x{code:08X} {})",
+            error.description,
+            name.unwrap_or("SEC_E")
+        ),
+    );
+    failure.0.ntstatus = Some(code);
+    failure.0.ntstatus_name = name.map(str::to_owned);
+    failure
+}

@@ -1,0 +1,81 @@
+//! Shared I/O helpers of the pipeline: stage deadlines, error classification, secrets.
+
+use std::future::Future;
+use std::io;
+
+use super::{Failure, Recorder};
+use crate::{FailureKind, Stage};
+
+/// A password. Its `Debug` is redacted, it has no `Display` or `Serialize`, and it is
+/// wiped from memory when dropped.
+#[derive(Clone, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The password itself, for the one place that hands it to CredSSP.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.fill(0);
+    }
+}
+
+/// Runs `fut` until the current stage's deadline; a timeout is a failure of that stage.
+pub(crate) async fn within<T>(
+    rec: &Recorder,
+    stage: Stage,
+    waiting_for: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, Failure> {
+    let deadline = tokio::time::Instant::from_std(rec.deadline());
+    tokio::time::timeout_at(deadline, fut).await.map_err(|_| {
+        Failure::new(
+            stage,
+            FailureKind::Timeout,
+            format!("timed out waiting for {waiting_for}"),
+        )
+    })
+}
+
+/// Classifies an I/O error at `stage`; `during` says what the client was doing.
+pub(crate) fn io_failure(stage: Stage, error: &io::Error, during: &str) -> Failure {
+    let (kind, message) = match error.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            (FailureKind::Refused, format!("connection refused {during}"))
+        }
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => (
+            FailureKind::Reset,
+            format!("connection reset by the server {during}"),
+        ),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => (
+            FailureKind::ClosedByPeer,
+            format!("the server closed the connection {during}"),
+        ),
+        io::ErrorKind::TimedOut => (FailureKind::Timeout, format!("timed out {during}")),
+        io::ErrorKind::InvalidData => (
+            FailureKind::ProtocolError,
+            format!("invalid data from the server {during}: {error}"),
+        ),
+        _ => (
+            FailureKind::ProtocolError,
+            format!("i/o error {during}: {error}"),
+        ),
+    };
+    Failure::new(stage, kind, message)
+}

@@ -1,0 +1,386 @@
+//! The probe pipeline: one module per stage group, and a driver that runs them in order,
+//! times each stage, stops at the first failure and returns a [`Report`].
+
+mod activation;
+mod credssp;
+mod io;
+mod net;
+mod tls;
+mod x224;
+
+use std::time::{Duration, Instant};
+
+use ironrdp_pdu::nego::SecurityProtocol;
+
+use crate::cert::{CertPolicy, TrustStore};
+use crate::report::{Outcome, ProbeError, Report, StageResult, StageStatus};
+use crate::target::Target;
+use crate::{FailureKind, Stage};
+
+pub use io::Secret;
+
+/// The security protocols to offer in the X.224 Connection Request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecurityProtocols(SecurityProtocol);
+
+impl SecurityProtocols {
+    /// The default offer: `tls,hybrid,hybrid_ex`.
+    pub fn default_offer() -> Self {
+        Self(SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX)
+    }
+
+    /// The raw `requestedProtocols` bits (0 = Standard RDP Security only).
+    pub fn bits(self) -> u32 {
+        self.0.bits()
+    }
+
+    pub(crate) fn protocol(self) -> SecurityProtocol {
+        self.0
+    }
+}
+
+impl Default for SecurityProtocols {
+    fn default() -> Self {
+        Self::default_offer()
+    }
+}
+
+impl std::str::FromStr for SecurityProtocols {
+    type Err = String;
+
+    /// Parses a comma-separated list of `rdp`, `tls`, `hybrid`, `hybrid_ex`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut protocol = SecurityProtocol::empty();
+        let mut any = false;
+        for item in s.split(',').map(str::trim) {
+            any = true;
+            match item.to_ascii_lowercase().as_str() {
+                "rdp" => {}
+                "tls" | "ssl" => protocol |= SecurityProtocol::SSL,
+                "hybrid" | "nla" => protocol |= SecurityProtocol::HYBRID,
+                "hybrid_ex" => protocol |= SecurityProtocol::HYBRID_EX,
+                other => {
+                    return Err(format!(
+                        "unknown security protocol `{other}` (expected rdp, tls, hybrid, hybrid_ex)"
+                    ));
+                }
+            }
+        }
+        if !any || s.trim().is_empty() {
+            return Err("empty security protocol list".to_owned());
+        }
+        Ok(Self(protocol))
+    }
+}
+
+/// Names of the protocols set in a `SecurityProtocol` value (`rdp` when empty).
+pub(crate) fn protocol_names(protocol: SecurityProtocol) -> Vec<String> {
+    if protocol.is_empty() {
+        return vec!["rdp".to_owned()];
+    }
+    let table = [
+        (SecurityProtocol::SSL, "tls"),
+        (SecurityProtocol::HYBRID, "hybrid"),
+        (SecurityProtocol::RDSTLS, "rdstls"),
+        (SecurityProtocol::HYBRID_EX, "hybrid_ex"),
+        (SecurityProtocol::RDSAAD, "rdsaad"),
+    ];
+    let mut names: Vec<String> = table
+        .iter()
+        .filter(|(flag, _)| protocol.contains(*flag))
+        .map(|(_, name)| (*name).to_owned())
+        .collect();
+    let unknown = protocol.bits() & !table.iter().fold(0, |acc, (flag, _)| acc | flag.bits());
+    if unknown != 0 {
+        names.push(format!("unknown(0x{unknown:x})"));
+    }
+    names
+}
+
+/// User credentials for NLA. The password is never printed, logged or serialised.
+#[derive(Clone)]
+pub struct Credentials {
+    /// User name.
+    pub user: String,
+    /// Domain, if any.
+    pub domain: Option<String>,
+    /// Password.
+    pub password: Secret,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("domain", &self.domain)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Everything a probe needs besides the target.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Credentials for NLA; `None` means none were given.
+    pub credentials: Option<Credentials>,
+    /// Protocols to offer.
+    pub security: SecurityProtocols,
+    /// Timeout for each stage.
+    pub stage_timeout: Duration,
+    /// Timeout for the TCP connect.
+    pub connect_timeout: Duration,
+    /// Stop successfully once this stage is reached.
+    pub until: Option<Stage>,
+    /// Certificate policy.
+    pub cert_policy: CertPolicy,
+    /// Trust anchors for the certificate analysis.
+    pub trust: Option<TrustStore>,
+    /// Name to check the certificate against (defaults to the target host).
+    pub server_name: Option<String>,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        Self {
+            credentials: None,
+            security: SecurityProtocols::default(),
+            stage_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            until: None,
+            cert_policy: CertPolicy::Default,
+            trust: None,
+            server_name: None,
+        }
+    }
+}
+
+/// A stage failure before it is attached to a stage by the driver.
+#[derive(Debug)]
+pub(crate) struct Failure(pub(crate) Box<ProbeError>);
+
+impl Failure {
+    pub(crate) fn new(stage: Stage, kind: FailureKind, message: impl Into<String>) -> Self {
+        Self(Box::new(ProbeError::new(stage, kind, message)))
+    }
+}
+
+/// Signals that the `--until` stage was reached.
+pub(crate) struct UntilReached;
+
+/// Why the pipeline stopped early.
+pub(crate) enum Stop {
+    Failed(Failure),
+    Reached(UntilReached),
+}
+
+impl From<Failure> for Stop {
+    fn from(f: Failure) -> Self {
+        Stop::Failed(f)
+    }
+}
+
+/// Records stage timings and details as the pipeline walks the stages.
+pub(crate) struct Recorder {
+    results: Vec<StageResult>,
+    current: Option<(Stage, Instant)>,
+    until: Option<Stage>,
+    stage_timeout: Duration,
+}
+
+impl Recorder {
+    fn new(until: Option<Stage>, stage_timeout: Duration) -> Self {
+        Self {
+            results: Stage::ALL
+                .iter()
+                .map(|&stage| StageResult {
+                    stage,
+                    status: StageStatus::NotReached,
+                    elapsed_ms: None,
+                    detail: None,
+                })
+                .collect(),
+            current: None,
+            until,
+            stage_timeout,
+        }
+    }
+
+    fn slot(&mut self, stage: Stage) -> &mut StageResult {
+        let index = Stage::ALL.iter().position(|&s| s == stage).unwrap_or(0);
+        &mut self.results[index]
+    }
+
+    /// The stage currently running.
+    pub(crate) fn current(&self) -> Option<Stage> {
+        self.current.map(|(stage, _)| stage)
+    }
+
+    /// The deadline of the current stage.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.current
+            .map_or_else(Instant::now, |(_, started)| started)
+            + self.stage_timeout
+    }
+
+    /// Starts `stage`, completing the current stage as ok if it is a different one.
+    ///
+    /// Returns `Err(UntilReached)` when `stage` is the `--until` stage.
+    pub(crate) fn enter(&mut self, stage: Stage) -> Result<(), UntilReached> {
+        if self.current() == Some(stage) {
+            return Ok(());
+        }
+        self.finish_current(StageStatus::Ok);
+        if self.until == Some(stage) {
+            return Err(UntilReached);
+        }
+        self.current = Some((stage, Instant::now()));
+        Ok(())
+    }
+
+    /// Marks a stage that does not apply to this connection.
+    pub(crate) fn skip(
+        &mut self,
+        stage: Stage,
+        detail: impl Into<String>,
+    ) -> Result<(), UntilReached> {
+        self.finish_current(StageStatus::Ok);
+        if self.until == Some(stage) {
+            return Err(UntilReached);
+        }
+        let slot = self.slot(stage);
+        slot.status = StageStatus::Skipped;
+        slot.detail = Some(detail.into());
+        Ok(())
+    }
+
+    /// Sets (replaces) the detail line of a stage.
+    pub(crate) fn detail(&mut self, stage: Stage, detail: impl Into<String>) {
+        self.slot(stage).detail = Some(detail.into());
+    }
+
+    fn finish_current(&mut self, status: StageStatus) {
+        if let Some((stage, started)) = self.current.take() {
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            let slot = self.slot(stage);
+            slot.status = status;
+            slot.elapsed_ms = Some(elapsed);
+        }
+    }
+}
+
+/// Mutable facts collected along the way, moved into the report at the end.
+#[derive(Default)]
+pub(crate) struct Facts {
+    pub(crate) address: Option<String>,
+    pub(crate) negotiation: Option<crate::report::Negotiation>,
+    pub(crate) tls: Option<crate::report::TlsInfo>,
+    pub(crate) certificate: Option<crate::report::CertificateInfo>,
+    pub(crate) credssp: Option<crate::report::CredsspInfo>,
+}
+
+/// Probes `target`: performs a real client-side RDP connection and reports every stage.
+///
+/// Never panics on anything the server sends; every network wait is bounded by the
+/// options' timeouts.
+pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
+    let started = Instant::now();
+    let mut rec = Recorder::new(options.until, options.stage_timeout);
+    let mut facts = Facts::default();
+    let result = run(target, options, &mut rec, &mut facts).await;
+
+    let (outcome, error) = match result {
+        Ok(()) => {
+            let _ = rec.enter(Stage::Connected);
+            let slot = rec.slot(Stage::Connected);
+            slot.status = StageStatus::Ok;
+            slot.elapsed_ms = Some(0.0);
+            rec.current = None;
+            (Outcome::Connected, None)
+        }
+        Err(Stop::Reached(UntilReached)) => (Outcome::Reached, None),
+        Err(Stop::Failed(Failure(error))) => {
+            let error = *error;
+            rec.finish_current(StageStatus::Failed);
+            let slot = rec.slot(error.stage);
+            slot.status = StageStatus::Failed;
+            (Outcome::Failed, Some(error))
+        }
+    };
+
+    Report {
+        target: target.to_string(),
+        address: facts.address,
+        outcome,
+        failed_stage: error.as_ref().map(|e| e.stage),
+        until: options.until,
+        total_ms: started.elapsed().as_secs_f64() * 1000.0,
+        stages: rec.results,
+        error,
+        negotiation: facts.negotiation,
+        tls: facts.tls,
+        certificate: facts.certificate,
+        credssp: facts.credssp,
+    }
+}
+
+async fn run(
+    target: &Target,
+    options: &ProbeOptions,
+    rec: &mut Recorder,
+    facts: &mut Facts,
+) -> Result<(), Stop> {
+    let addresses = net::resolve(target, rec).await?;
+    let tcp = net::connect(&addresses, options.connect_timeout, rec, facts).await?;
+    let client_addr = tcp.local_addr().map_err(|e| {
+        Failure::new(
+            Stage::Tcp,
+            FailureKind::Internal,
+            format!("local address: {e}"),
+        )
+    })?;
+    let mut connector = activation::new_connector(options, client_addr);
+
+    let (tcp, selected) = x224::negotiate(tcp, &mut connector, options, rec, facts).await?;
+
+    if selected.is_empty() {
+        // Standard RDP Security: no TLS, no certificate, no CredSSP.
+        rec.skip(Stage::Tls, "Standard RDP Security selected: no TLS")
+            .map_err(Stop::Reached)?;
+        rec.skip(
+            Stage::Certificate,
+            "no TLS certificate under Standard RDP Security",
+        )
+        .map_err(Stop::Reached)?;
+        rec.skip(Stage::Credssp, "no NLA under Standard RDP Security")
+            .map_err(Stop::Reached)?;
+        connector.mark_security_upgrade_as_done();
+        let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
+        return activation::run(&mut framed, &mut connector, rec).await;
+    }
+
+    let upgraded = tls::upgrade(tcp, target, options, rec, facts).await?;
+    connector.mark_security_upgrade_as_done();
+    let mut framed = ironrdp_tokio::TokioFramed::new(upgraded.stream);
+
+    if connector.should_perform_credssp() {
+        rec.enter(Stage::Credssp).map_err(Stop::Reached)?;
+        credssp::run(
+            &mut framed,
+            &mut connector,
+            target,
+            upgraded.server_public_key,
+            options,
+            rec,
+            facts,
+        )
+        .await?;
+        connector.mark_credssp_as_done();
+    } else {
+        // TLS security: the server shows its graphical logon; the Client Info PDU carries
+        // the user name only (see `activation::new_connector`).
+        rec.skip(Stage::Credssp, "server selected TLS without NLA")
+            .map_err(Stop::Reached)?;
+    }
+
+    activation::run(&mut framed, &mut connector, rec).await
+}

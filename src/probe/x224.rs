@@ -1,0 +1,380 @@
+//! The x224 stage: X.224 Connection Request / Confirm and security negotiation.
+
+use ironrdp_connector::{ClientConnector, Sequence as _};
+use ironrdp_core::WriteBuf;
+use ironrdp_pdu::nego::{ConnectionConfirm, ResponseFlags, SecurityProtocol};
+use ironrdp_pdu::x224::X224;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use super::io::{io_failure, within};
+use super::{protocol_names, Facts, Failure, ProbeOptions, Recorder, Stop};
+use crate::report::Negotiation;
+use crate::{FailureKind, Stage};
+
+const TPKT_HEADER_LEN: usize = 4;
+/// The smallest valid Connection Confirm (TPKT + X.224 CC without RDP_NEG_RSP).
+const MIN_CONFIRM_LEN: usize = 11;
+
+/// Sends the Connection Request, reads and classifies the Confirm, and returns the
+/// selected protocol (empty = Standard RDP Security).
+pub(crate) async fn negotiate(
+    mut tcp: TcpStream,
+    connector: &mut ClientConnector,
+    options: &ProbeOptions,
+    rec: &mut Recorder,
+    facts: &mut Facts,
+) -> Result<(TcpStream, SecurityProtocol), Stop> {
+    rec.enter(Stage::X224).map_err(Stop::Reached)?;
+    let requested = options.security.protocol();
+    let mut buf = WriteBuf::new();
+    let written = connector
+        .initiate_with_security_protocol(requested, &mut buf)
+        .map_err(|e| {
+            Failure::new(
+                Stage::X224,
+                FailureKind::Internal,
+                format!("encode connection request: {e}"),
+            )
+        })?;
+    let request_len = written.size().unwrap_or(0);
+    within(
+        rec,
+        Stage::X224,
+        "sending the X.224 Connection Request",
+        tcp.write_all(&buf[..request_len]),
+    )
+    .await?
+    .map_err(|e| {
+        io_failure(
+            Stage::X224,
+            &e,
+            "while sending the X.224 Connection Request",
+        )
+    })?;
+
+    let mut negotiation = Negotiation {
+        requested: protocol_names(requested),
+        requested_raw: requested.bits(),
+        selected: None,
+        selected_raw: None,
+        response_flags: Vec::new(),
+        response_flags_raw: None,
+        negotiation_data_present: false,
+        failure_code: None,
+        failure_name: None,
+    };
+    let frame = within(
+        rec,
+        Stage::X224,
+        "the X.224 Connection Confirm",
+        read_tpkt(&mut tcp),
+    )
+    .await?;
+    let frame = match frame {
+        Ok(frame) => frame,
+        Err(failure) => {
+            facts.negotiation = Some(negotiation);
+            return Err(failure.into());
+        }
+    };
+
+    let decoded = ironrdp_core::decode::<X224<ConnectionConfirm>>(&frame).map(|pdu| pdu.0);
+    negotiation.negotiation_data_present = frame.len() > MIN_CONFIRM_LEN;
+    let result = match decoded {
+        Err(e) => Err(Failure::new(
+            Stage::X224,
+            FailureKind::ProtocolError,
+            format!("invalid X.224 Connection Confirm: {e}"),
+        )),
+        Ok(ConnectionConfirm::Failure { code }) => {
+            let code = u32::from(code);
+            let name = neg_failure_name(code);
+            negotiation.failure_code = Some(code);
+            negotiation.failure_name = Some(name.to_owned());
+            rec.detail(
+                Stage::X224,
+                format!(
+                    "requested {}; RDP_NEG_FAILURE {code} {name}",
+                    negotiation.requested.join(",")
+                ),
+            );
+            let mut failure = Failure::new(
+                Stage::X224,
+                FailureKind::NegotiationFailure,
+                format!(
+                    "{} (RDP_NEG_FAILURE {code} {name})",
+                    neg_failure_meaning(code)
+                ),
+            );
+            failure.0.neg_failure_code = Some(code);
+            failure.0.neg_failure_name = Some(name.to_owned());
+            Err(failure)
+        }
+        Ok(ConnectionConfirm::Response { flags, protocol }) => {
+            negotiation.selected = Some(protocol_names(protocol).join(","));
+            negotiation.selected_raw = Some(protocol.bits());
+            negotiation.response_flags = flag_names(flags);
+            negotiation.response_flags_raw = Some(flags.bits());
+            let flags_text = if negotiation.response_flags.is_empty() {
+                "none".to_owned()
+            } else {
+                negotiation.response_flags.join("|")
+            };
+            rec.detail(
+                Stage::X224,
+                if negotiation.negotiation_data_present {
+                    format!(
+                        "requested {}; selected {}; flags {flags_text}",
+                        negotiation.requested.join(","),
+                        protocol_names(protocol).join(",")
+                    )
+                } else {
+                    format!(
+                        "requested {}; no RDP_NEG_RSP (legacy server: Standard RDP Security only)",
+                        negotiation.requested.join(",")
+                    )
+                },
+            );
+            check_selection(requested, protocol, negotiation.negotiation_data_present)
+        }
+    };
+    facts.negotiation = Some(negotiation);
+    let selected = result?;
+
+    let mut out = WriteBuf::new();
+    connector.step(&frame, None, &mut out).map_err(|e| {
+        Failure::new(
+            Stage::X224,
+            FailureKind::ProtocolError,
+            format!("connection confirm: {e}"),
+        )
+    })?;
+    Ok((tcp, selected))
+}
+
+/// Checks the server's choice against the offer.
+fn check_selection(
+    requested: SecurityProtocol,
+    selected: SecurityProtocol,
+    nego_present: bool,
+) -> Result<SecurityProtocol, Failure> {
+    let unsupported = |message: String| {
+        Err(Failure::new(
+            Stage::X224,
+            FailureKind::UnsupportedSecurity,
+            message,
+        ))
+    };
+    if selected.is_empty() {
+        if !requested.is_empty() {
+            let how = if nego_present {
+                "the server selected Standard RDP Security (PROTOCOL_RDP)"
+            } else {
+                "the server answered without RDP_NEG_RSP, so it supports only Standard RDP Security"
+            };
+            return unsupported(format!(
+                "{how} although the client offered {}; enable TLS/NLA on the server (Security Layer) or offer `rdp`",
+                protocol_names(requested).join(",")
+            ));
+        }
+        return Ok(selected);
+    }
+    let single = selected.bits().count_ones() == 1;
+    if !single || !requested.contains(selected) {
+        return unsupported(format!(
+            "the server selected {} which the client did not offer ({})",
+            protocol_names(selected).join(","),
+            protocol_names(requested).join(",")
+        ));
+    }
+    if selected.intersects(SecurityProtocol::RDSTLS | SecurityProtocol::RDSAAD) {
+        return unsupported(format!(
+            "the server selected {}, which rdpscope does not implement",
+            protocol_names(selected).join(",")
+        ));
+    }
+    Ok(selected)
+}
+
+/// Reads one TPKT frame from the raw socket, recognising servers that are not RDP.
+async fn read_tpkt(tcp: &mut TcpStream) -> Result<Vec<u8>, Failure> {
+    let mut frame = Vec::with_capacity(64);
+    let mut chunk = [0u8; 512];
+    loop {
+        if frame.len() >= 2 {
+            if let Some(foreign) = foreign_bytes(&frame) {
+                // Give a text banner a moment to arrive in full for a better description.
+                return Err(Failure::new(Stage::X224, FailureKind::NotRdp, foreign));
+            }
+        }
+        if frame.len() >= TPKT_HEADER_LEN {
+            let length = usize::from(u16::from_be_bytes([frame[2], frame[3]]));
+            if length < MIN_CONFIRM_LEN {
+                return Err(Failure::new(
+                    Stage::X224,
+                    FailureKind::ProtocolError,
+                    format!("invalid TPKT length {length} in the X.224 Connection Confirm"),
+                ));
+            }
+            if frame.len() >= length {
+                if frame.len() > length {
+                    return Err(Failure::new(
+                        Stage::X224,
+                        FailureKind::ProtocolError,
+                        format!(
+                            "the server sent {} unexpected bytes after the X.224 Connection Confirm",
+                            frame.len() - length
+                        ),
+                    ));
+                }
+                return Ok(frame);
+            }
+        }
+        let n = match tcp.read(&mut chunk).await {
+            Ok(n) => n,
+            Err(e) => {
+                return Err(io_failure(
+                    Stage::X224,
+                    &e,
+                    "before answering the X.224 Connection Request",
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(match frame.len() {
+                0 => Failure::new(
+                    Stage::X224,
+                    FailureKind::ClosedByPeer,
+                    "the server closed the connection without answering the X.224 Connection Request",
+                ),
+                1 => Failure::new(
+                    Stage::X224,
+                    FailureKind::NotRdp,
+                    format!("the server sent one byte (0x{:02x}) and closed the connection", frame[0]),
+                ),
+                got if got < TPKT_HEADER_LEN => Failure::new(
+                    Stage::X224,
+                    FailureKind::ProtocolError,
+                    format!("truncated TPKT header: {got} of 4 bytes, then the connection closed"),
+                ),
+                got => Failure::new(
+                    Stage::X224,
+                    FailureKind::ProtocolError,
+                    format!(
+                        "truncated TPKT: {got} of {} bytes, then the connection closed",
+                        u16::from_be_bytes([frame[2], frame[3]])
+                    ),
+                ),
+            });
+        }
+        frame.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Describes what answered when the first bytes are not a TPKT header, or `None` if they are.
+pub(crate) fn foreign_bytes(bytes: &[u8]) -> Option<String> {
+    if bytes.len() < 2 || (bytes[0] == 0x03 && bytes[1] == 0x00) {
+        return None;
+    }
+    let first_line = |b: &[u8]| {
+        let line = b.split(|&c| c == b'\n').next().unwrap_or(b);
+        String::from_utf8_lossy(line)
+            .trim()
+            .chars()
+            .take(80)
+            .collect::<String>()
+    };
+    Some(if bytes.starts_with(b"HTTP/") {
+        format!(
+            "an HTTP server answered, not RDP: \"{}\"",
+            first_line(bytes)
+        )
+    } else if bytes.starts_with(b"SSH-") {
+        format!("an SSH server answered, not RDP: \"{}\"", first_line(bytes))
+    } else if bytes[0] == 0x16 && bytes[1] == 0x03 {
+        "a TLS server answered with a handshake record: a TLS-first service (HTTPS, an RD Gateway), not RDP's X.224 negotiation".to_owned()
+    } else if bytes[0] == 0x15 && bytes[1] == 0x03 {
+        "a TLS server answered with an alert: a TLS-first service, not RDP's X.224 negotiation"
+            .to_owned()
+    } else if bytes[0] == 0x03 {
+        format!(
+            "bad TPKT header: version 3 but reserved byte 0x{:02x}",
+            bytes[1]
+        )
+    } else if bytes[0] != 0x03 && bytes[0] < 0x20 && bytes[0] != b'\t' {
+        format!(
+            "bad TPKT header (version {}): the server sent bytes that are not RDP: {}",
+            bytes[0],
+            hex::encode(&bytes[..bytes.len().min(16)])
+        )
+    } else if bytes
+        .iter()
+        .take(32)
+        .all(|&b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        format!(
+            "the server answered with text, not RDP: \"{}\"",
+            first_line(bytes)
+        )
+    } else {
+        format!(
+            "the server sent bytes that are not RDP: {}",
+            hex::encode(&bytes[..bytes.len().min(16)])
+        )
+    })
+}
+
+fn flag_names(flags: ResponseFlags) -> Vec<String> {
+    let table = [
+        (
+            ResponseFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
+            "EXTENDED_CLIENT_DATA_SUPPORTED",
+        ),
+        (
+            ResponseFlags::DYNVC_GFX_PROTOCOL_SUPPORTED,
+            "DYNVC_GFX_PROTOCOL_SUPPORTED",
+        ),
+        (ResponseFlags::RDP_NEG_RSP_RESERVED, "NEGRSP_FLAG_RESERVED"),
+        (
+            ResponseFlags::RESTRICTED_ADMIN_MODE_SUPPORTED,
+            "RESTRICTED_ADMIN_MODE_SUPPORTED",
+        ),
+        (
+            ResponseFlags::REDIRECTED_AUTHENTICATION_MODE_SUPPORTED,
+            "REDIRECTED_AUTHENTICATION_MODE_SUPPORTED",
+        ),
+    ];
+    table
+        .iter()
+        .filter(|(flag, _)| flags.contains(*flag))
+        .map(|(_, name)| (*name).to_owned())
+        .collect()
+}
+
+/// The symbolic name of an RDP_NEG_FAILURE code.
+pub(crate) fn neg_failure_name(code: u32) -> &'static str {
+    match code {
+        1 => "SSL_REQUIRED_BY_SERVER",
+        2 => "SSL_NOT_ALLOWED_BY_SERVER",
+        3 => "SSL_CERT_NOT_ON_SERVER",
+        4 => "INCONSISTENT_FLAGS",
+        5 => "HYBRID_REQUIRED_BY_SERVER",
+        6 => "SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER",
+        7 => "RDSAAD_REQUIRED_BY_SERVER",
+        _ => "UNKNOWN",
+    }
+}
+
+fn neg_failure_meaning(code: u32) -> &'static str {
+    match code {
+        1 => "server requires TLS (enable tls in --security)",
+        2 => "server allows only Standard RDP Security",
+        3 => "server has no usable TLS certificate",
+        4 => "server found the negotiation flags inconsistent",
+        5 => "server requires NLA",
+        6 => "server requires TLS with client certificate authentication",
+        7 => "server requires Microsoft Entra ID (RDS AAD) authentication",
+        _ => "server refused the negotiation with an unknown code",
+    }
+}

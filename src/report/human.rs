@@ -1,0 +1,63 @@
+//! The human-readable report.
+
+use std::fmt::Write as _;
+
+use super::{Report, Severity};
+
+/// Renders a report as the multi-line text `rdpscope probe` prints.
+pub fn render_human(report: &Report) -> String {
+    let mut out = String::new();
+    let address = report.address.as_deref().unwrap_or("not connected");
+    let _ = writeln!(out, "rdpscope probe {} ({address})", report.target);
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:<19} {:<12} {:>10}  detail",
+        "stage", "status", "time"
+    );
+    for stage in &report.stages {
+        let time = stage
+            .elapsed_ms
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.1} ms"));
+        let _ = writeln!(
+            out,
+            "  {:<19} {:<12} {:>10}  {}",
+            stage.stage.name(),
+            stage.status.name(),
+            time,
+            stage.detail.as_deref().unwrap_or("")
+        );
+    }
+
+    if let Some(cert) = &report.certificate {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "certificate (policy {}):", cert.policy);
+        let _ = writeln!(out, "  subject   {}", cert.subject);
+        let _ = writeln!(out, "  issuer    {}", cert.issuer);
+        let _ = writeln!(out, "  valid     {} .. {}", cert.not_before, cert.not_after);
+        if !cert.subject_alt_names.is_empty() {
+            let _ = writeln!(out, "  names     {}", cert.subject_alt_names.join(", "));
+        }
+        let _ = writeln!(out, "  sha1      {}", cert.sha1);
+        let _ = writeln!(out, "  sha256    {}", cert.sha256);
+        for finding in &cert.findings {
+            let severity = match finding.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "info",
+            };
+            let _ = writeln!(
+                out,
+                "  {severity:<8}  {:<18} {}",
+                finding.code, finding.message
+            );
+        }
+    }
+
+    let _ = writeln!(out);
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "kind: {}", error.kind);
+    }
+    let _ = writeln!(out, "verdict: {}", report.verdict());
+    out
+}

@@ -1,0 +1,258 @@
+//! The one [`Report`] type produced by a probe, and its renderers.
+//!
+//! `--json` is the serde serialisation of [`Report`]; the human report is [`render_human`].
+
+mod human;
+
+pub use human::render_human;
+
+use serde::Serialize;
+
+use crate::{FailureKind, Stage};
+
+/// How a probe ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The whole connection sequence completed.
+    Connected,
+    /// A stage failed.
+    Failed,
+    /// The stage given with `--until` was reached.
+    Reached,
+}
+
+/// Status of one stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    /// The stage completed.
+    Ok,
+    /// The stage failed; the probe stopped here.
+    Failed,
+    /// The stage does not apply to this connection (e.g. CredSSP under TLS security).
+    Skipped,
+    /// The probe stopped before this stage.
+    NotReached,
+}
+
+impl StageStatus {
+    /// The stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageStatus::Ok => "ok",
+            StageStatus::Failed => "failed",
+            StageStatus::Skipped => "skipped",
+            StageStatus::NotReached => "not reached",
+        }
+    }
+}
+
+/// The result of one stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageResult {
+    /// Which stage.
+    pub stage: Stage,
+    /// What happened.
+    pub status: StageStatus,
+    /// Wall time spent in the stage, in milliseconds (null when not reached or skipped).
+    pub elapsed_ms: Option<f64>,
+    /// The facts learned at this stage, in one line.
+    pub detail: Option<String>,
+}
+
+/// The failure that stopped the probe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeError {
+    /// The stage that failed.
+    pub stage: Stage,
+    /// The kind of failure.
+    pub kind: FailureKind,
+    /// A plain-English description.
+    pub message: String,
+    /// RDP_NEG_FAILURE code, when the server sent one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neg_failure_code: Option<u32>,
+    /// Symbolic name of the RDP_NEG_FAILURE code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub neg_failure_name: Option<String>,
+    /// NTSTATUS (or SEC_E) code of a CredSSP failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntstatus: Option<u32>,
+    /// Symbolic name of the NTSTATUS code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ntstatus_name: Option<String>,
+    /// ERRINFO code of a Set Error Info PDU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errinfo: Option<u32>,
+    /// Symbolic name of the ERRINFO code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errinfo_name: Option<String>,
+    /// TLS alert description, when the server sent an alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_alert: Option<String>,
+}
+
+impl ProbeError {
+    /// A failure with no protocol codes attached.
+    pub fn new(stage: Stage, kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            stage,
+            kind,
+            message: message.into(),
+            neg_failure_code: None,
+            neg_failure_name: None,
+            ntstatus: None,
+            ntstatus_name: None,
+            errinfo: None,
+            errinfo_name: None,
+            tls_alert: None,
+        }
+    }
+}
+
+/// What was negotiated in the X.224 exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Negotiation {
+    /// Protocols offered in RDP_NEG_REQ (`rdp`, `tls`, `hybrid`, `hybrid_ex`, ...).
+    pub requested: Vec<String>,
+    /// The raw requestedProtocols value.
+    pub requested_raw: u32,
+    /// The protocol selected by the server in RDP_NEG_RSP (null after a failure).
+    pub selected: Option<String>,
+    /// The raw selectedProtocol value.
+    pub selected_raw: Option<u32>,
+    /// RDP_NEG_RSP flags by name.
+    pub response_flags: Vec<String>,
+    /// The raw RDP_NEG_RSP flags byte.
+    pub response_flags_raw: Option<u8>,
+    /// Whether the Connection Confirm carried an RDP_NEG_RSP / RDP_NEG_FAILURE at all.
+    pub negotiation_data_present: bool,
+    /// RDP_NEG_FAILURE code, when the server refused.
+    pub failure_code: Option<u32>,
+    /// RDP_NEG_FAILURE name.
+    pub failure_name: Option<String>,
+}
+
+/// Facts about the TLS session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// Negotiated protocol version, e.g. `TLSv1_3`.
+    pub version: String,
+    /// Negotiated cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// Number of certificates the server presented.
+    pub chain_length: usize,
+}
+
+/// Severity of a certificate finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// A problem mstsc would warn about.
+    Warning,
+    /// A problem that breaks the certificate.
+    Error,
+}
+
+/// One finding of the certificate analysis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Severity.
+    pub severity: Severity,
+    /// Stable identifier, e.g. `expired`, `self_signed`, `untrusted_issuer`.
+    pub code: String,
+    /// Plain-English explanation.
+    pub message: String,
+}
+
+/// Facts about the server certificate and the verdict of the certificate policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CertificateInfo {
+    /// Subject distinguished name of the leaf.
+    pub subject: String,
+    /// Issuer distinguished name of the leaf.
+    pub issuer: String,
+    /// Start of validity (RFC 3339).
+    pub not_before: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// SHA-1 thumbprint of the leaf (as certlm.msc and SSLCertificateSHA1Hash show it), hex.
+    pub sha1: String,
+    /// SHA-256 fingerprint of the leaf, hex.
+    pub sha256: String,
+    /// DNS and IP subject alternative names.
+    pub subject_alt_names: Vec<String>,
+    /// Number of certificates presented.
+    pub chain_length: usize,
+    /// The policy applied (`strict`, `default`, `warn`, `ignore`).
+    pub policy: String,
+    /// Every finding, most severe first.
+    pub findings: Vec<Finding>,
+}
+
+/// Facts about the CredSSP exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredsspInfo {
+    /// Security package used (`NTLM`).
+    pub package: String,
+    /// Result (`success`, `failed`, `access_denied`, ...).
+    pub result: String,
+    /// Whether an Early User Authorization Result PDU was expected (HYBRID_EX).
+    pub early_user_authorization: bool,
+}
+
+/// The complete result of a probe.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The target as given (`host:port`).
+    pub target: String,
+    /// The socket address connected to (null if TCP never connected).
+    pub address: Option<String>,
+    /// How the probe ended.
+    pub outcome: Outcome,
+    /// The failed stage, if any.
+    pub failed_stage: Option<Stage>,
+    /// The `--until` stage, if given.
+    pub until: Option<Stage>,
+    /// Total wall time in milliseconds.
+    pub total_ms: f64,
+    /// Every stage in order.
+    pub stages: Vec<StageResult>,
+    /// The failure, if any.
+    pub error: Option<ProbeError>,
+    /// X.224 negotiation facts.
+    pub negotiation: Option<Negotiation>,
+    /// TLS facts.
+    pub tls: Option<TlsInfo>,
+    /// Certificate facts and findings.
+    pub certificate: Option<CertificateInfo>,
+    /// CredSSP facts.
+    pub credssp: Option<CredsspInfo>,
+}
+
+impl Report {
+    /// The process exit code for this report (see the README).
+    pub fn exit_code(&self) -> i32 {
+        self.failed_stage.map_or(0, Stage::exit_code)
+    }
+
+    /// The one-line verdict, e.g. `failed at credssp: logon failure (0xC000006D STATUS_LOGON_FAILURE)`.
+    pub fn verdict(&self) -> String {
+        match (&self.outcome, &self.error) {
+            (Outcome::Failed, Some(error)) => {
+                format!("failed at {}: {}", error.stage, error.message)
+            }
+            (Outcome::Reached, _) => format!(
+                "reached {} in {:.1} ms",
+                self.until.map_or("the requested stage", Stage::name),
+                self.total_ms
+            ),
+            _ => format!("connected in {:.1} ms", self.total_ms),
+        }
+    }
+}
