@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod failure;
+pub mod mock;
 mod stage;
 
 pub use failure::FailureKind;

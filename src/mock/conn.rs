@@ -1,0 +1,393 @@
+//! One connection of the mock server: the scenario's behaviour on the wire.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ironrdp_acceptor::{Acceptor, AcceptorState, DesktopSize};
+use ironrdp_connector::sspi::generator::NetworkRequest;
+use ironrdp_connector::{ConnectorError, ConnectorResult, Sequence as _, ServerName};
+use ironrdp_core::{encode_vec, WriteBuf};
+use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, SendDataIndication};
+use ironrdp_pdu::nego::{self, SecurityProtocol};
+use ironrdp_pdu::rdp::capability_sets::{
+    Bitmap, BitmapDrawingFlags, CapabilitySet, General, GeneralExtraFlags, Input, InputFlags,
+    MajorPlatformType, MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, Pointer,
+    VirtualChannel, VirtualChannelFlags,
+};
+use ironrdp_pdu::rdp::client_info::{CompressionType, Credentials};
+use ironrdp_pdu::rdp::headers::{
+    CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu,
+    StreamPriority,
+};
+use ironrdp_pdu::rdp::server_error_info::{
+    ErrorInfo, ProtocolIndependentCode, ServerSetErrorInfoPdu,
+};
+use ironrdp_pdu::x224::X224;
+use ironrdp_tokio::{FramedWrite as _, TokioFramed};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use super::Scenario;
+
+/// The MCS channel IDs IronRDP's acceptor assigns (MS-RDPBCGR 3.3.1.5 server channel and I/O channel).
+const SERVER_CHANNEL_ID: u16 = 1002;
+const IO_CHANNEL_ID: u16 = 1003;
+
+/// How long a black hole holds a connection the client keeps open.
+const BLACK_HOLE_HOLD: Duration = Duration::from_secs(600);
+
+const DESKTOP_SIZE: DesktopSize = DesktopSize {
+    width: 1024,
+    height: 768,
+};
+
+/// What every connection of one server shares.
+pub(crate) struct Config {
+    pub(crate) scenario: Scenario,
+    pub(crate) tls: tokio_rustls::TlsAcceptor,
+    pub(crate) public_key: Vec<u8>,
+    pub(crate) credentials: Credentials,
+    pub(crate) timeout: Duration,
+}
+
+/// Why a connection ended early. Logged, never fatal to the server.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, &'static str),
+    #[error("{0}")]
+    Rdp(String),
+}
+
+impl From<ConnectorError> for ConnError {
+    fn from(e: ConnectorError) -> Self {
+        ConnError::Rdp(e.report().to_string())
+    }
+}
+
+async fn timed<T, E>(
+    limit: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, ConnError>
+where
+    ConnError: From<E>,
+{
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result.map_err(ConnError::from),
+        Err(_) => Err(ConnError::Timeout(limit, what)),
+    }
+}
+
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: &Config,
+) -> Result<(), ConnError> {
+    stream.set_nodelay(true)?;
+
+    match config.scenario {
+        Scenario::BlackHole => {
+            drain(stream, BLACK_HOLE_HOLD).await;
+            Ok(())
+        }
+        Scenario::CloseAfterConnectionRequest => {
+            let mut framed = TokioFramed::new(stream);
+            read_connection_request(&mut framed, peer, config).await?;
+            info!(%peer, "Closing after the X.224 Connection Request");
+            close(framed.into_inner().0, config.timeout).await;
+            Ok(())
+        }
+        Scenario::NegotiationFailure(code) => {
+            let mut framed = TokioFramed::new(stream);
+            read_connection_request(&mut framed, peer, config).await?;
+            let failure = nego::ConnectionConfirm::Failure {
+                code: nego::FailureCode::from(code),
+            };
+            let bytes = encode_vec(&X224(failure))
+                .map_err(|e| ConnError::Rdp(format!("encode RDP_NEG_FAILURE: {e}")))?;
+            timed(
+                config.timeout,
+                "RDP_NEG_FAILURE write",
+                framed.write_all(&bytes),
+            )
+            .await?;
+            info!(%peer, code, "Sent RDP_NEG_FAILURE");
+            close(framed.into_inner().0, config.timeout).await;
+            Ok(())
+        }
+        Scenario::SuccessTls
+        | Scenario::SuccessHybrid
+        | Scenario::SuccessHybridEx
+        | Scenario::CloseAfterCredssp
+        | Scenario::ServerErrorInfoDeniedConnection => accept(stream, peer, config).await,
+    }
+}
+
+async fn read_connection_request(
+    framed: &mut TokioFramed<TcpStream>,
+    peer: SocketAddr,
+    config: &Config,
+) -> Result<nego::ConnectionRequest, ConnError> {
+    let bytes = timed(
+        config.timeout,
+        "X.224 Connection Request",
+        framed.read_by_hint(&ironrdp_pdu::X224_HINT),
+    )
+    .await?;
+    let request = ironrdp_core::decode::<X224<nego::ConnectionRequest>>(&bytes)
+        .map_err(|e| ConnError::Rdp(format!("invalid X.224 Connection Request: {e}")))?
+        .0;
+    info!(%peer, protocol = ?request.protocol, "Received X.224 Connection Request");
+    Ok(request)
+}
+
+async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<(), ConnError> {
+    let scenario = config.scenario;
+    let security = match scenario {
+        Scenario::SuccessHybrid | Scenario::CloseAfterCredssp => SecurityProtocol::HYBRID,
+        Scenario::SuccessHybridEx => SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
+        _ => SecurityProtocol::SSL,
+    };
+    // With TLS only, like a server showing its logon screen, any Client Info credentials do.
+    let credentials = security
+        .intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX)
+        .then(|| config.credentials.clone());
+
+    let mut acceptor = Acceptor::new(security, DESKTOP_SIZE, capabilities(), credentials);
+    let mut buf = WriteBuf::new();
+
+    let mut framed = TokioFramed::new(stream);
+    while acceptor.reached_security_upgrade().is_none() {
+        step(&mut framed, &mut acceptor, &mut buf, config.timeout).await?;
+    }
+
+    let (stream, leftover) = framed.into_inner();
+    if !leftover.is_empty() {
+        return Err(ConnError::Rdp(
+            "client sent data before the TLS handshake".to_owned(),
+        ));
+    }
+    let tls = timed(config.timeout, "TLS handshake", config.tls.accept(stream)).await?;
+    acceptor.mark_security_upgrade_as_done();
+    debug!(%peer, "TLS handshake completed");
+    let mut framed = TokioFramed::new(tls);
+
+    if acceptor.should_perform_credssp() {
+        timed(
+            config.timeout,
+            "CredSSP",
+            ironrdp_acceptor::accept_credssp(
+                &mut framed,
+                &mut acceptor,
+                &mut NoNetwork,
+                ServerName::new("rdpscope-mock"),
+                config.public_key.clone(),
+                None,
+            ),
+        )
+        .await?;
+        info!(%peer, "CredSSP completed");
+
+        if scenario == Scenario::CloseAfterCredssp {
+            info!(%peer, "Closing after CredSSP");
+            close(framed.into_inner().0, config.timeout).await;
+            return Ok(());
+        }
+    }
+
+    loop {
+        if acceptor.get_result().is_some() {
+            info!(%peer, "Connection sequence completed");
+            break;
+        }
+
+        let licensing = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state())
+            .is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
+        if licensing && scenario == Scenario::ServerErrorInfoDeniedConnection {
+            // The acceptor has just consumed the Client Info PDU.
+            let bytes = server_denied_connection()?;
+            timed(
+                config.timeout,
+                "Set Error Info write",
+                framed.write_all(&bytes),
+            )
+            .await?;
+            info!(%peer, "Sent Set Error Info ERRINFO_SERVER_DENIED_CONNECTION and Disconnect Provider Ultimatum");
+            close(framed.into_inner().0, config.timeout).await;
+            return Ok(());
+        }
+
+        step(&mut framed, &mut acceptor, &mut buf, config.timeout).await?;
+    }
+
+    // Keep the session up until the client leaves (or the wait runs out).
+    drain(framed.into_inner().0, config.timeout).await;
+    Ok(())
+}
+
+/// One acceptor step: read the PDU it waits for (if any), step, write what it produced.
+///
+/// When the acceptor fails after encoding a reply (RDP_NEG_FAILURE on a protocol mismatch),
+/// the reply is still sent, as a real server does.
+async fn step<S>(
+    framed: &mut TokioFramed<S>,
+    acceptor: &mut Acceptor,
+    buf: &mut WriteBuf,
+    limit: Duration,
+) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
+{
+    buf.clear();
+    let result = if let Some(hint) = acceptor.next_pdu_hint() {
+        let state = acceptor.state().name();
+        debug!(state, "Wait for PDU");
+        let pdu = timed(limit, state, framed.read_by_hint(hint)).await?;
+        acceptor.step(&pdu, None, buf)
+    } else {
+        acceptor.step_no_input(buf)
+    };
+
+    let written = match result {
+        Ok(written) => written.size().unwrap_or(0),
+        Err(error) => {
+            if !buf.filled().is_empty() {
+                let _ = timed(limit, "final reply write", framed.write_all(buf.filled())).await;
+            }
+            return Err(error.into());
+        }
+    };
+
+    if written > 0 {
+        timed(
+            limit,
+            "reply write",
+            framed.write_all(&buf.filled()[..written]),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Set Error Info (ERRINFO_SERVER_DENIED_CONNECTION) on the I/O channel, then an MCS
+/// Disconnect Provider Ultimatum: what a Windows server sends when it refuses a session.
+fn server_denied_connection() -> Result<Vec<u8>, ConnError> {
+    let encode_err =
+        |e: ironrdp_core::EncodeError| ConnError::Rdp(format!("encode Set Error Info: {e}"));
+
+    let share = ShareControlHeader {
+        share_id: 0,
+        pdu_source: IO_CHANNEL_ID,
+        share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
+            share_data_pdu: ShareDataPdu::ServerSetErrorInfo(ServerSetErrorInfoPdu(
+                ErrorInfo::ProtocolIndependentCode(ProtocolIndependentCode::ServerDeniedConnection),
+            )),
+            stream_priority: StreamPriority::Undefined,
+            compression_flags: CompressionFlags::empty(),
+            compression_type: CompressionType::K8,
+        }),
+    };
+    let indication = SendDataIndication {
+        initiator_id: SERVER_CHANNEL_ID,
+        channel_id: IO_CHANNEL_ID,
+        user_data: Cow::Owned(encode_vec(&share).map_err(encode_err)?),
+    };
+
+    let mut bytes = encode_vec(&X224(indication)).map_err(encode_err)?;
+    let ultimatum = DisconnectProviderUltimatum::from_reason(DisconnectReason::ProviderInitiated);
+    bytes.extend(encode_vec(&X224(ultimatum)).map_err(encode_err)?);
+    Ok(bytes)
+}
+
+/// Closes the way a server does: TLS close_notify if any, FIN, then reads and discards until
+/// the client closes too, so that unread client data never turns the FIN into a reset.
+async fn close<S>(mut stream: S, limit: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(limit, stream.shutdown()).await;
+    drain(stream, limit).await;
+}
+
+/// Reads and discards until EOF, an error or `limit`.
+async fn drain<S>(mut stream: S, limit: Duration)
+where
+    S: AsyncRead + Unpin,
+{
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
+/// The server capability sets of the Demand Active PDU.
+fn capabilities() -> Vec<CapabilitySet> {
+    vec![
+        CapabilitySet::General(General {
+            major_platform_type: MajorPlatformType::WINDOWS,
+            extra_flags: GeneralExtraFlags::FASTPATH_OUTPUT_SUPPORTED
+                | GeneralExtraFlags::NO_BITMAP_COMPRESSION_HDR,
+            ..Default::default()
+        }),
+        CapabilitySet::Bitmap(Bitmap {
+            pref_bits_per_pix: 32,
+            desktop_width: DESKTOP_SIZE.width,
+            desktop_height: DESKTOP_SIZE.height,
+            desktop_resize_flag: true,
+            drawing_flags: BitmapDrawingFlags::ALLOW_SKIP_ALPHA,
+        }),
+        CapabilitySet::Order(Order::new(
+            OrderFlags::NEGOTIATE_ORDER_SUPPORT | OrderFlags::ZERO_BOUNDS_DELTAS_SUPPORT,
+            OrderSupportExFlags::empty(),
+            0,
+            0,
+        )),
+        CapabilitySet::Pointer(Pointer {
+            color_pointer_cache_size: 25,
+            pointer_cache_size: 25,
+        }),
+        CapabilitySet::Input(Input {
+            input_flags: InputFlags::SCANCODES
+                | InputFlags::MOUSEX
+                | InputFlags::UNICODE
+                | InputFlags::FASTPATH_INPUT
+                | InputFlags::FASTPATH_INPUT_2,
+            keyboard_layout: 0,
+            keyboard_type: None,
+            keyboard_subtype: 0,
+            keyboard_function_key: 0,
+            keyboard_ime_filename: String::new(),
+        }),
+        CapabilitySet::VirtualChannel(VirtualChannel {
+            flags: VirtualChannelFlags::NO_COMPRESSION,
+            chunk_size: Some(1600),
+        }),
+        CapabilitySet::MultiFragmentUpdate(MultifragmentUpdate {
+            max_request_size: 8 * 1024 * 1024,
+        }),
+    ]
+}
+
+/// CredSSP with NTLM never talks to a KDC: any network request is refused.
+struct NoNetwork;
+
+impl ironrdp_tokio::NetworkClient for NoNetwork {
+    async fn send(&mut self, _request: &NetworkRequest) -> ConnectorResult<Vec<u8>> {
+        Err(ironrdp_connector::general_err!(
+            "network requests are not supported by the mock server"
+        ))
+    }
+}

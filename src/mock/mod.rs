@@ -1,0 +1,286 @@
+//! Loopback mock RDP servers that reproduce each failure class on the wire.
+//!
+//! A [`MockServer`] serves one [`Scenario`] on a local address. The scenario catalogue says
+//! what the server does and what a correct probe reports against it ([`Scenario::expected`]).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use rdpscope::mock::{MockServer, Scenario};
+//!
+//! let server = MockServer::builder()
+//!     .scenario(Scenario::SuccessHybridEx)
+//!     .start()
+//!     .await?;
+//! println!("listening on {}", server.addr());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! IronRDP's acceptor futures are `!Send`, so every server runs on one dedicated thread with
+//! a current-thread tokio runtime and a `LocalSet`; each connection is a local task.
+
+mod cert;
+mod conn;
+mod scenario;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ironrdp_pdu::rdp::client_info::Credentials;
+use tokio::sync::oneshot;
+use tracing::{debug, info, warn};
+
+pub use self::scenario::{
+    Expected, Scenario, UnknownScenario, ERRINFO_SERVER_DENIED_CONNECTION,
+    HYBRID_REQUIRED_BY_SERVER, INCONSISTENT_FLAGS, SSL_CERT_NOT_ON_SERVER,
+    SSL_NOT_ALLOWED_BY_SERVER, SSL_REQUIRED_BY_SERVER, SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER,
+};
+
+/// The user name the mock server accepts by default.
+pub const MOCK_USER: &str = "rdpscope";
+/// The password the mock server accepts by default.
+pub const MOCK_PASSWORD: &str = "rdpscope-mock-password";
+
+/// The default bound on every wait in the server (a read, a TLS handshake, a CredSSP exchange).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Entry point of the mock RDP server.
+#[derive(Debug)]
+pub struct MockServer;
+
+impl MockServer {
+    /// A builder with the defaults: [`Scenario::SuccessTls`] on `127.0.0.1:0`, the
+    /// [`MOCK_USER`] / [`MOCK_PASSWORD`] credentials and a generated self-signed certificate.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::default()
+    }
+}
+
+/// Configures and starts a [`MockServer`].
+#[derive(Debug, Clone)]
+pub struct MockServerBuilder {
+    scenario: Scenario,
+    listen: SocketAddr,
+    user: String,
+    domain: Option<String>,
+    password: String,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    timeout: Duration,
+}
+
+impl Default for MockServerBuilder {
+    fn default() -> Self {
+        Self {
+            scenario: Scenario::SuccessTls,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            user: MOCK_USER.to_owned(),
+            domain: None,
+            password: MOCK_PASSWORD.to_owned(),
+            identity: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl MockServerBuilder {
+    /// The behaviour to serve (default [`Scenario::SuccessTls`]).
+    pub fn scenario(mut self, s: Scenario) -> Self {
+        self.scenario = s;
+        self
+    }
+
+    /// The address to bind (default `127.0.0.1:0`, port 0 picks a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The credentials CredSSP (NLA) accepts (default [`MOCK_USER`] / [`MOCK_PASSWORD`]).
+    ///
+    /// TLS-only scenarios accept any Client Info credentials, like a server that shows its
+    /// logon screen.
+    pub fn credentials(mut self, user: &str, domain: Option<&str>, password: &str) -> Self {
+        self.user = user.to_owned();
+        self.domain = domain.map(str::to_owned);
+        self.password = password.to_owned();
+        self
+    }
+
+    /// Serves this certificate (DER) and private key (DER: PKCS#8, PKCS#1 or SEC1) instead
+    /// of the generated self-signed one.
+    pub fn certificate(mut self, cert_der: Vec<u8>, key_der: Vec<u8>) -> Self {
+        self.identity = Some((cert_der, key_der));
+        self
+    }
+
+    /// The bound on every wait in the server (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Binds the address and starts serving on a dedicated thread.
+    ///
+    /// Returns once the listener is bound: [`MockServerHandle::addr`] has the real port.
+    pub async fn start(self) -> io::Result<MockServerHandle> {
+        let identity = match self.identity {
+            Some((cert_der, key_der)) => cert::Identity { cert_der, key_der },
+            None => cert::default_identity()?,
+        };
+        let tls = cert::server_config(&identity)?;
+        let public_key = cert::subject_public_key(&identity.cert_der)?;
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+
+        let std_listener = std::net::TcpListener::bind(self.listen)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let listener = {
+            let _guard = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener)?
+        };
+
+        let config = conn::Config {
+            scenario: self.scenario,
+            tls: tokio_rustls::TlsAcceptor::from(tls),
+            public_key,
+            credentials: Credentials {
+                username: self.user,
+                password: self.password,
+                domain: self.domain,
+            },
+            timeout: self.timeout,
+        };
+
+        let (shutdown_tx, shutdown_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let scenario = self.scenario;
+
+        let thread = std::thread::Builder::new()
+            .name(format!("rdpscope-mock-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let local = tokio::task::LocalSet::new();
+                    local
+                        .run_until(accept_loop(listener, config, shutdown_rx))
+                        .await;
+                    // Dropping the LocalSet cancels the connections still open.
+                    drop(local);
+                });
+                drop(runtime);
+                let _ = done_tx.send(());
+            })?;
+
+        info!(%addr, scenario = scenario.name(), "Mock server started");
+
+        Ok(MockServerHandle {
+            addr,
+            scenario,
+            cert_der: identity.cert_der,
+            shutdown_tx: Some(shutdown_tx),
+            done_rx: Some(done_rx),
+            thread: Some(thread),
+        })
+    }
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    config: conn::Config,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let config = Rc::new(config);
+
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+
+        match accepted {
+            Ok((stream, peer)) => {
+                info!(%peer, scenario = config.scenario.name(), "Connection accepted");
+                let config = Rc::clone(&config);
+                tokio::task::spawn_local(async move {
+                    match conn::serve(stream, peer, &config).await {
+                        Ok(()) => debug!(%peer, "Connection closed"),
+                        Err(error) => warn!(%peer, %error, "Connection failed"),
+                    }
+                });
+            }
+            Err(error) => {
+                // EMFILE and friends: back off instead of spinning, keep serving.
+                warn!(%error, "Accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    debug!("Mock server stopping");
+}
+
+/// A running mock server. Dropping it shuts the server down too.
+#[derive(Debug)]
+pub struct MockServerHandle {
+    addr: SocketAddr,
+    scenario: Scenario,
+    cert_der: Vec<u8>,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    done_rx: Option<oneshot::Receiver<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MockServerHandle {
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The scenario the server serves.
+    pub fn scenario(&self) -> Scenario {
+        self.scenario
+    }
+
+    /// The DER of the certificate the server presents in the TLS handshake.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// Stops accepting, closes every open connection and waits for the server thread.
+    pub async fn shutdown(mut self) {
+        self.signal();
+        if let Some(done_rx) = self.done_rx.take() {
+            // An error means the thread ended without reporting (it panicked): join anyway.
+            let _ = done_rx.await;
+        }
+        self.join();
+    }
+
+    fn signal(&mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    fn join(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                warn!(addr = %self.addr, "Mock server thread panicked");
+            }
+            info!(addr = %self.addr, "Mock server stopped");
+        }
+    }
+}
+
+impl Drop for MockServerHandle {
+    fn drop(&mut self) {
+        self.signal();
+        self.join();
+    }
+}
