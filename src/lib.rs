@@ -14,6 +14,7 @@ pub use failure::FailureKind;
 pub use stage::{Stage, UnknownStage};
 
 pub mod cert;
+pub mod demo;
 pub mod diagnosis;
 mod probe;
 pub mod report;

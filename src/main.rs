@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rdpscope::cert::{read_pem_certificates, CertPolicy, TrustStore};
+use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
 use rdpscope::target::{parse_duration, Target};
 use rdpscope::{Credentials, ProbeOptions, Secret, SecurityProtocols, Stage};
 
@@ -33,6 +34,27 @@ struct Cli {
 enum Command {
     /// Connect to an RDP server and report every stage up to the first failure
     Probe(ProbeArgs),
+    /// Start every built-in mock scenario on loopback, probe each, and compare with its expectation
+    Demo {
+        /// Print the table as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one mock RDP server scenario until Ctrl-C
+    Serve {
+        /// Scenario name (see `rdpscope scenarios`)
+        #[arg(long)]
+        scenario: String,
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:3389")]
+        listen: String,
+    },
+    /// List the mock server scenarios and what a correct client reports for each
+    Scenarios {
+        /// Print the list as JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args)]
@@ -79,8 +101,9 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_USAGE)
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, serving: bool) {
     let filter = match verbose {
+        0 if serving => "warn,rdpscope::mock=info",
         0 => "warn",
         1 => "warn,rdpscope=debug",
         _ => "info,rdpscope=debug,ironrdp_connector=debug,ironrdp_acceptor=debug",
@@ -96,7 +119,7 @@ fn init_logging(verbose: u8) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -109,7 +132,119 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Probe(args) => runtime.block_on(probe(args)),
+        Command::Demo { json } => runtime.block_on(demo(json)),
+        Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
+        Command::Scenarios { json } => scenarios(json),
     }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ExitCode> {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => {
+            println!("{json}");
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("rdpscope: cannot serialise the output: {e}");
+            Err(ExitCode::from(EXIT_INTERNAL))
+        }
+    }
+}
+
+async fn demo(json: bool) -> ExitCode {
+    let rows = match rdpscope::demo::run_demo().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("rdpscope: cannot run the demo: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    if json {
+        if let Err(code) = print_json(&rows) {
+            return code;
+        }
+    } else {
+        print!("{}", rdpscope::demo::render_demo(&rows));
+    }
+    if rows.iter().all(|row| row.matches) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_INTERNAL)
+    }
+}
+
+async fn serve(scenario: &str, listen: &str) -> ExitCode {
+    let scenario: Scenario = match scenario.parse() {
+        Ok(scenario) => scenario,
+        Err(e) => return usage_error(format!("{e}; see `rdpscope scenarios`")),
+    };
+    let listen: std::net::SocketAddr = match listen.parse() {
+        Ok(addr) => addr,
+        Err(_) => return usage_error(format!("invalid listen address `{listen}`")),
+    };
+    let server = match MockServer::builder()
+        .scenario(scenario)
+        .listen(listen)
+        .start()
+        .await
+    {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("rdpscope: cannot listen on {listen}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    eprintln!(
+        "Serving scenario {} on {} (user {MOCK_USER}, password {MOCK_PASSWORD}); Ctrl-C to stop",
+        scenario.name(),
+        server.addr()
+    );
+    eprintln!("Expected probe result: {}", scenario.expected().summary());
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// One line of `rdpscope scenarios`.
+#[derive(serde::Serialize)]
+struct ScenarioLine {
+    name: &'static str,
+    description: &'static str,
+    expected_stage: Stage,
+    expected_kind: Option<rdpscope::FailureKind>,
+    neg_failure_code: Option<u32>,
+    ntstatus: Option<u32>,
+    errinfo: Option<u32>,
+}
+
+fn scenarios(json: bool) -> ExitCode {
+    let lines: Vec<ScenarioLine> = Scenario::ALL
+        .iter()
+        .map(|s| {
+            let expected = s.expected();
+            ScenarioLine {
+                name: s.name(),
+                description: s.description(),
+                expected_stage: expected.stage,
+                expected_kind: expected.kind,
+                neg_failure_code: expected.neg_failure_code,
+                ntstatus: expected.ntstatus,
+                errinfo: expected.errinfo,
+            }
+        })
+        .collect();
+    if json {
+        return print_json(&lines).map_or_else(|code| code, |()| ExitCode::SUCCESS);
+    }
+    for line in &lines {
+        let summary = line.expected_kind.map_or_else(
+            || "connected".to_owned(),
+            |kind| format!("{}/{kind}", line.expected_stage),
+        );
+        println!("{:<52} {summary}", line.name);
+        println!("    {}", line.description);
+    }
+    ExitCode::SUCCESS
 }
 
 fn probe_options(args: &ProbeArgs) -> Result<ProbeOptions, String> {

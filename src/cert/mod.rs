@@ -84,7 +84,8 @@ impl TrustStore {
         }
     }
 
-    /// The system roots only.
+    /// The system roots only (loaded from the OS store once per process; call it early on
+    /// another thread to take the load off the certificate stage).
     pub fn system() -> Self {
         Self {
             roots: system_roots(),
@@ -229,7 +230,15 @@ pub fn analyze(
     }
 
     let self_signed = leaf.subject() == leaf.issuer();
-    if self_signed {
+    let trust_finding = trust_finding(
+        chain,
+        server_name,
+        trust,
+        judge_at(now, not_before, not_after),
+        self_signed,
+    );
+    let trusted_anchor = matches!(&trust_finding, Some(f) if f.code == "self_signed_trusted");
+    if self_signed && !trusted_anchor {
         info.findings.push(finding(
             Severity::Warning,
             "self_signed",
@@ -237,19 +246,24 @@ pub fn analyze(
         ));
     }
 
-    // Judge the chain at a moment inside the leaf's validity, so that an expiry does not
-    // hide an untrusted issuer (webpki reports only its first problem).
-    let judge_at = if now >= not_before && now <= not_after {
-        now
-    } else {
-        not_before + time::Duration::seconds(1)
-    };
-    if let Some(trust_finding) = trust_finding(chain, server_name, trust, judge_at, self_signed) {
-        info.findings.push(trust_finding);
-    }
+    info.findings.extend(trust_finding);
 
     info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     info
+}
+
+/// A moment inside the leaf's validity at which to judge the chain, so that an expiry does
+/// not hide an untrusted issuer (webpki reports only its first problem).
+fn judge_at(
+    now: time::OffsetDateTime,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> time::OffsetDateTime {
+    if now >= not_before && now <= not_after {
+        now
+    } else {
+        not_before + time::Duration::seconds(1)
+    }
 }
 
 fn trust_finding(
@@ -273,8 +287,14 @@ fn trust_finding(
         UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds)),
     );
     match result {
+        Ok(_) if self_signed => Some(finding(
+            Severity::Info,
+            "self_signed_trusted",
+            "the self-signed certificate is itself a trusted anchor (system roots or --ca-file)".to_owned(),
+        )),
         Ok(_) => None,
-        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) if self_signed => None,
+        // A self-signed leaf has no issuer to trust; the self_signed finding says it all.
+        Err(_) if self_signed => None,
         Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => Some(finding(
             Severity::Warning,
             "untrusted_issuer",

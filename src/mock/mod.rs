@@ -21,6 +21,7 @@
 //! a current-thread tokio runtime and a `LocalSet`; each connection is a local task.
 
 mod cert;
+mod check;
 mod conn;
 mod scenario;
 

@@ -123,6 +123,8 @@ enum Incoming {
     Ultimatum(DisconnectReason),
     /// A licensing Error Alert with a code other than STATUS_VALID_CLIENT.
     LicenseError(u32),
+    /// A licensing Error Alert with STATUS_VALID_CLIENT: no licensing needed.
+    LicenseValidClient,
     /// Anything else, for the connector.
     Other,
 }
@@ -162,9 +164,11 @@ fn classify_user_data(data: &[u8]) -> Incoming {
         && data.get(4) == Some(&ERROR_ALERT)
     {
         if let Some(code) = u32_at(8) {
-            if code != STATUS_VALID_CLIENT {
-                return Incoming::LicenseError(code);
-            }
+            return if code == STATUS_VALID_CLIENT {
+                Incoming::LicenseValidClient
+            } else {
+                Incoming::LicenseError(code)
+            };
         }
     }
     Incoming::Other
@@ -197,7 +201,7 @@ fn license_error_name(code: u32) -> &'static str {
 /// Failure for an incoming PDU that ends the connection, if it is one.
 fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Failure> {
     match *incoming {
-        Incoming::ErrorInfo(0) | Incoming::Other => None,
+        Incoming::ErrorInfo(0) | Incoming::LicenseValidClient | Incoming::Other => None,
         Incoming::ErrorInfo(code) => {
             let info = codes::errinfo(code);
             let name = info.map_or("unknown ERRINFO code", |i| i.name);
@@ -260,13 +264,8 @@ where
     loop {
         if let ClientConnectorState::Connected { result } = &connector.state {
             rec.detail(
-                Stage::ChannelConnection,
-                format!(
-                    "I/O channel {}, user channel {}, {} static channel(s)",
-                    result.io_channel_id,
-                    result.user_channel_id,
-                    result.static_channels.values().count()
-                ),
+                Stage::Finalization,
+                "Synchronize, Control (Cooperate, Granted Control) and Font Map received",
             );
             rec.detail(
                 Stage::Capabilities,
@@ -325,6 +324,12 @@ where
                     // The server answered the Client Info PDU: licensing begins with this PDU.
                     answered_client_info = true;
                     rec.enter(Stage::Licensing).map_err(Stop::Reached)?;
+                    if let Incoming::LicenseValidClient = incoming {
+                        rec.detail(
+                            Stage::Licensing,
+                            "no licensing required (STATUS_VALID_CLIENT)",
+                        );
+                    }
                     Stage::Licensing
                 } else {
                     stage
@@ -334,6 +339,41 @@ where
         };
         let written = written.map_err(|e| step_failure(stage, &e))?;
         send(framed, &buf, written.size(), stage, rec).await?;
+        describe_progress(connector, rec);
+    }
+}
+
+/// Records what a completed step taught us, keyed on the state the connector moved to.
+fn describe_progress(connector: &ClientConnector, rec: &mut Recorder) {
+    match &connector.state {
+        ClientConnectorState::ChannelConnection { io_channel_id, .. } => {
+            let message = connector.message_channel_id.map_or_else(
+                || "no message channel".to_owned(),
+                |id| format!("message channel {id}"),
+            );
+            rec.detail(
+                Stage::BasicSettings,
+                format!(
+                    "MCS Connect Response: I/O channel {io_channel_id}, {message}, {} static channel(s)",
+                    connector.static_channels.values().count()
+                ),
+            );
+        }
+        ClientConnectorState::SecureSettingsExchange {
+            io_channel_id,
+            user_channel_id,
+        } => rec.detail(
+            Stage::ChannelConnection,
+            format!("user channel {user_channel_id} attached, I/O channel {io_channel_id} joined"),
+        ),
+        ClientConnectorState::ConnectTimeAutoDetection { .. } => rec.detail(
+            Stage::SecureSettings,
+            "Client Info PDU sent (user name only, no password)",
+        ),
+        ClientConnectorState::MultitransportBootstrapping { .. } => {
+            rec.detail(Stage::Licensing, "licensing completed");
+        }
+        _ => {}
     }
 }
 
@@ -406,7 +446,7 @@ mod tests {
         data.extend_from_slice(&2u32.to_le_bytes());
         assert_eq!(classify_user_data(&data), Incoming::LicenseError(6));
         data[8] = STATUS_VALID_CLIENT as u8;
-        assert_eq!(classify_user_data(&data), Incoming::Other);
+        assert_eq!(classify_user_data(&data), Incoming::LicenseValidClient);
     }
 
     #[test]

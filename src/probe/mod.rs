@@ -284,6 +284,10 @@ pub(crate) struct Facts {
 /// options' timeouts.
 pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
     let started = Instant::now();
+    if options.cert_policy != CertPolicy::Ignore && options.trust.is_none() {
+        // Load the system roots while TCP and X.224 run, not inside the certificate stage.
+        drop(tokio::task::spawn_blocking(TrustStore::system));
+    }
     let mut rec = Recorder::new(options.until, options.stage_timeout);
     let mut facts = Facts::default();
     let result = run(target, options, &mut rec, &mut facts).await;

@@ -1,0 +1,120 @@
+//! `rdpscope demo`: every mock scenario started in-process, probed, and checked against its
+//! expectation.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
+use crate::{Credentials, ProbeOptions, Secret};
+
+/// One row of the demo table.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoRow {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Expected `stage/kind` (or `connected`).
+    pub expected: String,
+    /// Observed `stage/kind` (or `connected`).
+    pub observed: String,
+    /// The probe's verdict line.
+    pub verdict: String,
+    /// Probe wall time in milliseconds.
+    pub total_ms: f64,
+    /// Whether the observation matches the expectation.
+    pub matches: bool,
+    /// What did not match, if anything.
+    pub mismatch: Option<String>,
+}
+
+/// The probe options the demo uses: the mock credentials and a short stage timeout.
+pub fn demo_options() -> ProbeOptions {
+    ProbeOptions {
+        credentials: Some(Credentials {
+            user: MOCK_USER.to_owned(),
+            domain: None,
+            password: Secret::new(MOCK_PASSWORD.to_owned()),
+        }),
+        stage_timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        ..ProbeOptions::default()
+    }
+}
+
+/// Starts every scenario on loopback, probes each concurrently and returns the rows in
+/// catalogue order.
+pub async fn run_demo() -> std::io::Result<Vec<DemoRow>> {
+    let options = demo_options();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, &scenario) in Scenario::ALL.iter().enumerate() {
+        let server = MockServer::builder().scenario(scenario).start().await?;
+        let options = options.clone();
+        tasks.spawn(async move {
+            let target = crate::target::Target {
+                host: server.addr().ip().to_string(),
+                port: server.addr().port(),
+            };
+            let report = crate::probe(&target, &options).await;
+            server.shutdown().await;
+            (index, scenario, report)
+        });
+    }
+    let mut rows: Vec<(usize, DemoRow)> = Vec::with_capacity(Scenario::ALL.len());
+    while let Some(joined) = tasks.join_next().await {
+        let (index, scenario, report) = joined.map_err(std::io::Error::other)?;
+        let expected = scenario.expected();
+        let check = expected.check(&report);
+        let observed = match &report.error {
+            None => "connected".to_owned(),
+            Some(error) => format!("{}/{}", error.stage, error.kind),
+        };
+        rows.push((
+            index,
+            DemoRow {
+                scenario: scenario.name(),
+                expected: expected.summary(),
+                observed,
+                verdict: report.verdict(),
+                total_ms: report.total_ms,
+                matches: check.is_ok(),
+                mismatch: check.err(),
+            },
+        ));
+    }
+    rows.sort_by_key(|(index, _)| *index);
+    Ok(rows.into_iter().map(|(_, row)| row).collect())
+}
+
+/// Renders the demo table.
+pub fn render_demo(rows: &[DemoRow]) -> String {
+    let mut out = String::new();
+    let width = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8);
+    let _ = writeln!(
+        out,
+        "{:<width$} {:<34} {:<34} {:>9}  match",
+        "scenario", "expected", "observed", "time"
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{:<width$} {:<34} {:<34} {:>6.1} ms  {}",
+            row.scenario,
+            row.expected,
+            row.observed,
+            row.total_ms,
+            if row.matches { "yes" } else { "NO" }
+        );
+        if let Some(mismatch) = &row.mismatch {
+            let _ = writeln!(out, "    mismatch: {mismatch} ({})", row.verdict);
+        }
+    }
+    let matched = rows.iter().filter(|r| r.matches).count();
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{matched} of {} scenarios behave as expected",
+        rows.len()
+    );
+    out
+}

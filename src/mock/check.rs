@@ -1,0 +1,58 @@
+//! Comparing a probe report with a scenario's expectation (used by `demo` and the tests).
+
+use super::Expected;
+use crate::report::Outcome;
+use crate::Report;
+
+impl Expected {
+    /// Checks that `report` is what a correct probe reports for this expectation.
+    ///
+    /// Returns a short description of every mismatch.
+    pub fn check(&self, report: &Report) -> Result<(), String> {
+        let mut mismatches = Vec::new();
+        match (self.kind, &report.error) {
+            (None, _) if report.outcome != Outcome::Connected => {
+                mismatches.push(format!("expected connected, got {}", report.verdict()));
+            }
+            (None, _) => {}
+            (Some(_), None) => {
+                mismatches.push(format!("expected a failure, got {}", report.verdict()))
+            }
+            (Some(kind), Some(error)) => {
+                if error.stage != self.stage {
+                    mismatches.push(format!("stage {} instead of {}", error.stage, self.stage));
+                }
+                if error.kind != kind {
+                    mismatches.push(format!("kind {} instead of {kind}", error.kind));
+                }
+                let codes = [
+                    (
+                        "neg_failure_code",
+                        self.neg_failure_code,
+                        error.neg_failure_code,
+                    ),
+                    ("ntstatus", self.ntstatus, error.ntstatus),
+                    ("errinfo", self.errinfo, error.errinfo),
+                ];
+                for (name, want, got) in codes {
+                    if want != got {
+                        mismatches.push(format!("{name} {got:#x?} instead of {want:#x?}"));
+                    }
+                }
+            }
+        }
+        if mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(mismatches.join("; "))
+        }
+    }
+
+    /// `stage/kind` as the demo table shows it (`connected` on success).
+    pub fn summary(&self) -> String {
+        match self.kind {
+            None => "connected".to_owned(),
+            Some(kind) => format!("{}/{kind}", self.stage),
+        }
+    }
+}

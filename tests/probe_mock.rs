@@ -1,0 +1,275 @@
+//! The probe against the loopback mock RDP servers: every scenario's expectation must hold.
+
+use std::time::Duration;
+
+use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::report::{Outcome, StageStatus};
+use rdpscope::target::Target;
+use rdpscope::{Credentials, FailureKind, ProbeOptions, Report, Secret, Stage};
+
+fn options(password: &str) -> ProbeOptions {
+    ProbeOptions {
+        credentials: Some(Credentials {
+            user: MOCK_USER.to_owned(),
+            domain: None,
+            password: Secret::new(password.to_owned()),
+        }),
+        stage_timeout: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(2),
+        ..ProbeOptions::default()
+    }
+}
+
+async fn probe_scenario(scenario: Scenario, options: &ProbeOptions) -> Report {
+    let server = MockServer::builder()
+        .scenario(scenario)
+        .start()
+        .await
+        .expect("mock server starts");
+    let target: Target = server.addr().to_string().parse().expect("valid target");
+    let report = rdpscope::probe(&target, options).await;
+    server.shutdown().await;
+    report
+}
+
+fn assert_stage_statuses(report: &Report) {
+    // Stages before the failure are ok or skipped, the failed one is failed, the rest not reached.
+    let stop = report.failed_stage.unwrap_or(Stage::Connected);
+    for result in &report.stages {
+        if result.stage < stop {
+            assert!(
+                matches!(result.status, StageStatus::Ok | StageStatus::Skipped),
+                "{}: {:?} before the stop at {stop}",
+                result.stage,
+                result.status
+            );
+            if result.status == StageStatus::Ok {
+                assert!(
+                    result.elapsed_ms.is_some(),
+                    "{} has no timing",
+                    result.stage
+                );
+            }
+        } else if result.stage == stop && report.outcome == Outcome::Failed {
+            assert_eq!(result.status, StageStatus::Failed, "{}", result.stage);
+        } else if result.stage > stop {
+            assert_eq!(result.status, StageStatus::NotReached, "{}", result.stage);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_meets_its_expectation() {
+    let options = options(MOCK_PASSWORD);
+    for &scenario in Scenario::ALL {
+        let expected = scenario.expected();
+        let report = probe_scenario(scenario, &options).await;
+        let context = format!("scenario {}: {}", scenario.name(), report.verdict());
+        assert_stage_statuses(&report);
+        match expected.kind {
+            None => {
+                assert_eq!(report.outcome, Outcome::Connected, "{context}");
+                assert_eq!(report.exit_code(), 0, "{context}");
+            }
+            Some(kind) => {
+                let error = report.error.as_ref().expect(&context);
+                assert_eq!(report.outcome, Outcome::Failed, "{context}");
+                assert_eq!(error.stage, expected.stage, "{context}");
+                assert_eq!(error.kind, kind, "{context}");
+                assert_eq!(
+                    error.neg_failure_code, expected.neg_failure_code,
+                    "{context}"
+                );
+                assert_eq!(error.ntstatus, expected.ntstatus, "{context}");
+                assert_eq!(error.errinfo, expected.errinfo, "{context}");
+                assert_eq!(report.exit_code(), expected.stage.exit_code(), "{context}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn tls_success_reports_negotiation_tls_and_certificate_facts() {
+    let report = probe_scenario(Scenario::SuccessTls, &options(MOCK_PASSWORD)).await;
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    let negotiation = report.negotiation.as_ref().expect("negotiation facts");
+    assert_eq!(negotiation.requested, ["tls", "hybrid", "hybrid_ex"]);
+    assert_eq!(negotiation.selected.as_deref(), Some("tls"));
+    let tls = report.tls.as_ref().expect("tls facts");
+    assert!(tls.version.starts_with("TLSv1_"), "{}", tls.version);
+    let cert = report.certificate.as_ref().expect("certificate facts");
+    assert_eq!(cert.sha1.len(), 40);
+    assert_eq!(cert.sha256.len(), 64);
+    assert!(
+        cert.findings.iter().any(|f| f.code == "self_signed"),
+        "{:?}",
+        cert.findings
+    );
+    let credssp = report
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::Credssp)
+        .expect("credssp row");
+    assert_eq!(credssp.status, StageStatus::Skipped);
+}
+
+#[tokio::test]
+async fn hybrid_ex_connects_with_good_credentials() {
+    let report = probe_scenario(Scenario::SuccessHybridEx, &options(MOCK_PASSWORD)).await;
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    assert_eq!(
+        report
+            .negotiation
+            .as_ref()
+            .and_then(|n| n.selected.as_deref()),
+        Some("hybrid_ex")
+    );
+    let credssp = report.credssp.as_ref().expect("credssp facts");
+    assert_eq!(credssp.result, "success");
+    assert!(credssp.early_user_authorization);
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_logon_failure_at_credssp() {
+    for scenario in [Scenario::SuccessHybrid, Scenario::SuccessHybridEx] {
+        let report = probe_scenario(scenario, &options("not-the-password")).await;
+        let error = report.error.as_ref().expect("the probe fails");
+        assert_eq!(error.stage, Stage::Credssp, "{}", report.verdict());
+        assert_eq!(
+            error.kind,
+            FailureKind::LogonFailure,
+            "{}",
+            report.verdict()
+        );
+        assert_eq!(error.ntstatus, Some(0xC000_006D));
+        assert_eq!(error.ntstatus_name.as_deref(), Some("STATUS_LOGON_FAILURE"));
+        assert_eq!(report.exit_code(), 15);
+        assert!(
+            report.verdict().contains("0xC000006D STATUS_LOGON_FAILURE"),
+            "{}",
+            report.verdict()
+        );
+    }
+}
+
+#[tokio::test]
+async fn nla_without_credentials_is_credentials_required() {
+    let options = ProbeOptions {
+        credentials: None,
+        ..options(MOCK_PASSWORD)
+    };
+    let report = probe_scenario(Scenario::SuccessHybridEx, &options).await;
+    let error = report.error.as_ref().expect("the probe fails");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::Credssp, FailureKind::CredentialsRequired)
+    );
+}
+
+#[tokio::test]
+async fn hybrid_required_names_the_code() {
+    let report = probe_scenario(Scenario::NegotiationFailure(5), &options(MOCK_PASSWORD)).await;
+    assert_eq!(
+        report.verdict(),
+        "failed at x224: server requires NLA (RDP_NEG_FAILURE 5 HYBRID_REQUIRED_BY_SERVER)"
+    );
+    assert_eq!(report.exit_code(), 12);
+}
+
+#[tokio::test]
+async fn closed_port_is_refused_at_tcp() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let report = rdpscope::probe(
+        &addr.to_string().parse().expect("target"),
+        &options(MOCK_PASSWORD),
+    )
+    .await;
+    let error = report.error.as_ref().expect("the probe fails");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::Tcp, FailureKind::Refused)
+    );
+    assert_eq!(report.exit_code(), 11);
+    assert!(report.address.is_none());
+}
+
+#[tokio::test]
+async fn black_hole_times_out_at_x224_within_the_timeout() {
+    let options = ProbeOptions {
+        stage_timeout: Duration::from_millis(300),
+        ..options(MOCK_PASSWORD)
+    };
+    let report = probe_scenario(Scenario::BlackHole, &options).await;
+    let error = report.error.as_ref().expect("the probe fails");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::X224, FailureKind::Timeout)
+    );
+    let x224 = report
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::X224)
+        .expect("x224 row");
+    let elapsed = x224.elapsed_ms.expect("timed");
+    // Bounded by the stage timeout (generous upper margin for a loaded CI machine).
+    assert!(
+        (300.0..5_000.0).contains(&elapsed),
+        "x224 took {elapsed} ms"
+    );
+}
+
+#[tokio::test]
+async fn until_stops_successfully_at_the_stage() {
+    let options = ProbeOptions {
+        until: Some(Stage::Credssp),
+        ..options(MOCK_PASSWORD)
+    };
+    let report = probe_scenario(Scenario::SuccessHybridEx, &options).await;
+    assert_eq!(report.outcome, Outcome::Reached, "{}", report.verdict());
+    assert_eq!(report.exit_code(), 0);
+    assert!(report.credssp.is_none(), "credssp must not have run");
+    let certificate = report
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::Certificate)
+        .expect("row");
+    assert_eq!(certificate.status, StageStatus::Ok);
+}
+
+#[tokio::test]
+async fn offering_only_tls_to_an_nla_server_is_a_negotiation_failure() {
+    let options = ProbeOptions {
+        security: "tls".parse().expect("valid list"),
+        ..options(MOCK_PASSWORD)
+    };
+    let report = probe_scenario(Scenario::SuccessHybridEx, &options).await;
+    let error = report.error.as_ref().expect("the probe fails");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::X224, FailureKind::NegotiationFailure),
+        "{}",
+        report.verdict()
+    );
+    assert_eq!(error.neg_failure_code, Some(5));
+}
+
+#[tokio::test]
+async fn strict_policy_fails_the_self_signed_certificate_and_sends_no_credentials() {
+    let options = ProbeOptions {
+        cert_policy: rdpscope::cert::CertPolicy::Strict,
+        ..options(MOCK_PASSWORD)
+    };
+    let report = probe_scenario(Scenario::SuccessHybridEx, &options).await;
+    let error = report.error.as_ref().expect("the probe fails");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::Certificate, FailureKind::Certificate)
+    );
+    assert_eq!(report.exit_code(), 14);
+    assert!(
+        report.credssp.is_none(),
+        "no CredSSP after a failed certificate stage"
+    );
+}
