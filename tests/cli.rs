@@ -1,0 +1,288 @@
+//! The command line: exit codes, `--json` shape and password handling.
+
+use std::process::{Command, Output, Stdio};
+
+use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
+
+fn rdpscope(args: &[&str], password: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rdpscope"));
+    command
+        .args(args)
+        .env_remove("RDPSCOPE_PASSWORD")
+        .stdin(Stdio::null());
+    if let Some(password) = password {
+        command.env("RDPSCOPE_PASSWORD", password);
+    }
+    command.output().expect("rdpscope runs")
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+async fn with_server<T: Send + 'static>(
+    scenario: Scenario,
+    f: impl FnOnce(String) -> T + Send + 'static,
+) -> T {
+    let server = MockServer::builder()
+        .scenario(scenario)
+        .start()
+        .await
+        .expect("mock starts");
+    let addr = server.addr().to_string();
+    let result = tokio::task::spawn_blocking(move || f(addr))
+        .await
+        .expect("join");
+    server.shutdown().await;
+    result
+}
+
+#[tokio::test]
+async fn json_report_has_the_documented_fields() {
+    let output = with_server(Scenario::SuccessHybridEx, |addr| {
+        rdpscope(
+            &["probe", &addr, "--json", "--user", MOCK_USER],
+            Some(MOCK_PASSWORD),
+        )
+    })
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    for field in [
+        "target",
+        "address",
+        "outcome",
+        "failed_stage",
+        "stages",
+        "error",
+        "negotiation",
+        "tls",
+        "certificate",
+        "credssp",
+        "total_ms",
+    ] {
+        assert!(report.get(field).is_some(), "missing {field}: {report}");
+    }
+    assert_eq!(report["outcome"], "connected");
+    assert!(report["failed_stage"].is_null());
+    let stages = report["stages"].as_array().expect("stages array");
+    let names: Vec<&str> = stages
+        .iter()
+        .map(|s| s["stage"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dns",
+            "tcp",
+            "x224",
+            "tls",
+            "certificate",
+            "credssp",
+            "basic_settings",
+            "channel_connection",
+            "secure_settings",
+            "licensing",
+            "capabilities",
+            "finalization",
+            "connected"
+        ]
+    );
+    for stage in stages {
+        for field in ["stage", "status", "elapsed_ms", "detail"] {
+            assert!(stage.get(field).is_some(), "stage without {field}: {stage}");
+        }
+    }
+    assert_eq!(report["negotiation"]["selected"], "hybrid_ex");
+    assert_eq!(
+        report["certificate"]["sha1"].as_str().map(str::len),
+        Some(40)
+    );
+    assert_eq!(report["credssp"]["result"], "success");
+    // The password never appears in the output.
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(MOCK_PASSWORD));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(MOCK_PASSWORD));
+}
+
+#[tokio::test]
+async fn failure_exit_codes_follow_the_stage() {
+    let cases = [
+        (
+            Scenario::SuccessHybridEx,
+            "wrong-password",
+            15,
+            "credssp",
+            "logon_failure",
+        ),
+        (
+            Scenario::NegotiationFailure(5),
+            MOCK_PASSWORD,
+            12,
+            "x224",
+            "negotiation_failure",
+        ),
+        (
+            Scenario::CloseAfterCredssp,
+            MOCK_PASSWORD,
+            16,
+            "basic_settings",
+            "closed_by_peer",
+        ),
+        (
+            Scenario::ServerErrorInfoDeniedConnection,
+            MOCK_PASSWORD,
+            18,
+            "secure_settings",
+            "server_error_info",
+        ),
+    ];
+    for (scenario, password, code, stage, kind) in cases {
+        let output = with_server(scenario, |addr| {
+            rdpscope(
+                &["probe", &addr, "--json", "--user", MOCK_USER],
+                Some(password),
+            )
+        })
+        .await;
+        assert_eq!(output.status.code(), Some(code), "{}", scenario.name());
+        let report = json(&output);
+        assert_eq!(report["outcome"], "failed");
+        assert_eq!(report["failed_stage"], stage, "{}", scenario.name());
+        assert_eq!(report["error"]["stage"], stage);
+        assert_eq!(report["error"]["kind"], kind, "{}", scenario.name());
+        assert!(report["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn codes_are_in_the_json_error() {
+    let output = with_server(Scenario::SuccessHybridEx, |addr| {
+        rdpscope(
+            &["probe", &addr, "--json", "--user", MOCK_USER],
+            Some("wrong-password"),
+        )
+    })
+    .await;
+    let report = json(&output);
+    assert_eq!(report["error"]["ntstatus"], 0xC000_006Du32);
+    assert_eq!(report["error"]["ntstatus_name"], "STATUS_LOGON_FAILURE");
+    let output = with_server(Scenario::ServerErrorInfoDeniedConnection, |addr| {
+        rdpscope(&["probe", &addr, "--json"], None)
+    })
+    .await;
+    let report = json(&output);
+    assert_eq!(report["error"]["errinfo"], 7);
+    assert_eq!(
+        report["error"]["errinfo_name"],
+        "ERRINFO_SERVER_DENIED_CONNECTION"
+    );
+}
+
+#[tokio::test]
+async fn password_from_stdin() {
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybrid)
+        .start()
+        .await
+        .expect("mock");
+    let addr = server.addr().to_string();
+    let output = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+            .args(["probe", &addr, "--user", MOCK_USER, "--password-stdin"])
+            .env_remove("RDPSCOPE_PASSWORD")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "{MOCK_PASSWORD}").expect("write");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
+    })
+    .await
+    .expect("join");
+    server.shutdown().await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("verdict: connected"), "{stdout}");
+    assert!(!stdout.contains(MOCK_PASSWORD));
+}
+
+#[test]
+fn refused_port_exits_11() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    drop(listener);
+    let output = rdpscope(&["probe", &addr], None);
+    assert_eq!(output.status.code(), Some(11));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("verdict: failed at tcp: connection refused"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_input_exits_2() {
+    for args in [
+        vec!["probe", "host:notaport"],
+        vec!["probe", "127.0.0.1", "--security", "tls,bogus"],
+        vec!["probe", "127.0.0.1", "--timeout", "forever"],
+        vec!["probe", "127.0.0.1", "--until", "nowhere"],
+        vec!["probe", "127.0.0.1", "--cert-policy", "lenient"],
+        vec!["probe", "127.0.0.1", "--ca-file", "/nonexistent/ca.pem"],
+        vec!["probe", "127.0.0.1", "--password", "secret"],
+        vec!["serve", "--scenario", "no_such_scenario"],
+        vec!["frobnicate"],
+    ] {
+        let output = rdpscope(&args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.stderr.is_empty(), "{args:?} printed no error");
+    }
+}
+
+#[test]
+fn until_reached_exits_0_with_outcome_reached() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let output = runtime.block_on(with_server(Scenario::SuccessTls, |addr| {
+        rdpscope(&["probe", &addr, "--json", "--until", "tls"], None)
+    }));
+    assert_eq!(output.status.code(), Some(0));
+    let report = json(&output);
+    assert_eq!(report["outcome"], "reached");
+    assert_eq!(report["until"], "tls");
+}
+
+#[test]
+fn scenarios_lists_the_catalogue() {
+    let output = rdpscope(&["scenarios", "--json"], None);
+    assert_eq!(output.status.code(), Some(0));
+    let list = json(&output);
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names.len(), Scenario::ALL.len());
+    assert!(names.contains(&"server_error_info_denied_connection"));
+}
