@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod diagnosis;
 mod failure;
 mod stage;
 
