@@ -6,19 +6,18 @@
 
 #![warn(missing_docs)]
 
-mod failure;
-pub mod mock;
-mod stage;
-
-pub use failure::FailureKind;
-pub use stage::{Stage, UnknownStage};
-
 pub mod cert;
 pub mod demo;
 pub mod diagnosis;
+mod failure;
+pub mod mock;
 mod probe;
 pub mod report;
+mod stage;
 pub mod target;
+
+pub use failure::FailureKind;
+pub use stage::{Stage, UnknownStage};
 
 pub use probe::{probe, Credentials, ProbeOptions, Secret, SecurityProtocols};
 pub use report::Report;

@@ -390,7 +390,7 @@ mod tests {
         for rows in [ERRINFO, NEG_FAILURE, DISCONNECT_REASON] {
             assert!(rows.windows(2).all(|w| w[0].code < w[1].code));
         }
-        let (status, sec): (Vec<_>, Vec<_>) = NTSTATUS
+        let (status, sec): (Vec<&CodeInfo>, Vec<&CodeInfo>) = NTSTATUS
             .iter()
             .partition(|row| row.name.starts_with("STATUS_"));
         assert!(status.windows(2).all(|w| w[0].code < w[1].code));
