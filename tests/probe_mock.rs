@@ -171,7 +171,7 @@ async fn hybrid_required_names_the_code() {
     let report = probe_scenario(Scenario::NegotiationFailure(5), &options(MOCK_PASSWORD)).await;
     assert_eq!(
         report.verdict(),
-        "failed at x224: server requires NLA (RDP_NEG_FAILURE 5 HYBRID_REQUIRED_BY_SERVER)"
+        "failed at x224: the server requires CredSSP, i.e. Network Level Authentication (RDP_NEG_FAILURE 5 HYBRID_REQUIRED_BY_SERVER)"
     );
     assert_eq!(report.exit_code(), 12);
 }

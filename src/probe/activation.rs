@@ -174,16 +174,6 @@ fn classify_user_data(data: &[u8]) -> Incoming {
     Incoming::Other
 }
 
-fn disconnect_reason_name(reason: DisconnectReason) -> &'static str {
-    match reason {
-        DisconnectReason::DomainDisconnected => "rn-domain-disconnected",
-        DisconnectReason::ProviderInitiated => "rn-provider-initiated",
-        DisconnectReason::TokenPurged => "rn-token-purged",
-        DisconnectReason::UserRequested => "rn-user-requested",
-        DisconnectReason::ChannelPurged => "rn-channel-purged",
-    }
-}
-
 fn license_error_name(code: u32) -> &'static str {
     match code {
         0x01 => "ERR_INVALID_SERVER_CERTIFICATE",
@@ -220,7 +210,7 @@ fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Failure> {
             FailureKind::ClosedByPeer,
             format!(
                 "the server disconnected with an MCS Disconnect Provider Ultimatum ({})",
-                disconnect_reason_name(reason)
+                codes::disconnect_reason(reason as u32).map_or("unknown reason", |i| i.name)
             ),
         )),
         Incoming::LicenseError(code) => Some(Failure::new(

@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 
 use super::io::{io_failure, within};
 use super::{protocol_names, Facts, Failure, ProbeOptions, Recorder, Stop};
+use crate::diagnosis::codes;
 use crate::report::Negotiation;
 use crate::{FailureKind, Stage};
 
@@ -89,7 +90,8 @@ pub(crate) async fn negotiate(
         )),
         Ok(ConnectionConfirm::Failure { code }) => {
             let code = u32::from(code);
-            let name = neg_failure_name(code);
+            let info = codes::neg_failure(code);
+            let name = info.map_or("UNKNOWN", |i| i.name);
             negotiation.failure_code = Some(code);
             negotiation.failure_name = Some(name.to_owned());
             rec.detail(
@@ -104,7 +106,10 @@ pub(crate) async fn negotiate(
                 FailureKind::NegotiationFailure,
                 format!(
                     "{} (RDP_NEG_FAILURE {code} {name})",
-                    neg_failure_meaning(code)
+                    info.map_or(
+                        "the server refused the negotiation with an unknown code",
+                        |i| i.meaning
+                    )
                 ),
             );
             failure.0.neg_failure_code = Some(code);
@@ -350,31 +355,4 @@ fn flag_names(flags: ResponseFlags) -> Vec<String> {
         .filter(|(flag, _)| flags.contains(*flag))
         .map(|(_, name)| (*name).to_owned())
         .collect()
-}
-
-/// The symbolic name of an RDP_NEG_FAILURE code.
-pub(crate) fn neg_failure_name(code: u32) -> &'static str {
-    match code {
-        1 => "SSL_REQUIRED_BY_SERVER",
-        2 => "SSL_NOT_ALLOWED_BY_SERVER",
-        3 => "SSL_CERT_NOT_ON_SERVER",
-        4 => "INCONSISTENT_FLAGS",
-        5 => "HYBRID_REQUIRED_BY_SERVER",
-        6 => "SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER",
-        7 => "RDSAAD_REQUIRED_BY_SERVER",
-        _ => "UNKNOWN",
-    }
-}
-
-fn neg_failure_meaning(code: u32) -> &'static str {
-    match code {
-        1 => "server requires TLS (enable tls in --security)",
-        2 => "server allows only Standard RDP Security",
-        3 => "server has no usable TLS certificate",
-        4 => "server found the negotiation flags inconsistent",
-        5 => "server requires NLA",
-        6 => "server requires TLS with client certificate authentication",
-        7 => "server requires Microsoft Entra ID (RDS AAD) authentication",
-        _ => "server refused the negotiation with an unknown code",
-    }
 }
