@@ -9,7 +9,7 @@ use ironrdp_connector::credssp::CredsspSequence;
 use ironrdp_connector::sspi::generator::NetworkRequest;
 use ironrdp_connector::{
     ClientConnector, ClientConnectorState, ConnectorError, ConnectorErrorKind, ConnectorResult,
-    Credentials, DesktopSize, ServerName, State as _,
+    Credentials, DesktopSize, Sequence as _, ServerName, State as _,
 };
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::gcc;
@@ -20,7 +20,7 @@ use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
 use ironrdp_pdu::rdp::headers::{ShareControlHeader, ShareControlPdu, ShareDataPdu};
 use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
-use rdpscope::mock::{MockServer, MockServerHandle, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::mock::{Expected, MockServer, MockServerHandle, Scenario, MOCK_PASSWORD, MOCK_USER};
 use rdpscope::{FailureKind, Stage};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(3);
 
 // ---------------------------------------------------------------------------------------------
 // A minimal stepwise client
@@ -41,6 +41,8 @@ enum ClientError {
     Connector(ConnectorError),
     Io(io::Error),
     Timeout,
+    /// A Set Error Info PDU with this ERRINFO code (only with `peek_error_info`).
+    ServerErrorInfo(u32),
 }
 
 impl From<ConnectorError> for ClientError {
@@ -187,29 +189,61 @@ struct Session {
     connector: ClientConnector,
 }
 
+#[derive(Clone, Copy)]
+struct Options {
+    credssp: bool,
+    /// Stop once the Client Info PDU is sent.
+    stop_after_client_info: bool,
+    /// Look at every server PDU after the security upgrade for Set Error Info before the
+    /// connector does (the connector mis-parses it during licensing).
+    peek_error_info: bool,
+}
+
+const DEFAULT: Options = Options {
+    credssp: true,
+    stop_after_client_info: false,
+    peek_error_info: false,
+};
+
 /// Runs the connection sequence, stepping the connector and noting its state before each step.
-///
-/// Stops after the Client Info PDU when `stop_after_client_info` is set.
 async fn run_client(
     addr: SocketAddr,
     user: &str,
     password: &str,
     stop_after_client_info: bool,
 ) -> Result<Session, Failure> {
-    run_client_with(
-        addr,
-        client_config(user, password, true),
+    let options = Options {
         stop_after_client_info,
-    )
-    .await
+        ..DEFAULT
+    };
+    run_client_with(addr, user, password, options).await
+}
+
+/// The ERRINFO code if `pdu` is a Set Error Info PDU.
+fn set_error_info(pdu: &[u8]) -> Option<u32> {
+    let indication = ironrdp_core::decode::<X224<SendDataIndication<'_>>>(pdu)
+        .ok()?
+        .0;
+    let share = ironrdp_core::decode::<ShareControlHeader>(indication.user_data.as_ref()).ok()?;
+    let ShareControlPdu::Data(data) = share.share_control_pdu else {
+        return None;
+    };
+    let ShareDataPdu::ServerSetErrorInfo(_) = data.share_data_pdu else {
+        return None;
+    };
+    let tail = indication.user_data.len().checked_sub(4)?;
+    let code = indication.user_data.get(tail..)?;
+    Some(u32::from_le_bytes(code.try_into().ok()?))
 }
 
 async fn run_client_with(
     addr: SocketAddr,
-    config: ironrdp_connector::Config,
-    stop_after_client_info: bool,
+    user: &str,
+    password: &str,
+    options: Options,
 ) -> Result<Session, Failure> {
     let fail = |state: &'static str| move |error: ClientError| Failure { state, error };
+    let config = client_config(user, password, options.credssp);
 
     let stream = timed(TcpStream::connect(addr)).await.map_err(fail("Tcp"))?;
     stream
@@ -286,7 +320,7 @@ async fn run_client_with(
         if connector.state.take_outcome().is_some() {
             return Ok(Session { framed, connector });
         }
-        if stop_after_client_info
+        if options.stop_after_client_info
             && matches!(
                 connector.state,
                 ClientConnectorState::ConnectTimeAutoDetection { .. }
@@ -295,6 +329,26 @@ async fn run_client_with(
             return Ok(Session { framed, connector });
         }
         let state = connector.state.name();
+        if options.peek_error_info {
+            if let Some(hint) = connector.next_pdu_hint() {
+                let pdu = timed(framed.read_by_hint(hint))
+                    .await
+                    .map_err(fail(state))?;
+                if let Some(code) = set_error_info(&pdu) {
+                    return Err(fail(state)(ClientError::ServerErrorInfo(code)));
+                }
+                buf.clear();
+                let written = connector
+                    .step(&pdu, None, &mut buf)
+                    .map_err(|e| fail(state)(e.into()))?;
+                if let Some(len) = written.size() {
+                    timed(framed.write_all(&buf.filled()[..len]))
+                        .await
+                        .map_err(fail(state))?;
+                }
+                continue;
+            }
+        }
         timed(ironrdp_tokio::single_sequence_step(
             &mut framed,
             &mut connector,
@@ -321,7 +375,7 @@ fn is_eof(error: &ClientError) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = match error {
         ClientError::Io(e) => return e.kind() == io::ErrorKind::UnexpectedEof,
         ClientError::Connector(e) => Some(e),
-        ClientError::Timeout => None,
+        ClientError::Timeout | ClientError::ServerErrorInfo(_) => None,
     };
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<io::Error>() {
@@ -672,8 +726,11 @@ async fn hybrid_server_refuses_a_tls_only_client_with_rdp_neg_failure() {
     // The acceptor encodes RDP_NEG_FAILURE and returns Err: the mock must still send it.
     for scenario in [Scenario::SuccessHybrid, Scenario::SuccessHybridEx] {
         let server = start(scenario).await;
-        let config = client_config(MOCK_USER, MOCK_PASSWORD, false);
-        let failure = run_client_with(server.addr(), config, false)
+        let options = Options {
+            credssp: false,
+            ..DEFAULT
+        };
+        let failure = run_client_with(server.addr(), MOCK_USER, MOCK_PASSWORD, options)
             .await
             .err()
             .unwrap();
@@ -690,6 +747,84 @@ async fn hybrid_server_refuses_a_tls_only_client_with_rdp_neg_failure() {
             },
             other => panic!("{scenario}: unexpected {other:?}"),
         }
+        server.shutdown().await;
+    }
+}
+
+/// Where a connector state sits in the stage vocabulary. `ConnectTimeAutoDetection` waits for
+/// the server's first answer to the Client Info PDU, so it belongs to secure settings.
+fn stage_of(state: &str) -> Stage {
+    match state {
+        "Tcp" => Stage::Tcp,
+        s if s.starts_with("ConnectionInitiation") => Stage::X224,
+        "EnhancedSecurityUpgrade" => Stage::Tls,
+        "Credssp" => Stage::Credssp,
+        s if s.starts_with("BasicSettingsExchange") => Stage::BasicSettings,
+        "ChannelConnection" => Stage::ChannelConnection,
+        "SecureSettingsExchange" | "ConnectTimeAutoDetection" => Stage::SecureSettings,
+        "LicensingExchange" => Stage::Licensing,
+        "MultitransportBootstrapping" | "CapabilitiesExchange" => Stage::Capabilities,
+        _ => Stage::Finalization,
+    }
+}
+
+fn kind_of(error: &ClientError) -> (FailureKind, Option<u32>, Option<u32>, Option<u32>) {
+    match error {
+        ClientError::Timeout => (FailureKind::Timeout, None, None, None),
+        ClientError::ServerErrorInfo(code) => {
+            (FailureKind::ServerErrorInfo, None, None, Some(*code))
+        }
+        ClientError::Connector(e) => match e.kind() {
+            ConnectorErrorKind::Negotiation(f) => (
+                FailureKind::NegotiationFailure,
+                Some(u32::from(f.code())),
+                None,
+                None,
+            ),
+            ConnectorErrorKind::Credssp(e) => (
+                FailureKind::LogonFailure,
+                None,
+                e.nstatus.map(|s| s.0),
+                None,
+            ),
+            _ if is_eof(error) => (FailureKind::ClosedByPeer, None, None, None),
+            _ => (FailureKind::ProtocolError, None, None, None),
+        },
+        ClientError::Io(_) if is_eof(error) => (FailureKind::ClosedByPeer, None, None, None),
+        ClientError::Io(_) => (FailureKind::Internal, None, None, None),
+    }
+}
+
+#[tokio::test]
+async fn every_scenario_meets_its_expectation() {
+    let options = Options {
+        peek_error_info: true,
+        ..DEFAULT
+    };
+    for scenario in Scenario::ALL {
+        let expected = scenario.expected();
+        let server = start(*scenario).await;
+        let result = run_client_with(server.addr(), MOCK_USER, MOCK_PASSWORD, options).await;
+        let observed = match &result {
+            Ok(_) => Expected {
+                stage: Stage::Connected,
+                kind: None,
+                neg_failure_code: None,
+                ntstatus: None,
+                errinfo: None,
+            },
+            Err(failure) => {
+                let (kind, neg_failure_code, ntstatus, errinfo) = kind_of(&failure.error);
+                Expected {
+                    stage: stage_of(failure.state),
+                    kind: Some(kind),
+                    neg_failure_code,
+                    ntstatus,
+                    errinfo,
+                }
+            }
+        };
+        assert_eq!(observed, expected, "{scenario}: {:?}", result.err());
         server.shutdown().await;
     }
 }
