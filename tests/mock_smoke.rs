@@ -828,3 +828,57 @@ async fn every_scenario_meets_its_expectation() {
         server.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn custom_certificate_is_served_and_bound_by_credssp() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["mock.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_der = cert.der().to_vec();
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .certificate(cert_der.clone(), key.serialize_der())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(server.certificate_der(), cert_der.as_slice());
+    let session = run_client(server.addr(), MOCK_USER, MOCK_PASSWORD, false)
+        .await
+        .unwrap_or_else(|f| panic!("failed in {}: {:?}", f.state, f.error));
+    drop(session);
+    server.shutdown().await;
+
+    let err = MockServer::builder()
+        .certificate(cert_der, b"not a key".to_vec())
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn custom_credentials_are_enforced() {
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybrid)
+        .credentials("alice", Some("CORP"), "s3cret")
+        .start()
+        .await
+        .unwrap();
+    let ok = run_client(server.addr(), "alice", "s3cret", false).await;
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let failure = run_client(server.addr(), MOCK_USER, MOCK_PASSWORD, false)
+        .await
+        .err()
+        .unwrap();
+    // An unknown user is a logon failure too (STATUS_LOGON_FAILURE).
+    let (kind, _, ntstatus, _) = kind_of(&failure.error);
+    assert_eq!(
+        (kind, ntstatus),
+        (FailureKind::LogonFailure, Some(0xC000_006D)),
+        "{failure:?}"
+    );
+    assert_eq!(failure.state, "Credssp");
+    server.shutdown().await;
+}
