@@ -57,12 +57,24 @@ pub(crate) struct Config {
 /// Why a connection ended early. Logged, never fatal to the server.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnError {
+    #[error("client closed the connection")]
+    Closed,
     #[error("i/o error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("timed out after {0:?} waiting for {1}")]
     Timeout(Duration, &'static str),
     #[error("{0}")]
     Rdp(String),
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            ConnError::Closed
+        } else {
+            ConnError::Io(e)
+        }
+    }
 }
 
 impl From<ConnectorError> for ConnError {

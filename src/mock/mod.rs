@@ -62,7 +62,7 @@ impl MockServer {
 }
 
 /// Configures and starts a [`MockServer`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MockServerBuilder {
     scenario: Scenario,
     listen: SocketAddr,
@@ -71,6 +71,20 @@ pub struct MockServerBuilder {
     password: String,
     identity: Option<(Vec<u8>, Vec<u8>)>,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for MockServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No password, no private key.
+        f.debug_struct("MockServerBuilder")
+            .field("scenario", &self.scenario)
+            .field("listen", &self.listen)
+            .field("user", &self.user)
+            .field("domain", &self.domain)
+            .field("custom_certificate", &self.identity.is_some())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for MockServerBuilder {
