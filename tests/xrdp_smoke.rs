@@ -195,7 +195,8 @@ async fn xrdp_selects_ssl_and_presents_configured_ecdsa_certificate() {
         return;
     }
     let (cert_pem, key_pem, cert_der) = ecdsa_cert();
-    let xrdp = Xrdp::start(&cert_pem, &key_pem).unwrap();
+    let xrdp =
+        Xrdp::start(&cert_pem, &key_pem).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
     eprintln!("xrdp listening on {} after {:?}", xrdp.addr, xrdp.startup);
 
     let (neg, leaf) = probe(&xrdp, PROTOCOL_SSL).await;
@@ -236,7 +237,8 @@ async fn xrdp_accepts_rsa_pkcs8_key() {
         return;
     }
     let (cert_pem, key_pem, cert_der) = rsa_cert();
-    let xrdp = Xrdp::start(&cert_pem, &key_pem).unwrap();
+    let xrdp =
+        Xrdp::start(&cert_pem, &key_pem).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
     let (neg, leaf) = probe(&xrdp, PROTOCOL_SSL).await;
     assert!(
         matches!(
@@ -257,7 +259,8 @@ async fn xrdp_tls_only_refuses_standard_rdp_security() {
         return;
     }
     let (cert_pem, key_pem, _) = ecdsa_cert();
-    let xrdp = Xrdp::start(&cert_pem, &key_pem).unwrap();
+    let xrdp =
+        Xrdp::start(&cert_pem, &key_pem).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
     let (neg, _) = probe(&xrdp, PROTOCOL_RDP).await;
     assert_eq!(
         neg,
@@ -275,7 +278,7 @@ async fn xrdp_security_layer_rdp_and_negotiate() {
 
     let mut opts = XrdpOptions::tls(&cert_pem, &key_pem);
     opts.security_layer = SecurityLayer::Rdp;
-    let xrdp = Xrdp::start_with(opts.clone()).unwrap();
+    let xrdp = Xrdp::start_with(opts.clone()).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
     // Standard RDP Security only: xrdp answers PROTOCOL_RDP even to an SSL-only offer
     // (no SSL_NOT_ALLOWED_BY_SERVER failure).
     let (neg, _) = probe(&xrdp, PROTOCOL_SSL).await;
@@ -292,7 +295,7 @@ async fn xrdp_security_layer_rdp_and_negotiate() {
     drop(xrdp);
 
     opts.security_layer = SecurityLayer::Negotiate;
-    let xrdp = Xrdp::start_with(opts).unwrap();
+    let xrdp = Xrdp::start_with(opts).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
     let (neg, _) = probe(&xrdp, PROTOCOL_RDP).await;
     assert!(
         matches!(
@@ -327,7 +330,7 @@ async fn xrdp_missing_certificate_gives_ssl_cert_not_on_server() {
     let mut opts = XrdpOptions::tls(&cert_pem, &key_pem);
     opts.extra_globals
         .push("certificate=/nonexistent/cert.pem".to_owned());
-    let xrdp = Xrdp::start_with(opts).unwrap();
+    let xrdp = Xrdp::start_with(opts).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
     let (neg, _) = probe(&xrdp, PROTOCOL_SSL).await;
     assert_eq!(
         neg,
@@ -343,7 +346,9 @@ async fn xrdp_parallel_instances() {
     }
     let (cert_pem, key_pem, cert_der) = ecdsa_cert();
     let servers: Vec<Xrdp> = (0..4)
-        .map(|_| Xrdp::start(&cert_pem, &key_pem).unwrap())
+        .map(|_| {
+            Xrdp::start(&cert_pem, &key_pem).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"))
+        })
         .collect();
     let mut ports: Vec<u16> = servers.iter().map(|s| s.addr.port()).collect();
     ports.sort_unstable();
@@ -357,4 +362,142 @@ async fn xrdp_parallel_instances() {
         let (_, leaf) = probe(s, PROTOCOL_SSL).await;
         assert_eq!(leaf.as_deref(), Some(cert_der.as_slice()));
     }
+}
+
+/// IronRDP client configuration for xrdp: TLS only (xrdp has no CredSSP), no
+/// credentials (xrdp then shows its own login screen), 1024x768.
+fn ironrdp_config(enable_credssp: bool) -> ironrdp_connector::Config {
+    use ironrdp_pdu::gcc;
+    use ironrdp_pdu::rdp::capability_sets::{MajorPlatformType, RailSupportLevel};
+    use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
+
+    ironrdp_connector::Config {
+        desktop_size: ironrdp_connector::DesktopSize {
+            width: 1024,
+            height: 768,
+        },
+        monitor_layout: None,
+        desktop_scale_factor: 0,
+        desktop_physical_size: None,
+        desktop_orientation: None,
+        device_scale_factor: None,
+        monitor_extended_layout: None,
+        relative_mouse_input: false,
+        enable_tls: true,
+        enable_credssp,
+        enable_standard_rdp_security: false,
+        credentials: ironrdp_connector::Credentials::UsernamePassword {
+            username: String::new(),
+            password: String::new(),
+        },
+        domain: None,
+        client_build: 0,
+        client_name: "rdpscope".to_owned(),
+        keyboard_type: gcc::KeyboardType::IBM_ENHANCED,
+        keyboard_subtype: 0,
+        keyboard_functional_keys_count: 12,
+        keyboard_layout: 0x0409,
+        connection_type: gcc::ConnectionType::Lan,
+        ime_file_name: String::new(),
+        bitmap: None,
+        dig_product_id: String::new(),
+        client_dir: "C:\\Windows\\System32\\mstscax.dll".to_owned(),
+        alternate_shell: String::new(),
+        work_dir: String::new(),
+        remote_application_mode: false,
+        rail_support_level: RailSupportLevel::empty(),
+        platform: MajorPlatformType::UNIX,
+        hardware_id: None,
+        request_data: None,
+        autologon: false,
+        enable_audio_playback: false,
+        enable_audio_capture: false,
+        performance_flags: PerformanceFlags::default(),
+        license_cache: None,
+        timezone_info: TimezoneInfo::default(),
+        compression_type: None,
+        enable_server_pointer: false,
+        pointer_software_rendering: true,
+        multitransport_flags: None,
+        support_dyn_vc_gfx_protocol: false,
+    }
+}
+
+/// Drive IronRDP's ClientConnector step by step to Connected; returns the visited
+/// states and the connection result.
+async fn ironrdp_connect(
+    xrdp: &Xrdp,
+    enable_credssp: bool,
+) -> (Vec<&'static str>, ironrdp_connector::ConnectionResult) {
+    use ironrdp_connector::{ClientConnector, ClientConnectorState, ConnectionOutcome, State as _};
+
+    let stream = TcpStream::connect(xrdp.addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let client_addr = stream.local_addr().unwrap();
+    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+    let mut connector = ClientConnector::new(ironrdp_config(enable_credssp), client_addr);
+    let mut buf = ironrdp_core::WriteBuf::new();
+    let mut states = Vec::new();
+
+    while !connector.should_perform_security_upgrade() {
+        states.push(connector.state.name());
+        ironrdp_tokio::single_sequence_step(&mut framed, &mut connector, &mut buf)
+            .await
+            .unwrap_or_else(|e| panic!("{states:?}: {e}\n{}", xrdp.log_tail(20)));
+    }
+    states.push(connector.state.name());
+
+    let (stream, leftover) = framed.into_inner();
+    assert!(leftover.is_empty(), "unexpected bytes before TLS");
+    let name = ServerName::try_from("localhost").unwrap();
+    let tls = tls_connector().connect(name, stream).await.unwrap();
+    connector.mark_security_upgrade_as_done();
+    assert!(
+        !connector.should_perform_credssp(),
+        "xrdp never selects HYBRID"
+    );
+    let mut framed = ironrdp_tokio::TokioFramed::new(tls);
+
+    loop {
+        if matches!(connector.state, ClientConnectorState::Connected { .. }) {
+            states.push("Connected");
+            match connector.state.take_outcome() {
+                Some(ConnectionOutcome::Connected(result)) => return (states, result),
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        states.push(connector.state.name());
+        ironrdp_tokio::single_sequence_step(&mut framed, &mut connector, &mut buf)
+            .await
+            .unwrap_or_else(|e| panic!("{states:?}: {e}\n{}", xrdp.log_tail(30)));
+    }
+}
+
+#[tokio::test]
+async fn ironrdp_reaches_connected_against_xrdp_over_tls() {
+    if !require_xrdp("ironrdp_reaches_connected_against_xrdp_over_tls") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let xrdp =
+        Xrdp::start(&cert_pem, &key_pem).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"));
+    for enable_credssp in [false, true] {
+        let (states, result) = tokio::time::timeout(
+            Duration::from_secs(20),
+            ironrdp_connect(&xrdp, enable_credssp),
+        )
+        .await
+        .expect("IronRDP connection sequence timed out");
+        eprintln!("credssp offered={enable_credssp}: {states:?}");
+        eprintln!(
+            "desktop {:?}, share_id {:#x}",
+            result.desktop_size, result.share_id
+        );
+        assert_eq!(states.last(), Some(&"Connected"));
+        assert_eq!(
+            (result.desktop_size.width, result.desktop_size.height),
+            (1024, 768)
+        );
+    }
+    eprintln!("{}", xrdp.log_tail(40));
 }

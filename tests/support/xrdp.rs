@@ -109,7 +109,8 @@ pub struct XrdpOptions {
     pub crypt_level: &'static str,
     /// `ssl_protocols=`, e.g. "TLSv1.2, TLSv1.3".
     pub ssl_protocols: &'static str,
-    /// Extra `key=value` lines appended to `[Globals]`.
+    /// Extra `key=value` lines appended to `[Globals]`. A key given twice takes the
+    /// last value (xrdp reads the items in order), so this can override the above.
     pub extra_globals: Vec<String>,
 }
 
@@ -304,7 +305,7 @@ use_fastpath=both
         "
 [Logging]
 LogFile={log}
-LogLevel=DEBUG
+LogLevel=INFO
 EnableSyslog=false
 EnableConsole=false
 
