@@ -72,7 +72,7 @@ pub(crate) async fn negotiate(
         read_tpkt(&mut tcp),
     )
     .await?;
-    let frame = match frame {
+    let (frame, extra) = match frame {
         Ok(frame) => frame,
         Err(failure) => {
             facts.negotiation = Some(negotiation);
@@ -146,6 +146,21 @@ pub(crate) async fn negotiate(
     };
     facts.negotiation = Some(negotiation);
     let selected = result?;
+    if !extra.is_empty() {
+        // Nothing may follow a successful Confirm before the client speaks again (TLS
+        // ClientHello or MCS Connect Initial). After a failure, servers such as xrdp
+        // follow up with a disconnect; that case returned above.
+        return Err(Failure::new(
+            Stage::X224,
+            FailureKind::ProtocolError,
+            format!(
+                "the server sent {} unexpected bytes after the X.224 Connection Confirm: {}",
+                extra.len(),
+                hex::encode(&extra[..extra.len().min(16)])
+            ),
+        )
+        .into());
+    }
 
     let mut out = WriteBuf::new();
     connector.step(&frame, None, &mut out).map_err(|e| {
@@ -203,7 +218,9 @@ fn check_selection(
 }
 
 /// Reads one TPKT frame from the raw socket, recognising servers that are not RDP.
-async fn read_tpkt(tcp: &mut TcpStream) -> Result<Vec<u8>, Failure> {
+///
+/// Returns the frame and any bytes that arrived after it in the same reads.
+async fn read_tpkt(tcp: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), Failure> {
     let mut frame = Vec::with_capacity(64);
     let mut chunk = [0u8; 512];
     loop {
@@ -223,17 +240,8 @@ async fn read_tpkt(tcp: &mut TcpStream) -> Result<Vec<u8>, Failure> {
                 ));
             }
             if frame.len() >= length {
-                if frame.len() > length {
-                    return Err(Failure::new(
-                        Stage::X224,
-                        FailureKind::ProtocolError,
-                        format!(
-                            "the server sent {} unexpected bytes after the X.224 Connection Confirm",
-                            frame.len() - length
-                        ),
-                    ));
-                }
-                return Ok(frame);
+                let extra = frame.split_off(length);
+                return Ok((frame, extra));
             }
         }
         let n = match tcp.read(&mut chunk).await {

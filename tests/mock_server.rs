@@ -1,0 +1,188 @@
+//! Properties of the mock servers themselves: robustness, lifecycle, certificates.
+//! (What each scenario does on the wire is checked by `probe_mock.rs`.)
+
+use std::time::Duration;
+
+use rdpscope::mock::{MockServer, MockServerHandle, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::report::Outcome;
+use rdpscope::{Credentials, ProbeOptions, Report, Secret};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+async fn start(scenario: Scenario) -> MockServerHandle {
+    MockServer::builder()
+        .scenario(scenario)
+        .start()
+        .await
+        .expect("mock server starts")
+}
+
+async fn probe(server: &MockServerHandle) -> Report {
+    let options = ProbeOptions {
+        credentials: Some(Credentials {
+            user: MOCK_USER.to_owned(),
+            domain: None,
+            password: Secret::new(MOCK_PASSWORD.to_owned()),
+        }),
+        stage_timeout: Duration::from_secs(5),
+        ..ProbeOptions::default()
+    };
+    rdpscope::probe(
+        &server.addr().to_string().parse().expect("target"),
+        &options,
+    )
+    .await
+}
+
+/// An X.224 Connection Request offering TLS, CredSSP and CredSSP with EUA.
+fn connection_request() -> Vec<u8> {
+    use ironrdp_pdu::nego::{ConnectionRequest, RequestFlags, SecurityProtocol};
+    let request = ConnectionRequest {
+        nego_data: None,
+        flags: RequestFlags::empty(),
+        protocol: SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
+        correlation_info: None,
+    };
+    ironrdp_core::encode_vec(&ironrdp_pdu::x224::X224(request)).expect("encode")
+}
+
+#[tokio::test]
+async fn keeps_serving_after_junk_and_mid_handshake_disconnects() {
+    let server = start(Scenario::SuccessHybridEx).await;
+
+    // Junk that is not TPKT: the server drops the connection.
+    let mut junk = TcpStream::connect(server.addr()).await.expect("connect");
+    junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), junk.read_to_end(&mut rest))
+        .await
+        .expect("the server drops junk");
+
+    // A TPKT header announcing more than is ever sent, then a disconnect.
+    let mut partial = TcpStream::connect(server.addr()).await.expect("connect");
+    partial
+        .write_all(&[0x03, 0x00, 0x00, 0x2c, 0x27])
+        .await
+        .expect("write");
+    drop(partial);
+
+    // A disconnect right after the Connection Confirm, and one in the middle of TLS.
+    for tail in [&[][..], &[0x16, 0x03, 0x01, 0x00, 0x05, 0x01][..]] {
+        let mut mid = TcpStream::connect(server.addr()).await.expect("connect");
+        mid.write_all(&connection_request()).await.expect("write");
+        let mut confirm = [0u8; 19];
+        mid.read_exact(&mut confirm).await.expect("confirm");
+        mid.write_all(tail).await.expect("write");
+        drop(mid);
+    }
+
+    // Still serves a full connection.
+    let report = probe(&server).await;
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_connections_and_drop_shuts_down() {
+    let server = start(Scenario::SuccessTls).await;
+    let addr = server.addr();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let target = addr.to_string().parse().expect("target");
+        clients.spawn(async move { rdpscope::probe(&target, &ProbeOptions::default()).await });
+    }
+    while let Some(report) = clients.join_next().await {
+        let report = report.expect("join");
+        assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    }
+    drop(server);
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "the listener is gone after drop"
+    );
+}
+
+#[tokio::test]
+async fn servers_share_one_certificate_and_bind_real_ports() {
+    let a = start(Scenario::SuccessTls).await;
+    let b = start(Scenario::BlackHole).await;
+    assert_ne!(a.addr().port(), 0);
+    assert_ne!(a.addr().port(), b.addr().port());
+    assert_eq!(a.certificate_der(), b.certificate_der());
+    let (_, cert) = X509Certificate::from_der(a.certificate_der()).expect("certificate");
+    assert_eq!(cert.validity().not_after.to_datetime().year(), 9999);
+    // The probe sees the certificate the handle reports.
+    let report = probe(&a).await;
+    let sha1 = report
+        .certificate
+        .as_ref()
+        .map(|c| c.sha1.clone())
+        .expect("certificate facts");
+    use sha1::Digest as _;
+    assert_eq!(
+        sha1,
+        hex::encode_upper(sha1::Sha1::digest(a.certificate_der()))
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn black_hole_shutdown_does_not_hang() {
+    let server = start(Scenario::BlackHole).await;
+    let _held = TcpStream::connect(server.addr()).await.expect("connect");
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown returns while a connection is held open");
+}
+
+#[tokio::test]
+async fn custom_certificate_is_served_and_used_by_credssp() {
+    let generated = rcgen::generate_simple_self_signed(vec!["rdp.test".to_owned()]).expect("rcgen");
+    let cert_der = generated.cert.der().to_vec();
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .certificate(cert_der.clone(), generated.signing_key.serialize_der())
+        .start()
+        .await
+        .expect("starts with a custom certificate");
+    assert_eq!(server.certificate_der(), cert_der.as_slice());
+    let report = probe(&server).await;
+    // CredSSP binds to the TLS public key: success proves the server used this key.
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    assert!(report
+        .certificate
+        .as_ref()
+        .is_some_and(|c| c.subject_alt_names == ["DNS:rdp.test"]));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_key_is_an_error_at_start() {
+    let result = MockServer::builder()
+        .certificate(vec![1, 2, 3], vec![4, 5, 6])
+        .start()
+        .await;
+    assert!(result.is_err());
+}
+
+#[tokio::test]
+async fn custom_credentials_are_enforced() {
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybrid)
+        .credentials("alice", Some("CORP"), "correct horse")
+        .start()
+        .await
+        .expect("mock");
+    let report = probe(&server).await; // the default mock credentials are wrong here
+    assert_eq!(
+        report.error.as_ref().and_then(|e| e.ntstatus),
+        Some(0xC000_006D),
+        "{}",
+        report.verdict()
+    );
+    server.shutdown().await;
+}

@@ -1,0 +1,242 @@
+//! The probe against a real xrdp server (Debian's package), started by each test on
+//! 127.0.0.1 with its own configuration and a certificate made here.
+//!
+//! Without xrdp installed these tests print a skip notice; with `CI` set they fail.
+
+mod support;
+
+use std::time::Duration;
+
+use rdpscope::report::{Outcome, StageStatus};
+use rdpscope::{FailureKind, ProbeOptions, Report, Stage};
+use sha2::Digest as _;
+use support::xrdp::{require_xrdp, SecurityLayer, Xrdp, XrdpOptions};
+
+/// A self-signed ECDSA P-256 certificate for "localhost": (cert PEM, key PEM, cert DER).
+fn ecdsa_cert() -> (String, String, Vec<u8>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("rcgen");
+    (
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem(),
+        ck.cert.der().to_vec(),
+    )
+}
+
+/// A self-signed RSA certificate signed with a checked-in RSA 2048 PKCS#8 key (rcgen's
+/// ring backend cannot generate RSA keys).
+fn rsa_cert() -> (String, String, Vec<u8>) {
+    let key_pem = include_str!("fixtures/rsa2048-pkcs8.key.pem");
+    let key =
+        rcgen::KeyPair::from_pem_and_sign_algo(key_pem, &rcgen::PKCS_RSA_SHA256).expect("rsa key");
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+    let cert = params.self_signed(&key).expect("self-signed");
+    (cert.pem(), key_pem.to_owned(), cert.der().to_vec())
+}
+
+fn start(options: XrdpOptions) -> Xrdp {
+    Xrdp::start_with(options).unwrap_or_else(|e| panic!("cannot start xrdp: {e}"))
+}
+
+async fn probe(xrdp: &Xrdp, security: &str) -> Report {
+    let options = ProbeOptions {
+        security: security.parse().expect("security list"),
+        stage_timeout: Duration::from_secs(10),
+        ..ProbeOptions::default()
+    };
+    let target = xrdp.addr.to_string().parse().expect("target");
+    let report = rdpscope::probe(&target, &options).await;
+    if report.outcome == Outcome::Failed {
+        eprintln!("xrdp log tail:\n{}", xrdp.log_tail(20));
+    }
+    report
+}
+
+fn failure(report: &Report) -> (Stage, FailureKind) {
+    let error = report
+        .error
+        .as_ref()
+        .unwrap_or_else(|| panic!("expected a failure: {}", report.verdict()));
+    eprintln!("verdict: {}", report.verdict());
+    (error.stage, error.kind)
+}
+
+#[tokio::test]
+async fn reaches_connected_over_tls_and_reports_the_configured_certificate() {
+    if !require_xrdp("reaches_connected_over_tls_and_reports_the_configured_certificate") {
+        return;
+    }
+    for (label, (cert_pem, key_pem, cert_der)) in [("ecdsa", ecdsa_cert()), ("rsa", rsa_cert())] {
+        let xrdp = start(XrdpOptions::tls(&cert_pem, &key_pem));
+        let report = probe(&xrdp, "tls,hybrid,hybrid_ex").await;
+        assert_eq!(
+            report.outcome,
+            Outcome::Connected,
+            "{label}: {}",
+            report.verdict()
+        );
+        assert_eq!(report.exit_code(), 0);
+        for stage in &report.stages {
+            let expected = if stage.stage == Stage::Dns || stage.stage == Stage::Credssp {
+                StageStatus::Skipped // address literal; xrdp has no NLA
+            } else {
+                StageStatus::Ok
+            };
+            assert_eq!(stage.status, expected, "{label}: {}", stage.stage);
+        }
+        let negotiation = report.negotiation.as_ref().expect("negotiation");
+        assert_eq!(
+            negotiation.selected.as_deref(),
+            Some("tls"),
+            "xrdp never selects NLA"
+        );
+        let cert = report.certificate.as_ref().expect("certificate facts");
+        assert_eq!(
+            cert.sha256,
+            hex::encode_upper(sha2::Sha256::digest(&cert_der)),
+            "{label}"
+        );
+        assert!(
+            cert.findings.iter().any(|f| f.code == "self_signed"),
+            "{label}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_layer_refuses_standard_rdp_security_with_ssl_required() {
+    if !require_xrdp("tls_layer_refuses_standard_rdp_security_with_ssl_required") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let xrdp = start(XrdpOptions::tls(&cert_pem, &key_pem));
+    let report = probe(&xrdp, "rdp").await;
+    assert_eq!(
+        failure(&report),
+        (Stage::X224, FailureKind::NegotiationFailure)
+    );
+    let error = report.error.as_ref().expect("error");
+    assert_eq!(error.neg_failure_code, Some(1));
+    assert_eq!(
+        error.neg_failure_name.as_deref(),
+        Some("SSL_REQUIRED_BY_SERVER")
+    );
+    assert_eq!(report.exit_code(), 12);
+}
+
+#[tokio::test]
+async fn rdp_layer_selecting_standard_security_is_unsupported_security() {
+    if !require_xrdp("rdp_layer_selecting_standard_security_is_unsupported_security") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let mut options = XrdpOptions::tls(&cert_pem, &key_pem);
+    options.security_layer = SecurityLayer::Rdp;
+    let xrdp = start(options);
+    // xrdp answers PROTOCOL_RDP even to a TLS-only offer, without RDP_NEG_FAILURE.
+    let report = probe(&xrdp, "tls").await;
+    assert_eq!(
+        failure(&report),
+        (Stage::X224, FailureKind::UnsupportedSecurity),
+        "{}",
+        report.verdict()
+    );
+    assert_eq!(
+        report
+            .negotiation
+            .as_ref()
+            .and_then(|n| n.selected.as_deref()),
+        Some("rdp")
+    );
+}
+
+#[tokio::test]
+async fn standard_security_with_encryption_is_reported_at_basic_settings() {
+    if !require_xrdp("standard_security_with_encryption_is_reported_at_basic_settings") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let mut options = XrdpOptions::tls(&cert_pem, &key_pem);
+    options.security_layer = SecurityLayer::Negotiate;
+    let xrdp = start(options);
+    // Offered and selected, Standard RDP Security skips TLS; xrdp then demands RC4
+    // encryption in the GCC exchange, which rdpscope (IronRDP) does not implement.
+    let report = probe(&xrdp, "rdp").await;
+    assert_eq!(
+        failure(&report),
+        (Stage::BasicSettings, FailureKind::UnsupportedSecurity),
+        "{}",
+        report.verdict()
+    );
+    for stage in [Stage::Tls, Stage::Certificate, Stage::Credssp] {
+        let row = report
+            .stages
+            .iter()
+            .find(|s| s.stage == stage)
+            .expect("row");
+        assert_eq!(row.status, StageStatus::Skipped, "{stage}");
+    }
+    // The same server negotiates TLS when it is offered.
+    let report = probe(&xrdp, "tls").await;
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+}
+
+#[tokio::test]
+async fn missing_certificate_is_ssl_cert_not_on_server() {
+    if !require_xrdp("missing_certificate_is_ssl_cert_not_on_server") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let mut options = XrdpOptions::tls(&cert_pem, &key_pem);
+    options
+        .extra_globals
+        .push("certificate=/nonexistent/cert.pem".to_owned());
+    let xrdp = start(options);
+    let report = probe(&xrdp, "tls").await;
+    assert_eq!(
+        failure(&report),
+        (Stage::X224, FailureKind::NegotiationFailure)
+    );
+    assert_eq!(
+        report.error.as_ref().and_then(|e| e.neg_failure_code),
+        Some(3)
+    );
+}
+
+#[tokio::test]
+async fn parallel_instances_each_connect() {
+    if !require_xrdp("parallel_instances_each_connect") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let servers: Vec<Xrdp> = (0..3)
+        .map(|_| start(XrdpOptions::tls(&cert_pem, &key_pem)))
+        .collect();
+    let reports = futures_join(servers.iter().map(|s| probe(s, "tls"))).await;
+    for report in reports {
+        assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    }
+}
+
+/// Runs the futures concurrently on this task and returns their outputs in order.
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
