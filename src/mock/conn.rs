@@ -105,6 +105,17 @@ pub(crate) async fn serve(
     stream.set_nodelay(true)?;
 
     match config.scenario {
+        Scenario::CloseOnAccept
+        | Scenario::ResetAfterConnectionRequest
+        | Scenario::HttpServer
+        | Scenario::SshServer
+        | Scenario::TlsFirstServer
+        | Scenario::GarbageReply
+        | Scenario::TruncatedTpkt
+        | Scenario::BadTpktVersion
+        | Scenario::SelectsStandardRdpSecurity
+        | Scenario::SelectsUnofferedProtocol
+        | Scenario::NoNegotiationResponse => super::raw::serve(stream, peer, config).await,
         Scenario::BlackHole => {
             drain(stream, BLACK_HOLE_HOLD).await;
             Ok(())
@@ -320,7 +331,7 @@ fn server_denied_connection() -> Result<Vec<u8>, ConnError> {
 
 /// Closes the way a server does: TLS close_notify if any, FIN, then reads and discards until
 /// the client closes too, so that unread client data never turns the FIN into a reset.
-async fn close<S>(mut stream: S, limit: Duration)
+pub(crate) async fn close<S>(mut stream: S, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -329,7 +340,7 @@ where
 }
 
 /// Reads and discards until EOF, an error or `limit`.
-async fn drain<S>(mut stream: S, limit: Duration)
+pub(crate) async fn drain<S>(mut stream: S, limit: Duration)
 where
     S: AsyncRead + Unpin,
 {

@@ -23,6 +23,7 @@
 mod cert;
 mod check;
 mod conn;
+mod raw;
 mod scenario;
 
 use std::io;

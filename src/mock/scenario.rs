@@ -43,6 +43,28 @@ pub enum Scenario {
     BlackHole,
     /// Reads the X.224 Connection Request, then closes without answering.
     CloseAfterConnectionRequest,
+    /// Accepts the TCP connection and closes it at once.
+    CloseOnAccept,
+    /// Reads the X.224 Connection Request, then resets the connection (RST).
+    ResetAfterConnectionRequest,
+    /// An HTTP server: answers `400 Bad Request`.
+    HttpServer,
+    /// An SSH server: sends its banner on accept.
+    SshServer,
+    /// A TLS-first service: answers the X.224 request with a TLS alert.
+    TlsFirstServer,
+    /// Answers with bytes that are nothing at all.
+    GarbageReply,
+    /// Sends 8 of the 19 bytes of a Connection Confirm, then closes.
+    TruncatedTpkt,
+    /// Sends a Connection Confirm whose TPKT version is 2 instead of 3.
+    BadTpktVersion,
+    /// Selects Standard RDP Security (PROTOCOL_RDP) although the client offered TLS/NLA.
+    SelectsStandardRdpSecurity,
+    /// Selects PROTOCOL_RDSTLS, which the client did not offer.
+    SelectsUnofferedProtocol,
+    /// Answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server).
+    NoNegotiationResponse,
     /// Selects TLS; after the Client Info PDU sends Set Error Info
     /// ERRINFO_SERVER_DENIED_CONNECTION and an MCS Disconnect Provider Ultimatum, then closes.
     ServerErrorInfoDeniedConnection,
@@ -107,6 +129,17 @@ impl Scenario {
         Scenario::BlackHole,
         Scenario::CloseAfterConnectionRequest,
         Scenario::ServerErrorInfoDeniedConnection,
+        Scenario::CloseOnAccept,
+        Scenario::ResetAfterConnectionRequest,
+        Scenario::HttpServer,
+        Scenario::SshServer,
+        Scenario::TlsFirstServer,
+        Scenario::GarbageReply,
+        Scenario::TruncatedTpkt,
+        Scenario::BadTpktVersion,
+        Scenario::SelectsStandardRdpSecurity,
+        Scenario::SelectsUnofferedProtocol,
+        Scenario::NoNegotiationResponse,
     ];
 
     fn spec(&self) -> Spec {
@@ -178,6 +211,61 @@ impl Scenario {
                 "close_after_connection_request",
                 "reads the X.224 Connection Request, then closes without answering",
                 Expected::failure(S::X224, Some(K::ClosedByPeer)),
+            ),
+            Scenario::CloseOnAccept => (
+                "close_on_accept",
+                "accepts the TCP connection and closes it at once",
+                Expected::failure(S::X224, Some(K::ClosedByPeer)),
+            ),
+            Scenario::ResetAfterConnectionRequest => (
+                "reset_after_connection_request",
+                "reads the X.224 Connection Request, then resets the connection (RST)",
+                Expected::failure(S::X224, Some(K::Reset)),
+            ),
+            Scenario::HttpServer => (
+                "http_server",
+                "an HTTP server on the port: answers 400 Bad Request",
+                Expected::failure(S::X224, Some(K::NotRdp)),
+            ),
+            Scenario::SshServer => (
+                "ssh_server",
+                "an SSH server on the port: sends its banner",
+                Expected::failure(S::X224, Some(K::NotRdp)),
+            ),
+            Scenario::TlsFirstServer => (
+                "tls_first_server",
+                "a TLS-first service on the port: answers the X.224 request with a TLS alert",
+                Expected::failure(S::X224, Some(K::NotRdp)),
+            ),
+            Scenario::GarbageReply => (
+                "garbage_reply",
+                "answers the X.224 request with bytes that are not RDP",
+                Expected::failure(S::X224, Some(K::NotRdp)),
+            ),
+            Scenario::TruncatedTpkt => (
+                "truncated_tpkt",
+                "sends 8 of the 19 bytes of a Connection Confirm, then closes",
+                Expected::failure(S::X224, Some(K::ProtocolError)),
+            ),
+            Scenario::BadTpktVersion => (
+                "bad_tpkt_version",
+                "sends a Connection Confirm with TPKT version 2",
+                Expected::failure(S::X224, Some(K::NotRdp)),
+            ),
+            Scenario::SelectsStandardRdpSecurity => (
+                "selects_standard_rdp_security",
+                "selects Standard RDP Security (PROTOCOL_RDP) although the client offered TLS and NLA",
+                Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
+            ),
+            Scenario::SelectsUnofferedProtocol => (
+                "selects_unoffered_protocol",
+                "selects PROTOCOL_RDSTLS, which the client did not offer",
+                Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
+            ),
+            Scenario::NoNegotiationResponse => (
+                "no_negotiation_response",
+                "answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server)",
+                Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
             ),
             Scenario::ServerErrorInfoDeniedConnection => {
                 let mut expected = Expected::failure(S::SecureSettings, Some(K::ServerErrorInfo));

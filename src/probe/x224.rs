@@ -194,7 +194,7 @@ fn check_selection(
                 "the server answered without RDP_NEG_RSP, so it supports only Standard RDP Security"
             };
             return unsupported(format!(
-                "{how} although the client offered {}; enable TLS/NLA on the server (Security Layer) or offer `rdp`",
+                "{how} although the client offered {}; enable TLS or NLA on the server's RDP listener (Security Layer)",
                 protocol_names(requested).join(",")
             ));
         }
@@ -226,7 +226,6 @@ async fn read_tpkt(tcp: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), Failure> {
     loop {
         if frame.len() >= 2 {
             if let Some(foreign) = foreign_bytes(&frame) {
-                // Give a text banner a moment to arrive in full for a better description.
                 return Err(Failure::new(Stage::X224, FailureKind::NotRdp, foreign));
             }
         }

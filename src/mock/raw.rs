@@ -1,0 +1,140 @@
+//! Scenarios that answer the X.224 Connection Request with fixed bytes: servers that are not
+//! RDP, broken TPKT framing, resets, and Connection Confirms that select what the client
+//! cannot use. One table, one driver.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ironrdp_core::encode_vec;
+use ironrdp_pdu::nego::{ConnectionConfirm, ResponseFlags, SecurityProtocol};
+use ironrdp_pdu::x224::X224;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tracing::info;
+
+use super::conn::{close, drain, Config, ConnError};
+use super::Scenario;
+
+/// How a raw scenario ends the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// FIN (after the reply), then wait for the client to go.
+    Close,
+    /// RST (SO_LINGER 0).
+    Reset,
+    /// Keep the connection open until the client closes it.
+    Hold,
+}
+
+/// What a raw scenario does.
+struct Behaviour {
+    /// Read the client's first bytes before replying.
+    read_first: bool,
+    /// What to send.
+    reply: Vec<u8>,
+    /// How to end.
+    end: End,
+}
+
+fn confirm(protocol: SecurityProtocol) -> Vec<u8> {
+    let confirm = ConnectionConfirm::Response {
+        flags: ResponseFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
+        protocol,
+    };
+    encode_vec(&X224(confirm)).unwrap_or_default()
+}
+
+/// The behaviour of a raw scenario, or `None` for the scenarios that speak RDP.
+fn behaviour(scenario: Scenario) -> Option<Behaviour> {
+    let after_request = |reply: &[u8], end| Behaviour {
+        read_first: true,
+        reply: reply.to_vec(),
+        end,
+    };
+    Some(match scenario {
+        Scenario::CloseOnAccept => Behaviour {
+            read_first: false,
+            reply: Vec::new(),
+            end: End::Close,
+        },
+        Scenario::ResetAfterConnectionRequest => after_request(&[], End::Reset),
+        Scenario::HttpServer => after_request(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            End::Close,
+        ),
+        Scenario::SshServer => Behaviour {
+            read_first: false,
+            reply: b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),
+            end: End::Close,
+        },
+        // A TLS-first service (HTTPS, RD Gateway) answers a non-TLS first flight with an alert.
+        Scenario::TlsFirstServer => {
+            after_request(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28], End::Close)
+        }
+        Scenario::GarbageReply => {
+            after_request(b"\x8f\x3a\x91\xee\x10garbage\x00\x01\x02", End::Close)
+        }
+        // 8 of the 19 bytes a Connection Confirm with RDP_NEG_RSP has.
+        Scenario::TruncatedTpkt => after_request(
+            &[0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00],
+            End::Close,
+        ),
+        Scenario::BadTpktVersion => after_request(
+            &[
+                0x02, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x02, 0x01, 0x08,
+                0x00, 0x01, 0x00, 0x00, 0x00,
+            ],
+            End::Close,
+        ),
+        Scenario::SelectsStandardRdpSecurity => {
+            after_request(&confirm(SecurityProtocol::empty()), End::Hold)
+        }
+        Scenario::SelectsUnofferedProtocol => {
+            after_request(&confirm(SecurityProtocol::RDSTLS), End::Hold)
+        }
+        // TPKT + X.224 Connection Confirm without RDP_NEG_RSP: a pre-RDP 5.2 server.
+        Scenario::NoNegotiationResponse => after_request(
+            &[
+                0x03, 0x00, 0x00, 0x0b, 0x06, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00,
+            ],
+            End::Hold,
+        ),
+        _ => return None,
+    })
+}
+
+/// Serves one connection of a raw scenario.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    config: &Config,
+) -> Result<(), ConnError> {
+    let Some(behaviour) = behaviour(config.scenario) else {
+        return Err(ConnError::Rdp("not a raw scenario".to_owned()));
+    };
+    if behaviour.read_first {
+        let mut request = [0u8; 1024];
+        let n = tokio::time::timeout(config.timeout, stream.read(&mut request))
+            .await
+            .map_err(|_| ConnError::Timeout(config.timeout, "the client's first bytes"))??;
+        info!(%peer, bytes = n, "Received the client's first bytes");
+    }
+    if !behaviour.reply.is_empty() {
+        tokio::time::timeout(config.timeout, stream.write_all(&behaviour.reply))
+            .await
+            .map_err(|_| ConnError::Timeout(config.timeout, "the reply write"))??;
+    }
+    info!(%peer, scenario = config.scenario.name(), bytes = behaviour.reply.len(), end = ?behaviour.end, "Sent the raw reply");
+    match behaviour.end {
+        End::Close => close(stream, config.timeout).await,
+        End::Reset => {
+            // A zero linger time makes close() send RST and never blocks, which is the
+            // blocking the deprecation warns about.
+            #[allow(deprecated)]
+            stream.set_linger(Some(Duration::ZERO))?;
+            drop(stream);
+        }
+        End::Hold => drain(stream, config.timeout).await,
+    }
+    Ok(())
+}
