@@ -21,3 +21,8 @@ pub use stage::{Stage, UnknownStage};
 
 pub use probe::{probe, Credentials, ProbeOptions, Secret, SecurityProtocols};
 pub use report::Report;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
