@@ -115,7 +115,9 @@ pub(crate) async fn serve(
         | Scenario::BadTpktVersion
         | Scenario::SelectsStandardRdpSecurity
         | Scenario::SelectsUnofferedProtocol
-        | Scenario::NoNegotiationResponse => super::raw::serve(stream, peer, config).await,
+        | Scenario::NoNegotiationResponse
+        | Scenario::TlsHandshakeFailure
+        | Scenario::CloseDuringTlsHandshake => super::raw::serve(stream, peer, config).await,
         Scenario::BlackHole => {
             drain(stream, BLACK_HOLE_HOLD).await;
             Ok(())
@@ -149,6 +151,7 @@ pub(crate) async fn serve(
         | Scenario::SuccessHybrid
         | Scenario::SuccessHybridEx
         | Scenario::CloseAfterCredssp
+        | Scenario::EarlyUserAuthorizationDenied
         | Scenario::ServerErrorInfoDeniedConnection => accept(stream, peer, config).await,
     }
 }
@@ -175,7 +178,9 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     let scenario = config.scenario;
     let security = match scenario {
         Scenario::SuccessHybrid | Scenario::CloseAfterCredssp => SecurityProtocol::HYBRID,
-        Scenario::SuccessHybridEx => SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
+        Scenario::SuccessHybridEx | Scenario::EarlyUserAuthorizationDenied => {
+            SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
+        }
         _ => SecurityProtocol::SSL,
     };
     // With TLS only, like a server showing its logon screen, any Client Info credentials do.
@@ -203,16 +208,20 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     let mut framed = TokioFramed::new(tls);
 
     if acceptor.should_perform_credssp() {
+        let mut policy = AuthorizationPolicy {
+            deny: scenario == Scenario::EarlyUserAuthorizationDenied,
+        };
         timed(
             config.timeout,
             "CredSSP",
-            ironrdp_acceptor::accept_credssp(
+            ironrdp_acceptor::accept_credssp_with(
                 &mut framed,
                 &mut acceptor,
                 &mut NoNetwork,
                 ServerName::new("rdpscope-mock"),
                 config.public_key.clone(),
                 None,
+                &mut policy,
             ),
         )
         .await?;
@@ -253,6 +262,28 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     // Keep the session up until the client leaves (or the wait runs out).
     drain(framed.into_inner().0, config.timeout).await;
     Ok(())
+}
+
+/// The server's authorization decision for an authenticated user (HYBRID_EX reports it in
+/// the Early User Authorization Result).
+struct AuthorizationPolicy {
+    deny: bool,
+}
+
+#[async_trait::async_trait(?Send)]
+impl ironrdp_acceptor::ConnectionSetupHandler for AuthorizationPolicy {
+    async fn handle_credentials(
+        &mut self,
+        _credentials: Option<ironrdp_acceptor::ReceivedCredentials>,
+    ) -> ConnectorResult<()> {
+        if self.deny {
+            info!("Denying access in the Early User Authorization Result");
+            return Err(ironrdp_connector::general_err!(
+                "user is not authorized for remote logon"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One acceptor step: read the PDU it waits for (if any), step, write what it produced.

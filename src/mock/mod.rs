@@ -226,7 +226,7 @@ async fn accept_loop(
                 tokio::task::spawn_local(async move {
                     match conn::serve(stream, peer, &config).await {
                         Ok(()) => debug!(%peer, "Connection closed"),
-                        Err(error) => warn!(%peer, %error, "Connection failed"),
+                        Err(error) => info!(%peer, %error, "Connection ended early"),
                     }
                 });
             }

@@ -26,13 +26,17 @@ enum End {
     Hold,
 }
 
-/// What a raw scenario does.
+/// One step of a raw scenario's script.
+enum Step {
+    /// Read whatever the client sends next (one read).
+    Read,
+    /// Send these bytes.
+    Write(Vec<u8>),
+}
+
+/// What a raw scenario does: a short script, then how the connection ends.
 struct Behaviour {
-    /// Read the client's first bytes before replying.
-    read_first: bool,
-    /// What to send.
-    reply: Vec<u8>,
-    /// How to end.
+    script: Vec<Step>,
     end: End,
 }
 
@@ -46,31 +50,32 @@ fn confirm(protocol: SecurityProtocol) -> Vec<u8> {
 
 /// The behaviour of a raw scenario, or `None` for the scenarios that speak RDP.
 fn behaviour(scenario: Scenario) -> Option<Behaviour> {
+    use Step::{Read, Write};
     let after_request = |reply: &[u8], end| Behaviour {
-        read_first: true,
-        reply: reply.to_vec(),
+        script: vec![Read, Write(reply.to_vec())],
         end,
     };
     Some(match scenario {
         Scenario::CloseOnAccept => Behaviour {
-            read_first: false,
-            reply: Vec::new(),
+            script: Vec::new(),
             end: End::Close,
         },
-        Scenario::ResetAfterConnectionRequest => after_request(&[], End::Reset),
+        Scenario::ResetAfterConnectionRequest => Behaviour {
+            script: vec![Read],
+            end: End::Reset,
+        },
         Scenario::HttpServer => after_request(
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             End::Close,
         ),
         Scenario::SshServer => Behaviour {
-            read_first: false,
-            reply: b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),
+            script: vec![Write(
+                b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),
+            )],
             end: End::Close,
         },
         // A TLS-first service (HTTPS, RD Gateway) answers a non-TLS first flight with an alert.
-        Scenario::TlsFirstServer => {
-            after_request(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28], End::Close)
-        }
+        Scenario::TlsFirstServer => after_request(&TLS_HANDSHAKE_FAILURE_ALERT, End::Close),
         Scenario::GarbageReply => {
             after_request(b"\x8f\x3a\x91\xee\x10garbage\x00\x01\x02", End::Close)
         }
@@ -99,9 +104,28 @@ fn behaviour(scenario: Scenario) -> Option<Behaviour> {
             ],
             End::Hold,
         ),
+        // Selects TLS, reads the ClientHello, refuses it with a fatal handshake_failure alert.
+        Scenario::TlsHandshakeFailure => Behaviour {
+            script: vec![
+                Read,
+                Write(confirm(SecurityProtocol::SSL)),
+                Read,
+                Write(TLS_HANDSHAKE_FAILURE_ALERT.to_vec()),
+            ],
+            end: End::Close,
+        },
+        // Selects TLS, reads the ClientHello, closes: what an RDP service that cannot read its
+        // certificate's private key does.
+        Scenario::CloseDuringTlsHandshake => Behaviour {
+            script: vec![Read, Write(confirm(SecurityProtocol::SSL)), Read],
+            end: End::Close,
+        },
         _ => return None,
     })
 }
+
+/// A TLS 1.2 record: fatal alert, handshake_failure (40).
+const TLS_HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
 /// Serves one connection of a raw scenario.
 pub(crate) async fn serve(
@@ -112,19 +136,27 @@ pub(crate) async fn serve(
     let Some(behaviour) = behaviour(config.scenario) else {
         return Err(ConnError::Rdp("not a raw scenario".to_owned()));
     };
-    if behaviour.read_first {
-        let mut request = [0u8; 1024];
-        let n = tokio::time::timeout(config.timeout, stream.read(&mut request))
-            .await
-            .map_err(|_| ConnError::Timeout(config.timeout, "the client's first bytes"))??;
-        info!(%peer, bytes = n, "Received the client's first bytes");
+    let mut buf = vec![0u8; 4096];
+    for step in &behaviour.script {
+        match step {
+            Step::Read => {
+                let n = tokio::time::timeout(config.timeout, stream.read(&mut buf))
+                    .await
+                    .map_err(|_| ConnError::Timeout(config.timeout, "the client's next bytes"))??;
+                if n == 0 {
+                    return Err(ConnError::Closed);
+                }
+                info!(%peer, bytes = n, "Received");
+            }
+            Step::Write(bytes) => {
+                tokio::time::timeout(config.timeout, stream.write_all(bytes))
+                    .await
+                    .map_err(|_| ConnError::Timeout(config.timeout, "a write"))??;
+                info!(%peer, bytes = bytes.len(), "Sent");
+            }
+        }
     }
-    if !behaviour.reply.is_empty() {
-        tokio::time::timeout(config.timeout, stream.write_all(&behaviour.reply))
-            .await
-            .map_err(|_| ConnError::Timeout(config.timeout, "the reply write"))??;
-    }
-    info!(%peer, scenario = config.scenario.name(), bytes = behaviour.reply.len(), end = ?behaviour.end, "Sent the raw reply");
+    info!(%peer, scenario = config.scenario.name(), end = ?behaviour.end, "Ending the connection");
     match behaviour.end {
         End::Close => close(stream, config.timeout).await,
         End::Reset => {

@@ -65,6 +65,13 @@ pub enum Scenario {
     SelectsUnofferedProtocol,
     /// Answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server).
     NoNegotiationResponse,
+    /// Selects TLS, then answers the ClientHello with a fatal handshake_failure alert.
+    TlsHandshakeFailure,
+    /// Selects TLS, then closes the connection after the ClientHello.
+    CloseDuringTlsHandshake,
+    /// Selects HYBRID_EX, authenticates the user, then denies access in the Early User
+    /// Authorization Result.
+    EarlyUserAuthorizationDenied,
     /// Selects TLS; after the Client Info PDU sends Set Error Info
     /// ERRINFO_SERVER_DENIED_CONNECTION and an MCS Disconnect Provider Ultimatum, then closes.
     ServerErrorInfoDeniedConnection,
@@ -140,6 +147,9 @@ impl Scenario {
         Scenario::SelectsStandardRdpSecurity,
         Scenario::SelectsUnofferedProtocol,
         Scenario::NoNegotiationResponse,
+        Scenario::TlsHandshakeFailure,
+        Scenario::CloseDuringTlsHandshake,
+        Scenario::EarlyUserAuthorizationDenied,
     ];
 
     fn spec(&self) -> Spec {
@@ -266,6 +276,21 @@ impl Scenario {
                 "no_negotiation_response",
                 "answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server)",
                 Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
+            ),
+            Scenario::TlsHandshakeFailure => (
+                "tls_handshake_failure",
+                "selects TLS, then refuses the ClientHello with a fatal handshake_failure alert",
+                Expected::failure(S::Tls, Some(K::TlsAlert)),
+            ),
+            Scenario::CloseDuringTlsHandshake => (
+                "close_during_tls_handshake",
+                "selects TLS, then closes the connection after the ClientHello (an RDP service that cannot use its certificate's private key)",
+                Expected::failure(S::Tls, Some(K::ClosedByPeer)),
+            ),
+            Scenario::EarlyUserAuthorizationDenied => (
+                "early_user_authorization_denied",
+                "selects HYBRID_EX, authenticates the user, then denies access in the Early User Authorization Result",
+                Expected::failure(S::Credssp, Some(K::AccessDenied)),
             ),
             Scenario::ServerErrorInfoDeniedConnection => {
                 let mut expected = Expected::failure(S::SecureSettings, Some(K::ServerErrorInfo));
