@@ -286,3 +286,62 @@ fn scenarios_lists_the_catalogue() {
     assert_eq!(names.len(), Scenario::ALL.len());
     assert!(names.contains(&"server_error_info_denied_connection"));
 }
+
+#[test]
+fn unresolvable_host_fails_at_dns_with_exit_10() {
+    // `.invalid` never resolves (RFC 6761); the timeout bounds a resolver that never answers.
+    let output = rdpscope(
+        &[
+            "probe",
+            "rdpscope-test.invalid",
+            "--json",
+            "--timeout",
+            "3s",
+        ],
+        None,
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json(&output);
+    assert_eq!(report["failed_stage"], "dns");
+    assert!(matches!(
+        report["error"]["kind"].as_str(),
+        Some("dns_failure" | "timeout")
+    ));
+}
+
+#[tokio::test]
+async fn ipv6_loopback_target() {
+    let Ok(server) = MockServer::builder()
+        .listen("[::1]:0".parse().expect("addr"))
+        .scenario(Scenario::SuccessTls)
+        .start()
+        .await
+    else {
+        eprintln!("SKIP ipv6_loopback_target: no IPv6 loopback on this machine");
+        return;
+    };
+    let target = format!("[::1]:{}", server.addr().port());
+    let output = tokio::task::spawn_blocking(move || rdpscope(&["probe", &target, "--json"], None))
+        .await
+        .expect("join");
+    server.shutdown().await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json(&output);
+    assert_eq!(
+        report["address"].as_str().map(|a| a.starts_with("[::1]:")),
+        Some(true)
+    );
+    assert!(report["target"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("[::1]:")));
+}
