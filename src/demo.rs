@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
-use crate::{Credentials, ProbeOptions, Secret};
+use crate::mock::{MockServer, Scenario};
+use crate::ProbeOptions;
 
 /// One row of the demo table.
 #[derive(Debug, Clone, Serialize)]
@@ -31,11 +31,7 @@ pub struct DemoRow {
 /// The probe options the demo uses: the mock credentials and a short stage timeout.
 pub fn demo_options() -> ProbeOptions {
     ProbeOptions {
-        credentials: Some(Credentials {
-            user: MOCK_USER.to_owned(),
-            domain: None,
-            password: Secret::new(MOCK_PASSWORD.to_owned()),
-        }),
+        credentials: Some(crate::mock::credentials()),
         stage_timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
         ..ProbeOptions::default()

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use rdpscope::mock::{MockServer, MockServerHandle, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::mock::{MockServer, MockServerHandle, Scenario};
 use rdpscope::report::Outcome;
-use rdpscope::{Credentials, ProbeOptions, Report, Secret};
+use rdpscope::{ProbeOptions, Report};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
@@ -20,11 +20,7 @@ async fn start(scenario: Scenario) -> MockServerHandle {
 
 async fn probe(server: &MockServerHandle) -> Report {
     let options = ProbeOptions {
-        credentials: Some(Credentials {
-            user: MOCK_USER.to_owned(),
-            domain: None,
-            password: Secret::new(MOCK_PASSWORD.to_owned()),
-        }),
+        credentials: Some(rdpscope::mock::credentials()),
         stage_timeout: Duration::from_secs(5),
         ..ProbeOptions::default()
     };

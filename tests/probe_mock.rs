@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD};
 use rdpscope::report::{Outcome, StageStatus};
 use rdpscope::target::Target;
 use rdpscope::{Credentials, FailureKind, ProbeOptions, Report, Secret, Stage};
@@ -10,9 +10,8 @@ use rdpscope::{Credentials, FailureKind, ProbeOptions, Report, Secret, Stage};
 fn options(password: &str) -> ProbeOptions {
     ProbeOptions {
         credentials: Some(Credentials {
-            user: MOCK_USER.to_owned(),
-            domain: None,
             password: Secret::new(password.to_owned()),
+            ..rdpscope::mock::credentials()
         }),
         stage_timeout: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),

@@ -47,6 +47,15 @@ pub const MOCK_USER: &str = "rdpscope";
 /// The password the mock server accepts by default.
 pub const MOCK_PASSWORD: &str = "rdpscope-mock-password";
 
+/// The probe credentials that the NLA scenarios accept ([`MOCK_USER`], [`MOCK_PASSWORD`]).
+pub fn credentials() -> crate::Credentials {
+    crate::Credentials {
+        user: MOCK_USER.to_owned(),
+        domain: None,
+        password: crate::Secret::new(MOCK_PASSWORD.to_owned()),
+    }
+}
+
 /// The default bound on every wait in the server (a read, a TLS handshake, a CredSSP exchange).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
