@@ -103,8 +103,10 @@ fn usage_error(message: impl std::fmt::Display) -> ExitCode {
 
 fn init_logging(verbose: u8, serving: bool) {
     let filter = match verbose {
-        0 if serving => "warn,rdpscope::mock=info",
-        0 => "warn",
+        // Dependencies' warnings (e.g. IronRDP noting xrdp's Control PDU quirk) are noise in a
+        // report that already names every failure; -v shows them.
+        0 if serving => "error,rdpscope=warn,rdpscope::mock=info",
+        0 => "error,rdpscope=warn",
         1 => "warn,rdpscope=debug",
         _ => "info,rdpscope=debug,ironrdp_connector=debug,ironrdp_acceptor=debug",
     };
