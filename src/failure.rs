@@ -12,6 +12,8 @@ pub enum FailureKind {
     DnsFailure,
     /// The TCP connection was actively refused (RST on SYN): nothing listens, or a firewall rejects.
     Refused,
+    /// No route to the host (host or network unreachable).
+    Unreachable,
     /// The peer reset an established connection.
     Reset,
     /// The peer closed the connection cleanly (FIN) while the client waited.
@@ -56,6 +58,7 @@ impl FailureKind {
         match self {
             FailureKind::DnsFailure => "dns_failure",
             FailureKind::Refused => "refused",
+            FailureKind::Unreachable => "unreachable",
             FailureKind::Reset => "reset",
             FailureKind::ClosedByPeer => "closed_by_peer",
             FailureKind::Timeout => "timeout",

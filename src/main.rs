@@ -120,6 +120,11 @@ fn init_logging(verbose: u8, serving: bool) {
 }
 
 fn main() -> ExitCode {
+    // A panic is a bug in rdpscope, never the server's doing: exit 1, as documented.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("rdpscope: internal error (a bug, please report it): {info}");
+        std::process::exit(i32::from(EXIT_INTERNAL));
+    }));
     let cli = Cli::parse();
     init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -132,12 +137,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    match cli.command {
+    let code = match cli.command {
         Command::Probe(args) => runtime.block_on(probe(args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
         Command::Scenarios { json } => scenarios(json),
-    }
+    };
+    // Do not wait for a name lookup that timed out but still runs on a blocking thread.
+    runtime.shutdown_background();
+    code
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ExitCode> {
@@ -262,15 +270,31 @@ fn probe_options(args: &ProbeArgs) -> Result<ProbeOptions, String> {
         .map(str::parse::<Stage>)
         .transpose()
         .map_err(|e| e.to_string())?;
+    if args.password_stdin && args.user.is_none() {
+        return Err("--password-stdin needs --user".to_owned());
+    }
     let password = if args.password_stdin {
-        let mut line = String::new();
+        let mut line = zeroize::Zeroizing::new(String::new());
         std::io::stdin()
             .lock()
             .read_line(&mut line)
             .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-        Some(Secret::new(line.trim_end_matches(['\r', '\n']).to_owned()))
+        let password = line.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err("--password-stdin read an empty password".to_owned());
+        }
+        Some(Secret::new(password.to_owned()))
     } else {
-        std::env::var("RDPSCOPE_PASSWORD").ok().map(Secret::new)
+        match std::env::var("RDPSCOPE_PASSWORD") {
+            Ok(password) if password.is_empty() => {
+                return Err("RDPSCOPE_PASSWORD is empty".to_owned())
+            }
+            Ok(password) => Some(Secret::new(password)),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err("RDPSCOPE_PASSWORD is not valid UTF-8".to_owned());
+            }
+        }
     };
     let credentials = match (&args.user, password) {
         (Some(user), Some(password)) => Some(Credentials {
@@ -278,8 +302,11 @@ fn probe_options(args: &ProbeArgs) -> Result<ProbeOptions, String> {
             domain: args.domain.clone(),
             password,
         }),
-        (None, Some(_)) if args.password_stdin => {
-            return Err("--password-stdin needs --user".to_owned())
+        (Some(_), None) => {
+            eprintln!(
+                "rdpscope: --user given without a password (RDPSCOPE_PASSWORD or --password-stdin): probing without credentials"
+            );
+            None
         }
         _ => None,
     };

@@ -223,6 +223,13 @@ async fn password_from_stdin() {
 }
 
 #[test]
+fn empty_password_variable_is_bad_input() {
+    let output = rdpscope(&["probe", "127.0.0.1", "--user", "alice"], Some(""));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RDPSCOPE_PASSWORD is empty"));
+}
+
+#[test]
 fn refused_port_exits_11() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
@@ -247,6 +254,8 @@ fn bad_input_exits_2() {
         vec!["probe", "127.0.0.1", "--ca-file", "/nonexistent/ca.pem"],
         vec!["probe", "127.0.0.1", "--password", "secret"],
         vec!["serve", "--scenario", "no_such_scenario"],
+        vec!["probe", "127.0.0.1", "--password-stdin"],
+        vec!["probe", "127.0.0.1", "--user", "alice", "--password-stdin"],
         vec!["frobnicate"],
     ] {
         let output = rdpscope(&args, None);

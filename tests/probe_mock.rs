@@ -272,3 +272,40 @@ async fn strict_policy_fails_the_self_signed_certificate_and_sends_no_credential
         "no CredSSP after a failed certificate stage"
     );
 }
+
+#[tokio::test]
+async fn certificate_name_mismatch_is_reported_and_fails_strict() {
+    for (policy, fails) in [
+        (rdpscope::cert::CertPolicy::Default, false),
+        (rdpscope::cert::CertPolicy::Strict, true),
+    ] {
+        let options = ProbeOptions {
+            server_name: Some("rdp.other.example".to_owned()),
+            cert_policy: policy,
+            ..options(MOCK_PASSWORD)
+        };
+        let report = probe_scenario(Scenario::SuccessHybridEx, &options).await;
+        let cert = report.certificate.as_ref().expect("certificate facts");
+        let mismatch = cert
+            .findings
+            .iter()
+            .find(|f| f.code == "name_mismatch")
+            .expect("name_mismatch finding");
+        assert!(
+            mismatch.message.contains("rdp.other.example"),
+            "{}",
+            mismatch.message
+        );
+        assert_eq!(
+            report.failed_stage == Some(Stage::Certificate),
+            fails,
+            "{policy:?}: {}",
+            report.verdict()
+        );
+        assert_eq!(
+            report.credssp.is_some(),
+            !fails,
+            "credentials only after a passed certificate stage"
+        );
+    }
+}

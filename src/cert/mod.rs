@@ -246,7 +246,10 @@ pub fn analyze(
         ));
     }
 
+    let trusted = (!self_signed && trust_finding.is_none()) || trusted_anchor;
     info.findings.extend(trust_finding);
+    info.findings
+        .extend(name_finding(&leaf, server_name, trusted));
 
     info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     info
@@ -262,7 +265,9 @@ fn judge_at(
     if now >= not_before && now <= not_after {
         now
     } else {
-        not_before + time::Duration::seconds(1)
+        not_before
+            .checked_add(time::Duration::seconds(1))
+            .unwrap_or(not_before)
     }
 }
 
@@ -274,10 +279,21 @@ fn trust_finding(
     self_signed: bool,
 ) -> Option<Finding> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), provider)
-        .build()
-        .ok()?;
-    let name = ServerName::try_from(server_name.to_owned()).ok()?;
+    let Ok(verifier) =
+        WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), provider).build()
+    else {
+        // No trust anchors at all (no system roots, no --ca-file): nothing can be trusted.
+        return (!self_signed).then(|| {
+            finding(
+                Severity::Warning,
+                "untrusted_issuer",
+                "no trusted certification authorities are available (no system roots, no --ca-file)".to_owned(),
+            )
+        });
+    };
+    // Names are checked by `name_finding`; webpki only needs some valid name here.
+    let name = ServerName::try_from(server_name.to_owned())
+        .unwrap_or_else(|_| ServerName::try_from("name.invalid").expect("a valid DNS name"));
     let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
     let result = verifier.verify_server_cert(
         &chain[0],
@@ -301,7 +317,7 @@ fn trust_finding(
             "the certificate's issuer is not a trusted certification authority (system roots and --ca-file)"
                 .to_owned(),
         )),
-        // Name checks are analysed separately; other webpki verdicts are reported as found.
+        // Names are checked by `name_finding`; other webpki verdicts are reported as found.
         Err(rustls::Error::InvalidCertificate(
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
         )) => None,
@@ -315,6 +331,75 @@ fn trust_finding(
             "chain_invalid",
             format!("the certificate chain does not verify: {e}"),
         )),
+    }
+}
+
+/// Checks the probed name against the DNS and IP subject alternative names (or the CN when
+/// there are none), with RFC 6125 wildcards in the leftmost label only.
+///
+/// A mismatch on a trusted certificate is an error: the name is all that ties a trusted
+/// certificate to this server. On a self-signed or untrusted one it is a warning, as mstsc
+/// shows it, because such a certificate proves nothing about any name.
+fn name_finding(leaf: &X509Certificate<'_>, server_name: &str, trusted: bool) -> Option<Finding> {
+    let wanted_ip: Option<std::net::IpAddr> = server_name.trim_matches(['[', ']']).parse().ok();
+    let mut dns_names = Vec::new();
+    let mut ips = Vec::new();
+    if let Ok(Some(san)) = leaf.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                GeneralName::DNSName(dns) => dns_names.push((*dns).to_owned()),
+                GeneralName::IPAddress(ip) => ips.push(format_ip(ip)),
+                _ => {}
+            }
+        }
+    }
+    let has_san = !(dns_names.is_empty() && ips.is_empty());
+    let candidates: Vec<String> = if has_san {
+        dns_names.clone()
+    } else {
+        leaf.subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
+            .collect()
+    };
+    let matches = match wanted_ip {
+        Some(ip) => ips
+            .iter()
+            .any(|candidate| candidate.parse::<std::net::IpAddr>().ok() == Some(ip)),
+        None => candidates
+            .iter()
+            .any(|candidate| dns_name_matches(candidate, server_name)),
+    };
+    if matches {
+        return None;
+    }
+    let mut presented: Vec<String> = candidates.iter().map(|n| format!("DNS:{n}")).collect();
+    presented.extend(ips.iter().map(|ip| format!("IP:{ip}")));
+    let presented = if presented.is_empty() {
+        "no names".to_owned()
+    } else {
+        presented.join(", ")
+    };
+    Some(finding(
+        if trusted {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        "name_mismatch",
+        format!("the certificate is not valid for `{server_name}` (it names {presented})"),
+    ))
+}
+
+/// RFC 6125 matching of a presented DNS name (possibly `*.` wildcard) against a host name.
+fn dns_name_matches(presented: &str, host: &str) -> bool {
+    let presented = presented.trim_end_matches('.').to_ascii_lowercase();
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match presented.strip_prefix("*.") {
+        Some(suffix) => host.split_once('.').is_some_and(|(label, rest)| {
+            !label.is_empty() && rest == suffix && suffix.contains('.')
+        }),
+        None => presented == host,
     }
 }
 
@@ -336,5 +421,92 @@ fn format_ip(bytes: &[u8]) -> String {
             std::net::Ipv6Addr::from(octets).to_string()
         }
         _ => hex::encode(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_one_leftmost_label() {
+        assert!(dns_name_matches("rdp.example.com", "RDP.example.com."));
+        assert!(dns_name_matches("*.example.com", "rdp.example.com"));
+        assert!(!dns_name_matches("*.example.com", "a.rdp.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("*.com", "example.com"));
+        assert!(!dns_name_matches("rdp.example.com", "rdp2.example.com"));
+    }
+
+    fn self_signed(names: &[&str], not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )
+        .expect("params");
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = rcgen::KeyPair::generate().expect("key");
+        params
+            .self_signed(&key)
+            .expect("certificate")
+            .der()
+            .to_vec()
+    }
+
+    fn codes(der: Vec<u8>, name: &str) -> Vec<String> {
+        let info = analyze(
+            &[CertificateDer::from(der)],
+            name,
+            &TrustStore::system(),
+            CertPolicy::Default,
+            time::OffsetDateTime::now_utc(),
+        );
+        info.findings.into_iter().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn reports_every_finding_of_an_expired_self_signed_wrong_name_certificate() {
+        let der = self_signed(&["other.example"], (2020, 1, 1), (2021, 1, 1));
+        assert_eq!(
+            codes(der, "rdp.example"),
+            ["expired", "self_signed", "name_mismatch"]
+        );
+    }
+
+    #[test]
+    fn ip_targets_match_ip_sans_only() {
+        let der = self_signed(&["127.0.0.1", "localhost"], (2000, 1, 1), (9999, 12, 31));
+        assert_eq!(codes(der.clone(), "127.0.0.1"), ["self_signed"]);
+        assert_eq!(codes(der, "10.0.0.1"), ["self_signed", "name_mismatch"]);
+    }
+
+    #[test]
+    fn extreme_validity_dates_do_not_panic() {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        let last_second = time::Time::from_hms(23, 59, 59).expect("time");
+        params.not_before = rcgen::date_time_ymd(9999, 12, 31).replace_time(last_second);
+        params.not_after = params.not_before;
+        let key = rcgen::KeyPair::generate().expect("key");
+        let der = params
+            .self_signed(&key)
+            .expect("certificate")
+            .der()
+            .to_vec();
+        assert!(codes(der, "localhost").contains(&"not_yet_valid".to_owned()));
+    }
+
+    #[test]
+    fn name_mismatch_on_a_self_signed_certificate_is_a_warning_and_fails_strict_only() {
+        let der = self_signed(&["other.example"], (2000, 1, 1), (9999, 12, 31));
+        let info = analyze(
+            &[CertificateDer::from(der)],
+            "rdp.example",
+            &TrustStore::system(),
+            CertPolicy::Default,
+            time::OffsetDateTime::now_utc(),
+        );
+        assert!(!CertPolicy::Default.fails(&info.findings));
+        assert!(CertPolicy::Strict.fails(&info.findings));
     }
 }

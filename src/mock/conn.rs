@@ -152,7 +152,8 @@ pub(crate) async fn serve(
         | Scenario::SuccessHybridEx
         | Scenario::CloseAfterCredssp
         | Scenario::EarlyUserAuthorizationDenied
-        | Scenario::ServerErrorInfoDeniedConnection => accept(stream, peer, config).await,
+        | Scenario::ServerErrorInfoDeniedConnection
+        | Scenario::LicensingErrorNoLicenseServer => accept(stream, peer, config).await,
     }
 }
 
@@ -242,18 +243,14 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
 
         let licensing = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state())
             .is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
-        if licensing && scenario == Scenario::ServerErrorInfoDeniedConnection {
+        if licensing {
             // The acceptor has just consumed the Client Info PDU.
-            let bytes = server_denied_connection()?;
-            timed(
-                config.timeout,
-                "Set Error Info write",
-                framed.write_all(&bytes),
-            )
-            .await?;
-            info!(%peer, "Sent Set Error Info ERRINFO_SERVER_DENIED_CONNECTION and Disconnect Provider Ultimatum");
-            close(framed.into_inner().0, config.timeout).await;
-            return Ok(());
+            if let Some(bytes) = after_client_info(scenario)? {
+                timed(config.timeout, "refusal write", framed.write_all(&bytes)).await?;
+                info!(%peer, scenario = scenario.name(), "Refused the connection after the Client Info PDU");
+                close(framed.into_inner().0, config.timeout).await;
+                return Ok(());
+            }
         }
 
         step(&mut framed, &mut acceptor, &mut buf, config.timeout).await?;
@@ -332,32 +329,61 @@ where
 
 /// Set Error Info (ERRINFO_SERVER_DENIED_CONNECTION) on the I/O channel, then an MCS
 /// Disconnect Provider Ultimatum: what a Windows server sends when it refuses a session.
-fn server_denied_connection() -> Result<Vec<u8>, ConnError> {
-    let encode_err =
-        |e: ironrdp_core::EncodeError| ConnError::Rdp(format!("encode Set Error Info: {e}"));
-
-    let share = ShareControlHeader {
-        share_id: 0,
-        pdu_source: IO_CHANNEL_ID,
-        share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
-            share_data_pdu: ShareDataPdu::ServerSetErrorInfo(ServerSetErrorInfoPdu(
-                ErrorInfo::ProtocolIndependentCode(ProtocolIndependentCode::ServerDeniedConnection),
-            )),
-            stream_priority: StreamPriority::Undefined,
-            compression_flags: CompressionFlags::empty(),
-            compression_type: CompressionType::K8,
-        }),
+/// What the server sends right after the Client Info PDU, before it closes, in the scenarios
+/// that refuse the connection there.
+fn after_client_info(scenario: Scenario) -> Result<Option<Vec<u8>>, ConnError> {
+    let encode_err = |e: ironrdp_core::EncodeError| ConnError::Rdp(format!("encode: {e}"));
+    let bytes = match scenario {
+        // Set Error Info ERRINFO_SERVER_DENIED_CONNECTION, then a Disconnect Provider Ultimatum.
+        Scenario::ServerErrorInfoDeniedConnection => {
+            let share = ShareControlHeader {
+                share_id: 0,
+                pdu_source: IO_CHANNEL_ID,
+                share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
+                    share_data_pdu: ShareDataPdu::ServerSetErrorInfo(ServerSetErrorInfoPdu(
+                        ErrorInfo::ProtocolIndependentCode(
+                            ProtocolIndependentCode::ServerDeniedConnection,
+                        ),
+                    )),
+                    stream_priority: StreamPriority::Undefined,
+                    compression_flags: CompressionFlags::empty(),
+                    compression_type: CompressionType::K8,
+                }),
+            };
+            let mut bytes = send_data_indication(encode_vec(&share).map_err(encode_err)?)?;
+            let ultimatum =
+                DisconnectProviderUltimatum::from_reason(DisconnectReason::ProviderInitiated);
+            bytes.extend(encode_vec(&X224(ultimatum)).map_err(encode_err)?);
+            bytes
+        }
+        // A licensing Error Alert (MS-RDPELE 2.2.2.7.1 / MS-RDPBCGR 2.2.1.12.1.3):
+        // ERR_NO_LICENSE_SERVER, ST_TOTAL_ABORT, empty BB_ERROR_BLOB.
+        Scenario::LicensingErrorNoLicenseServer => {
+            let mut user_data = Vec::with_capacity(20);
+            user_data.extend_from_slice(&0x0080u16.to_le_bytes()); // SEC_LICENSE_PKT
+            user_data.extend_from_slice(&0u16.to_le_bytes()); // flagsHi
+            user_data.extend_from_slice(&[0xFF, 0x83]); // ERROR_ALERT, PREAMBLE_VERSION_3_0 | EXTENDED_ERROR_MSG_SUPPORTED
+            user_data.extend_from_slice(&16u16.to_le_bytes()); // wMsgSize
+            user_data.extend_from_slice(&0x06u32.to_le_bytes()); // ERR_NO_LICENSE_SERVER
+            user_data.extend_from_slice(&0x01u32.to_le_bytes()); // ST_TOTAL_ABORT
+            user_data.extend_from_slice(&0x0004u16.to_le_bytes()); // BB_ERROR_BLOB
+            user_data.extend_from_slice(&0u16.to_le_bytes()); // empty blob
+            send_data_indication(user_data)?
+        }
+        _ => return Ok(None),
     };
+    Ok(Some(bytes))
+}
+
+/// An MCS Send Data Indication on the I/O channel carrying `user_data`.
+fn send_data_indication(user_data: Vec<u8>) -> Result<Vec<u8>, ConnError> {
     let indication = SendDataIndication {
         initiator_id: SERVER_CHANNEL_ID,
         channel_id: IO_CHANNEL_ID,
-        user_data: Cow::Owned(encode_vec(&share).map_err(encode_err)?),
+        user_data: Cow::Owned(user_data),
     };
-
-    let mut bytes = encode_vec(&X224(indication)).map_err(encode_err)?;
-    let ultimatum = DisconnectProviderUltimatum::from_reason(DisconnectReason::ProviderInitiated);
-    bytes.extend(encode_vec(&X224(ultimatum)).map_err(encode_err)?);
-    Ok(bytes)
+    encode_vec(&X224(indication))
+        .map_err(|e| ConnError::Rdp(format!("encode Send Data Indication: {e}")))
 }
 
 /// Closes the way a server does: TLS close_notify if any, FIN, then reads and discards until

@@ -72,6 +72,9 @@ pub enum Scenario {
     /// Selects HYBRID_EX, authenticates the user, then denies access in the Early User
     /// Authorization Result.
     EarlyUserAuthorizationDenied,
+    /// Selects TLS; answers the Client Info PDU with a licensing Error Alert
+    /// ERR_NO_LICENSE_SERVER, then closes.
+    LicensingErrorNoLicenseServer,
     /// Selects TLS; after the Client Info PDU sends Set Error Info
     /// ERRINFO_SERVER_DENIED_CONNECTION and an MCS Disconnect Provider Ultimatum, then closes.
     ServerErrorInfoDeniedConnection,
@@ -150,6 +153,7 @@ impl Scenario {
         Scenario::TlsHandshakeFailure,
         Scenario::CloseDuringTlsHandshake,
         Scenario::EarlyUserAuthorizationDenied,
+        Scenario::LicensingErrorNoLicenseServer,
     ];
 
     fn spec(&self) -> Spec {
@@ -291,6 +295,11 @@ impl Scenario {
                 "early_user_authorization_denied",
                 "selects HYBRID_EX, authenticates the user, then denies access in the Early User Authorization Result",
                 Expected::failure(S::Credssp, Some(K::AccessDenied)),
+            ),
+            Scenario::LicensingErrorNoLicenseServer => (
+                "licensing_error_no_license_server",
+                "answers the Client Info PDU with a licensing Error Alert ERR_NO_LICENSE_SERVER, then closes",
+                Expected::failure(S::Licensing, Some(K::LicensingError)),
             ),
             Scenario::ServerErrorInfoDeniedConnection => {
                 let mut expected = Expected::failure(S::SecureSettings, Some(K::ServerErrorInfo));

@@ -304,14 +304,11 @@ where
                     .await?
                     .map_err(|e| io_failure(stage, &e, during(stage)))?;
                 let incoming = classify(&pdu);
-                if let Some(failure) = incoming_failure(stage, &incoming) {
-                    return Err(failure.into());
-                }
-                if incoming == Incoming::ErrorInfo(0) {
-                    continue;
-                }
-                let stage = if stage == Stage::SecureSettings {
-                    // The server answered the Client Info PDU: licensing begins with this PDU.
+                // The first answer to the Client Info PDU ends secure_settings, unless it is
+                // the server refusing the connection (Set Error Info, Disconnect Ultimatum).
+                let stage = if stage == Stage::SecureSettings
+                    && !matches!(incoming, Incoming::ErrorInfo(1..) | Incoming::Ultimatum(_))
+                {
                     answered_client_info = true;
                     rec.enter(Stage::Licensing).map_err(Stop::Reached)?;
                     if let Incoming::LicenseValidClient = incoming {
@@ -324,6 +321,12 @@ where
                 } else {
                     stage
                 };
+                if let Some(failure) = incoming_failure(stage, &incoming) {
+                    return Err(failure.into());
+                }
+                if incoming == Incoming::ErrorInfo(0) {
+                    continue;
+                }
                 (stage, connector.step(&pdu, framed.last_read_at(), &mut buf))
             }
         };

@@ -22,7 +22,7 @@ pub(crate) async fn run<S>(
     framed: &mut TokioFramed<S>,
     connector: &mut ClientConnector,
     target: &Target,
-    server_public_key: Vec<u8>,
+    server_public_key: Option<Vec<u8>>,
     options: &ProbeOptions,
     rec: &mut Recorder,
     facts: &mut Facts,
@@ -56,15 +56,14 @@ where
         .into());
     };
 
-    let result = exchange(
-        framed,
-        credentials,
-        selected_protocol,
-        target,
-        server_public_key,
-        rec,
-    )
-    .await;
+    let result = match server_public_key {
+        Some(key) => exchange(framed, credentials, selected_protocol, target, key, rec).await,
+        None => Err(Failure::new(
+            Stage::Credssp,
+            FailureKind::Certificate,
+            "the server certificate cannot be parsed, so CredSSP cannot bind to its public key",
+        )),
+    };
     info.result = match &result {
         Ok(()) => "success".to_owned(),
         Err(failure) => failure.0.kind.name().to_owned(),

@@ -6,8 +6,8 @@ use std::io;
 use super::{Failure, Recorder};
 use crate::{FailureKind, Stage};
 
-/// A password. Its `Debug` is redacted, it has no `Display` or `Serialize`, and it is
-/// wiped from memory when dropped.
+/// A password. Its `Debug` is redacted, it has no `Display` or `Serialize`, and this copy
+/// is zeroed when dropped (best effort: IronRDP's CredSSP holds a copy of its own).
 #[derive(Clone, Default)]
 pub struct Secret(String);
 
@@ -31,8 +31,7 @@ impl std::fmt::Debug for Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        let mut bytes = std::mem::take(&mut self.0).into_bytes();
-        bytes.fill(0);
+        zeroize::Zeroize::zeroize(&mut self.0);
     }
 }
 

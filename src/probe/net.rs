@@ -53,9 +53,11 @@ pub(crate) async fn connect(
     facts: &mut Facts,
 ) -> Result<TcpStream, Stop> {
     rec.enter(Stage::Tcp).map_err(Stop::Reached)?;
-    let mut last = None;
+    // One deadline for the whole stage, however many addresses the name has.
+    let deadline = tokio::time::Instant::now() + connect_timeout;
+    let mut failures: Vec<Failure> = Vec::new();
     for &address in addresses {
-        let attempt = tokio::time::timeout(connect_timeout, TcpStream::connect(address)).await;
+        let attempt = tokio::time::timeout_at(deadline, TcpStream::connect(address)).await;
         let failure = match attempt {
             Ok(Ok(stream)) => {
                 stream
@@ -83,15 +85,22 @@ pub(crate) async fn connect(
                 ),
             ),
         };
-        last = Some(failure);
+        let timed_out = failure.0.kind == FailureKind::Timeout;
+        failures.push(failure);
+        if timed_out {
+            break;
+        }
     }
-    Err(last
-        .unwrap_or_else(|| {
-            Failure::new(
-                Stage::Tcp,
-                FailureKind::Internal,
-                "no address to connect to",
-            )
-        })
-        .into())
+    let mut last = failures.pop().unwrap_or_else(|| {
+        Failure::new(
+            Stage::Tcp,
+            FailureKind::Internal,
+            "no address to connect to",
+        )
+    });
+    if !failures.is_empty() {
+        let earlier: Vec<&str> = failures.iter().map(|f| f.0.message.as_str()).collect();
+        last.0.message = format!("{}; earlier: {}", last.0.message, earlier.join("; "));
+    }
+    Err(last.into())
 }

@@ -20,7 +20,8 @@ use crate::{FailureKind, Stage};
 /// The TLS stream and the leaf's public key (for CredSSP's public key binding).
 pub(crate) struct Upgraded {
     pub(crate) stream: TlsStream<TcpStream>,
-    pub(crate) server_public_key: Vec<u8>,
+    /// `None` when the leaf cannot be parsed (only CredSSP needs it).
+    pub(crate) server_public_key: Option<Vec<u8>>,
 }
 
 /// Accepts any certificate chain during the handshake (the chain is judged afterwards, in
@@ -193,13 +194,6 @@ pub(crate) async fn upgrade(
             return Err(failure.into());
         }
     }
-    let server_public_key = server_public_key.ok_or_else(|| {
-        Failure::new(
-            Stage::Certificate,
-            FailureKind::Certificate,
-            "the server certificate has no parsable public key",
-        )
-    })?;
     Ok(Upgraded {
         stream,
         server_public_key,
@@ -232,6 +226,13 @@ fn tls_failure(error: &std::io::Error) -> Failure {
             Stage::Tls,
             FailureKind::TlsError,
             format!("no common TLS parameters with the server ({why:?}); rdpscope speaks TLS 1.2 and 1.3, a TLS 1.0/1.1-only server cannot be probed"),
+        ),
+        Some(rustls::Error::InvalidCertificate(why)) => Failure::new(
+            Stage::Tls,
+            FailureKind::TlsError,
+            format!(
+                "the server's handshake signature does not verify with its certificate's key ({why}): a weak or unsupported key (e.g. RSA shorter than 2048 bits) or a certificate that does not match the private key"
+            ),
         ),
         Some(rustls::Error::InvalidMessage(why)) => Failure::new(
             Stage::Tls,

@@ -5,7 +5,25 @@ use std::fmt::Write as _;
 use super::{Report, Severity};
 
 /// Renders a report as the multi-line text `rdpscope probe` prints.
+///
+/// Control characters that a server put into a banner or a certificate name are escaped, so
+/// a hostile server cannot drive the terminal.
 pub fn render_human(report: &Report) -> String {
+    let mut out = String::new();
+    for line in render(report).lines() {
+        for c in line.chars() {
+            if c.is_control() {
+                out.extend(c.escape_unicode());
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn render(report: &Report) -> String {
     let mut out = String::new();
     let address = report.address.as_deref().unwrap_or("not connected");
     let _ = writeln!(out, "rdpscope probe {} ({address})", report.target);
@@ -60,4 +78,39 @@ pub fn render_human(report: &Report) -> String {
     }
     let _ = writeln!(out, "verdict: {}", report.verdict());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Outcome, ProbeError};
+    use crate::{FailureKind, Stage};
+
+    #[test]
+    fn server_controlled_text_cannot_drive_the_terminal() {
+        let report = Report {
+            target: "h:3389".to_owned(),
+            address: None,
+            outcome: Outcome::Failed,
+            failed_stage: Some(Stage::X224),
+            until: None,
+            total_ms: 1.0,
+            stages: Vec::new(),
+            error: Some(ProbeError::new(
+                Stage::X224,
+                FailureKind::NotRdp,
+                "an SSH server answered: \"SSH-2.0-\u{1b}[2J\u{7}\"",
+            )),
+            negotiation: None,
+            tls: None,
+            certificate: None,
+            credssp: None,
+        };
+        let text = render_human(&report);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
+    }
 }

@@ -236,9 +236,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// The process exit code for this report (see the README).
+    /// The process exit code for this report (see the README): 0, the failed stage's code,
+    /// or 1 for an internal failure (a bug or a local problem, not the server's doing).
     pub fn exit_code(&self) -> i32 {
-        self.failed_stage.map_or(0, Stage::exit_code)
+        match &self.error {
+            Some(error) if error.kind == FailureKind::Internal => 1,
+            Some(error) => error.stage.exit_code(),
+            None => 0,
+        }
     }
 
     /// The one-line verdict, e.g. `failed at credssp: logon failure (0xC000006D STATUS_LOGON_FAILURE)`.
