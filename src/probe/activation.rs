@@ -22,7 +22,7 @@ use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::io::{io_failure, within};
+use super::io::io_within;
 use super::{Failure, ProbeOptions, Recorder, Stop};
 use crate::diagnosis::codes;
 use crate::{FailureKind, Stage};
@@ -300,9 +300,14 @@ where
         let (stage, written) = match connector.next_pdu_hint() {
             None => (stage, connector.step_no_input(&mut buf)),
             Some(hint) => {
-                let pdu = within(rec, stage, waiting_for(stage), framed.read_by_hint(hint))
-                    .await?
-                    .map_err(|e| io_failure(stage, &e, during(stage)))?;
+                let pdu = io_within(
+                    rec,
+                    stage,
+                    waiting_for(stage),
+                    during(stage),
+                    framed.read_by_hint(hint),
+                )
+                .await?;
                 let incoming = classify(&pdu);
                 // The first answer to the Client Info PDU ends secure_settings, unless it is
                 // the server refusing the connection (Set Error Info, Disconnect Ultimatum).
@@ -381,14 +386,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
 {
     if let Some(len) = size {
-        within(
+        io_within(
             rec,
             stage,
             "sending to the server",
+            during(stage),
             framed.write_all(&buf[..len]),
         )
-        .await?
-        .map_err(|e| io_failure(stage, &e, during(stage)))?;
+        .await?;
     }
     Ok(())
 }

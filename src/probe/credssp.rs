@@ -10,7 +10,7 @@ use ironrdp_core::WriteBuf;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::io::{io_failure, within};
+use super::io::io_within;
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::diagnosis::codes;
 use crate::report::CredsspInfo;
@@ -120,27 +120,29 @@ where
             .handle_process_result(client_state, &mut buf)
             .map_err(|e| connector_failure(&e))?;
         if let Some(len) = written.size() {
-            within(
+            let message = "sending a CredSSP message";
+            io_within(
                 rec,
                 Stage::Credssp,
-                "sending a CredSSP message",
+                message,
+                message,
                 framed.write_all(&buf[..len]),
             )
-            .await?
-            .map_err(|e| io_failure(Stage::Credssp, &e, "while sending a CredSSP message"))?;
+            .await?;
         }
 
         let Some(hint) = sequence.next_pdu_hint() else {
             return Ok(());
         };
-        let pdu = within(
+        let answer = "the server's CredSSP answer";
+        let pdu = io_within(
             rec,
             Stage::Credssp,
-            "the server's CredSSP answer",
+            answer,
+            "during CredSSP",
             framed.read_by_hint(hint),
         )
-        .await?
-        .map_err(|e| io_failure(Stage::Credssp, &e, "during CredSSP"))?;
+        .await?;
         match sequence
             .decode_server_message(&pdu)
             .map_err(|e| connector_failure(&e))?

@@ -52,6 +52,20 @@ pub(crate) async fn within<T>(
     })
 }
 
+/// Runs a network operation until the stage's deadline and classifies its I/O error:
+/// `waiting_for` names what a timeout waited for, `during` what the client was doing.
+pub(crate) async fn io_within<T>(
+    rec: &Recorder,
+    stage: Stage,
+    waiting_for: &str,
+    during: &str,
+    fut: impl Future<Output = io::Result<T>>,
+) -> Result<T, Failure> {
+    within(rec, stage, waiting_for, fut)
+        .await?
+        .map_err(|e| io_failure(stage, &e, during))
+}
+
 /// Classifies an I/O error at `stage`; `during` says what the client was doing.
 pub(crate) fn io_failure(stage: Stage, error: &io::Error, during: &str) -> Failure {
     let (kind, message) = match error.kind() {

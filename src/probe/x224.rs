@@ -7,7 +7,7 @@ use ironrdp_pdu::x224::X224;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
-use super::io::{io_failure, within};
+use super::io::{io_failure, io_within, within};
 use super::{protocol_names, Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::diagnosis::codes;
 use crate::report::Negotiation;
@@ -39,20 +39,15 @@ pub(crate) async fn negotiate(
             )
         })?;
     let request_len = written.size().unwrap_or(0);
-    within(
+    let request = "sending the X.224 Connection Request";
+    io_within(
         rec,
         Stage::X224,
-        "sending the X.224 Connection Request",
+        request,
+        request,
         tcp.write_all(&buf[..request_len]),
     )
-    .await?
-    .map_err(|e| {
-        io_failure(
-            Stage::X224,
-            &e,
-            "while sending the X.224 Connection Request",
-        )
-    })?;
+    .await?;
 
     let mut negotiation = Negotiation {
         requested: protocol_names(requested),
