@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Connect to an RDP server and report every stage up to the first failure
-    Probe(ProbeArgs),
+    Probe(Box<ProbeArgs>),
     /// Start every built-in mock scenario on loopback, probe each, and compare with its expectation
     Demo {
         /// Print the table as JSON
@@ -94,6 +94,12 @@ struct ProbeArgs {
     /// Name to check the certificate against (default: the target host)
     #[arg(long)]
     server_name: Option<String>,
+    /// Warn when the certificate expires in fewer days than this
+    #[arg(long, default_value_t = 30)]
+    expiry_warning_days: i64,
+    /// Pin the leaf certificate (sha256:HEX or sha1:HEX): the certificate stage passes exactly when it matches
+    #[arg(long)]
+    pin: Option<String>,
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
@@ -138,7 +144,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Probe(args) => runtime.block_on(probe(args)),
+        Command::Probe(args) => runtime.block_on(probe(*args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
         Command::Scenarios { json } => scenarios(json),
@@ -327,6 +333,8 @@ fn probe_options(args: &ProbeArgs) -> Result<ProbeOptions, String> {
         cert_policy: args.cert_policy.parse::<CertPolicy>()?,
         trust,
         server_name: args.server_name.clone(),
+        expiry_warning_days: args.expiry_warning_days,
+        pin: args.pin.as_deref().map(str::parse).transpose()?,
     })
 }
 

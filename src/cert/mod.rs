@@ -1,16 +1,17 @@
-//! Server certificate analysis: every finding, not only the first, and the policy verdict.
+//! Server certificate analysis: every finding about the presented chain, not only the first
+//! one a TLS library would report, and the verdict of the certificate policy.
+
+mod chain;
+mod leaf;
 
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::danger::ServerCertVerifier as _;
-use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, RootCertStore};
+use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use sha1::Digest as _;
-use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
+use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-use crate::report::{CertificateInfo, Finding, Severity};
+use crate::report::{CertificateInfo, ChainCertificate, Finding, Severity};
 
 /// How certificate findings decide the certificate stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -18,7 +19,8 @@ use crate::report::{CertificateInfo, Finding, Severity};
 pub enum CertPolicy {
     /// Any error or warning fails the stage.
     Strict,
-    /// Errors fail the stage; self-signed and untrusted issuers are warnings (as mstsc only warns).
+    /// Errors fail the stage; self-signed, untrusted issuers and near expiry only warn (as
+    /// mstsc only warns).
     #[default]
     Default,
     /// Nothing fails; every finding is reported.
@@ -64,45 +66,129 @@ impl std::str::FromStr for CertPolicy {
     }
 }
 
+/// A pinned leaf certificate: `sha256:HEX` or `sha1:HEX` (colons and case ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// SHA-256 fingerprint of the leaf.
+    Sha256([u8; 32]),
+    /// SHA-1 thumbprint of the leaf (as certlm.msc shows it).
+    Sha1([u8; 20]),
+}
+
+impl Pin {
+    /// Whether the DER leaf matches the pin.
+    pub fn matches(&self, leaf_der: &[u8]) -> bool {
+        match self {
+            Pin::Sha256(want) => sha2::Sha256::digest(leaf_der).as_slice() == want,
+            Pin::Sha1(want) => sha1::Sha1::digest(leaf_der).as_slice() == want,
+        }
+    }
+}
+
+impl std::fmt::Display for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pin::Sha256(h) => write!(f, "sha256:{}", hex::encode_upper(h)),
+            Pin::Sha1(h) => write!(f, "sha1:{}", hex::encode_upper(h)),
+        }
+    }
+}
+
+impl std::str::FromStr for Pin {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!("invalid pin `{s}`: expected sha256:HEX (64 digits) or sha1:HEX (40 digits)")
+        };
+        let (kind, digits) = s.split_once(':').ok_or_else(bad)?;
+        let digits: String = digits
+            .chars()
+            .filter(|c| *c != ':' && !c.is_whitespace())
+            .collect();
+        let bytes = hex::decode(digits).map_err(|_| bad())?;
+        match kind.to_ascii_lowercase().as_str() {
+            "sha256" => bytes.try_into().map(Pin::Sha256).map_err(|_| bad()),
+            "sha1" => bytes.try_into().map(Pin::Sha1).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// A trust anchor as the chain analysis needs it.
+#[derive(Debug)]
+pub(crate) struct Anchor {
+    /// Raw DER of the subject Name.
+    pub(crate) subject: Vec<u8>,
+    /// Raw DER of the SubjectPublicKeyInfo.
+    pub(crate) spki: Vec<u8>,
+    /// The whole certificate.
+    pub(crate) der: CertificateDer<'static>,
+}
+
 /// The trust anchors: the system roots plus any `--ca-file` certificates.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
-    roots: Arc<RootCertStore>,
+    anchors: Arc<Vec<Anchor>>,
 }
 
 impl TrustStore {
-    /// The system roots (loaded once per process) plus `extra` PEM-decoded CA certificates.
+    /// The system roots (loaded once per process) plus `extra` CA certificates.
     pub fn with_extra(extra: &[CertificateDer<'static>]) -> Self {
-        let mut roots = system_roots().as_ref().clone();
-        for cert in extra {
-            // A CA file certificate that webpki cannot use as an anchor is skipped; the
-            // analysis then reports the issuer as untrusted, which is the honest outcome.
-            let _ = roots.add(cert.clone());
-        }
+        let system = Self::system();
+        let mut anchors: Vec<Anchor> = Vec::with_capacity(system.anchors.len() + extra.len());
+        anchors.extend(system.anchors.iter().map(|a| Anchor {
+            subject: a.subject.clone(),
+            spki: a.spki.clone(),
+            der: a.der.clone(),
+        }));
+        anchors.extend(extra.iter().cloned().filter_map(anchor));
         Self {
-            roots: Arc::new(roots),
+            anchors: Arc::new(anchors),
         }
     }
 
-    /// The system roots only (loaded from the OS store once per process; call it early on
+    /// The system roots only, loaded from the OS store once per process (call it early on
     /// another thread to take the load off the certificate stage).
     pub fn system() -> Self {
+        static SYSTEM: OnceLock<TrustStore> = OnceLock::new();
+        SYSTEM
+            .get_or_init(|| {
+                let loaded = rustls_native_certs::load_native_certs().certs;
+                TrustStore {
+                    anchors: Arc::new(loaded.into_iter().filter_map(anchor).collect()),
+                }
+            })
+            .clone()
+    }
+
+    /// An empty store (nothing is trusted); for tests and for `--ca-file` only setups.
+    pub fn empty() -> Self {
         Self {
-            roots: system_roots(),
+            anchors: Arc::new(Vec::new()),
         }
+    }
+
+    pub(crate) fn anchors_named<'a>(
+        &'a self,
+        subject: &'a [u8],
+    ) -> impl Iterator<Item = &'a Anchor> + 'a {
+        self.anchors.iter().filter(move |a| a.subject == subject)
+    }
+
+    /// Whether `cert` is a trust anchor: same subject and same public key.
+    pub(crate) fn is_anchor(&self, cert: &X509Certificate<'_>) -> bool {
+        let spki = cert.public_key().raw;
+        self.anchors_named(cert.subject().as_raw())
+            .any(|a| a.spki == spki)
     }
 }
 
-fn system_roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            let loaded = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(loaded.certs);
-            Arc::new(roots)
-        })
-        .clone()
+fn anchor(der: CertificateDer<'static>) -> Option<Anchor> {
+    let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
+    let subject = cert.subject().as_raw().to_vec();
+    let spki = cert.public_key().raw.to_vec();
+    Some(Anchor { subject, spki, der })
 }
 
 /// Reads PEM certificates from a file (for `--ca-file`).
@@ -110,20 +196,35 @@ pub fn read_pem_certificates(
     path: &std::path::Path,
 ) -> std::io::Result<Vec<CertificateDer<'static>>> {
     use rustls::pki_types::pem::PemObject as _;
+    let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?
+        .map_err(|e| invalid(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()))?;
     if certs.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "no PEM certificate found",
-        ));
+        return Err(invalid("no PEM certificate found".to_owned()));
     }
     Ok(certs)
 }
 
-fn finding(severity: Severity, code: &str, message: String) -> Finding {
+/// Everything the analysis needs besides the chain.
+#[derive(Debug, Clone)]
+pub struct AnalysisOptions<'a> {
+    /// The name the certificate must be valid for (host probed or `--server-name`).
+    pub server_name: &'a str,
+    /// Trust anchors.
+    pub trust: &'a TrustStore,
+    /// The policy (recorded in the result; see [`CertPolicy::fails`]).
+    pub policy: CertPolicy,
+    /// The time to judge validity against.
+    pub now: time::OffsetDateTime,
+    /// Fewer days than this until expiry is an `expires_soon` warning.
+    pub expiry_warning_days: i64,
+    /// The pinned leaf, if any.
+    pub pin: Option<&'a Pin>,
+}
+
+pub(crate) fn finding(severity: Severity, code: &str, message: String) -> Finding {
     Finding {
         severity,
         code: code.to_owned(),
@@ -131,320 +232,133 @@ fn finding(severity: Severity, code: &str, message: String) -> Finding {
     }
 }
 
-fn hex_upper(bytes: &[u8]) -> String {
-    hex::encode_upper(bytes)
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
-/// Analyses the chain the server presented (leaf first) and returns the facts and every finding.
-///
-/// `server_name` is the host that was probed; `now` is the time to judge validity against.
-pub fn analyze(
-    chain: &[CertificateDer<'_>],
-    server_name: &str,
-    trust: &TrustStore,
-    policy: CertPolicy,
-    now: time::OffsetDateTime,
-) -> CertificateInfo {
-    let Some(leaf_der) = chain.first() else {
-        return CertificateInfo {
-            subject: String::new(),
-            issuer: String::new(),
-            not_before: String::new(),
-            not_after: String::new(),
-            serial: String::new(),
-            sha1: String::new(),
-            sha256: String::new(),
-            subject_alt_names: Vec::new(),
-            chain_length: 0,
-            policy: policy.name().to_owned(),
-            findings: vec![finding(
-                Severity::Error,
-                "no_certificate",
-                "the server presented no certificate".to_owned(),
-            )],
-        };
-    };
-    let sha1 = hex_upper(&sha1::Sha1::digest(leaf_der.as_ref()));
-    let sha256 = hex_upper(&sha2::Sha256::digest(leaf_der.as_ref()));
+/// Whether the stage fails: with a pin, exactly when the pin does not match; otherwise per
+/// the policy.
+pub fn stage_fails(info: &CertificateInfo, policy: CertPolicy) -> bool {
+    match info.pin_matched {
+        Some(matched) => !matched,
+        None => policy.fails(&info.findings),
+    }
+}
+
+/// Analyses the chain the server presented (leaf first) and returns the facts and every
+/// finding, most severe first. Never panics on malformed certificates.
+pub fn analyze(chain: &[CertificateDer<'_>], options: &AnalysisOptions<'_>) -> CertificateInfo {
     let mut info = CertificateInfo {
         subject: String::new(),
         issuer: String::new(),
         not_before: String::new(),
         not_after: String::new(),
         serial: String::new(),
-        sha1,
-        sha256,
+        sha1: String::new(),
+        sha256: String::new(),
         subject_alt_names: Vec::new(),
+        key: String::new(),
+        signature_algorithm: String::new(),
+        extended_key_usage: Vec::new(),
+        days_remaining: 0,
+        trusted: false,
+        pin_matched: None,
         chain_length: chain.len(),
-        policy: policy.name().to_owned(),
+        chain: Vec::new(),
+        policy: options.policy.name().to_owned(),
         findings: Vec::new(),
     };
-
-    let leaf = match X509Certificate::from_der(leaf_der.as_ref()) {
-        Ok((_, leaf)) => leaf,
-        Err(e) => {
-            info.findings.push(finding(
-                Severity::Error,
-                "unparsable",
-                format!("the server certificate cannot be parsed: {e}"),
-            ));
-            return info;
-        }
+    let Some(leaf_der) = chain.first() else {
+        info.findings.push(finding(
+            Severity::Error,
+            "no_certificate",
+            "the server presented no certificate".to_owned(),
+        ));
+        return info;
     };
-    info.subject = leaf.subject().to_string();
-    info.issuer = leaf.issuer().to_string();
-    info.serial = leaf.raw_serial_as_string().replace(':', "").to_uppercase();
-    let not_before = leaf.validity().not_before.to_datetime();
-    let not_after = leaf.validity().not_after.to_datetime();
-    info.not_before = rfc3339(not_before);
-    info.not_after = rfc3339(not_after);
-    if let Ok(Some(san)) = leaf.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(dns) => info.subject_alt_names.push(format!("DNS:{dns}")),
-                GeneralName::IPAddress(ip) => {
-                    info.subject_alt_names.push(format!("IP:{}", format_ip(ip)))
-                }
-                _ => {}
-            }
-        }
-    }
-
-    if now > not_after {
-        let days = (now - not_after).whole_days();
-        info.findings.push(finding(
-            Severity::Error,
-            "expired",
-            format!(
-                "the certificate expired on {} ({days} days ago)",
-                date(not_after)
-            ),
-        ));
-    }
-    if now < not_before {
-        info.findings.push(finding(
-            Severity::Error,
-            "not_yet_valid",
-            format!("the certificate is not valid until {}", date(not_before)),
-        ));
-    }
-
-    let self_signed = leaf.subject() == leaf.issuer();
-    let trust_finding = trust_finding(
-        chain,
-        server_name,
-        trust,
-        judge_at(now, not_before, not_after),
-        self_signed,
-    );
-    let trusted_anchor = matches!(&trust_finding, Some(f) if f.code == "self_signed_trusted");
-    if self_signed && !trusted_anchor {
-        info.findings.push(finding(
-            Severity::Warning,
-            "self_signed",
-            "the certificate is self-signed (the RDP default); clients cannot verify the server's identity".to_owned(),
-        ));
-    }
-
-    let trusted = (!self_signed && trust_finding.is_none()) || trusted_anchor;
-    info.findings.extend(trust_finding);
-    info.findings
-        .extend(name_finding(&leaf, server_name, trusted));
-
-    info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    info
-}
-
-/// A moment inside the leaf's validity at which to judge the chain, so that an expiry does
-/// not hide an untrusted issuer (webpki reports only its first problem).
-fn judge_at(
-    now: time::OffsetDateTime,
-    not_before: time::OffsetDateTime,
-    not_after: time::OffsetDateTime,
-) -> time::OffsetDateTime {
-    if now >= not_before && now <= not_after {
-        now
-    } else {
-        not_before
-            .checked_add(time::Duration::seconds(1))
-            .unwrap_or(not_before)
-    }
-}
-
-fn trust_finding(
-    chain: &[CertificateDer<'_>],
-    server_name: &str,
-    trust: &TrustStore,
-    at: time::OffsetDateTime,
-    self_signed: bool,
-) -> Option<Finding> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let Ok(verifier) =
-        WebPkiServerVerifier::builder_with_provider(trust.roots.clone(), provider).build()
-    else {
-        // No trust anchors at all (no system roots, no --ca-file): nothing can be trusted.
-        return (!self_signed).then(|| {
+    info.sha1 = hex::encode_upper(sha1::Sha1::digest(leaf_der.as_ref()));
+    info.sha256 = hex::encode_upper(sha2::Sha256::digest(leaf_der.as_ref()));
+    if let Some(pin) = options.pin {
+        let matched = pin.matches(leaf_der.as_ref());
+        info.pin_matched = Some(matched);
+        info.findings.push(if matched {
+            finding(Severity::Info, "pin_matched", format!("the certificate matches the pin {pin}"))
+        } else {
             finding(
-                Severity::Warning,
-                "untrusted_issuer",
-                "no trusted certification authorities are available (no system roots, no --ca-file)".to_owned(),
+                Severity::Error,
+                "pin_mismatch",
+                format!(
+                    "certificate changed: the server presented sha256:{} (sha1:{}), the pin is {pin}",
+                    info.sha256, info.sha1
+                ),
             )
         });
-    };
-    // Names are checked by `name_finding`; webpki only needs some valid name here.
-    let name = ServerName::try_from(server_name.to_owned())
-        .unwrap_or_else(|_| ServerName::try_from("name.invalid").expect("a valid DNS name"));
-    let seconds = u64::try_from(at.unix_timestamp()).unwrap_or(0);
-    let result = verifier.verify_server_cert(
-        &chain[0],
-        &chain[1..],
-        &name,
-        &[],
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(seconds)),
-    );
-    match result {
-        Ok(_) if self_signed => Some(finding(
-            Severity::Info,
-            "self_signed_trusted",
-            "the self-signed certificate is itself a trusted anchor (system roots or --ca-file)".to_owned(),
-        )),
-        Ok(_) => None,
-        // A self-signed leaf has no issuer to trust; the self_signed finding says it all.
-        Err(_) if self_signed => None,
-        Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => Some(finding(
-            Severity::Warning,
-            "untrusted_issuer",
-            "the certificate's issuer is not a trusted certification authority (system roots and --ca-file)"
-                .to_owned(),
-        )),
-        // Names are checked by `name_finding`; other webpki verdicts are reported as found.
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        )) => None,
-        Err(rustls::Error::InvalidCertificate(CertificateError::BadSignature)) => Some(finding(
+    }
+
+    let parsed: Vec<Option<X509Certificate<'_>>> = chain
+        .iter()
+        .map(|der| {
+            X509Certificate::from_der(der.as_ref())
+                .ok()
+                .map(|(_, cert)| cert)
+        })
+        .collect();
+    for (der, cert) in chain.iter().zip(&parsed) {
+        info.chain.push(match cert {
+            Some(cert) => ChainCertificate {
+                subject: cert.subject().to_string(),
+                issuer: cert.issuer().to_string(),
+                not_after: rfc3339(cert.validity().not_after.to_datetime()),
+                sha1: hex::encode_upper(sha1::Sha1::digest(der.as_ref())),
+            },
+            None => ChainCertificate {
+                subject: "(unparsable)".to_owned(),
+                issuer: String::new(),
+                not_after: String::new(),
+                sha1: hex::encode_upper(sha1::Sha1::digest(der.as_ref())),
+            },
+        });
+    }
+
+    let Some(leaf) = &parsed[0] else {
+        info.findings.push(finding(
             Severity::Error,
-            "bad_signature",
-            "a signature in the certificate chain does not verify".to_owned(),
-        )),
-        Err(e) => Some(finding(
-            Severity::Warning,
-            "chain_invalid",
-            format!("the certificate chain does not verify: {e}"),
-        )),
-    }
-}
-
-/// Checks the probed name against the DNS and IP subject alternative names (or the CN when
-/// there are none), with RFC 6125 wildcards in the leftmost label only.
-///
-/// A mismatch on a trusted certificate is an error: the name is all that ties a trusted
-/// certificate to this server. On a self-signed or untrusted one it is a warning, as mstsc
-/// shows it, because such a certificate proves nothing about any name.
-fn name_finding(leaf: &X509Certificate<'_>, server_name: &str, trusted: bool) -> Option<Finding> {
-    let wanted_ip: Option<std::net::IpAddr> = server_name.trim_matches(['[', ']']).parse().ok();
-    let mut dns_names = Vec::new();
-    let mut ips = Vec::new();
-    if let Ok(Some(san)) = leaf.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(dns) => dns_names.push((*dns).to_owned()),
-                GeneralName::IPAddress(ip) => ips.push(format_ip(ip)),
-                _ => {}
-            }
-        }
-    }
-    let has_san = !(dns_names.is_empty() && ips.is_empty());
-    let candidates: Vec<String> = if has_san {
-        dns_names.clone()
-    } else {
-        leaf.subject()
-            .iter_common_name()
-            .filter_map(|cn| cn.as_str().ok().map(str::to_owned))
-            .collect()
+            "unparsable",
+            "the server certificate cannot be parsed as X.509".to_owned(),
+        ));
+        return info;
     };
-    let matches = match wanted_ip {
-        Some(ip) => ips
-            .iter()
-            .any(|candidate| candidate.parse::<std::net::IpAddr>().ok() == Some(ip)),
-        None => candidates
-            .iter()
-            .any(|candidate| dns_name_matches(candidate, server_name)),
-    };
-    if matches {
-        return None;
-    }
-    let mut presented: Vec<String> = candidates.iter().map(|n| format!("DNS:{n}")).collect();
-    presented.extend(ips.iter().map(|ip| format!("IP:{ip}")));
-    let presented = if presented.is_empty() {
-        "no names".to_owned()
-    } else {
-        presented.join(", ")
-    };
-    Some(finding(
-        if trusted {
-            Severity::Error
-        } else {
-            Severity::Warning
-        },
-        "name_mismatch",
-        format!("the certificate is not valid for `{server_name}` (it names {presented})"),
-    ))
-}
-
-/// RFC 6125 matching of a presented DNS name (possibly `*.` wildcard) against a host name.
-fn dns_name_matches(presented: &str, host: &str) -> bool {
-    let presented = presented.trim_end_matches('.').to_ascii_lowercase();
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    match presented.strip_prefix("*.") {
-        Some(suffix) => host.split_once('.').is_some_and(|(label, rest)| {
-            !label.is_empty() && rest == suffix && suffix.contains('.')
-        }),
-        None => presented == host,
-    }
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
-
-fn date(t: time::OffsetDateTime) -> String {
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
-}
-
-fn format_ip(bytes: &[u8]) -> String {
-    match bytes.len() {
-        4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
-        16 => {
-            let mut octets = [0u8; 16];
-            octets.copy_from_slice(bytes);
-            std::net::Ipv6Addr::from(octets).to_string()
-        }
-        _ => hex::encode(bytes),
-    }
+    leaf::describe(leaf, &mut info, options.now);
+    let trust = chain::analyze(
+        &parsed,
+        options.trust,
+        options.now,
+        options.expiry_warning_days,
+    );
+    info.trusted = trust.trusted;
+    info.findings.extend(trust.findings);
+    info.findings
+        .extend(leaf::check(leaf, options, info.trusted));
+    info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    info
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn wildcards_match_one_leftmost_label() {
-        assert!(dns_name_matches("rdp.example.com", "RDP.example.com."));
-        assert!(dns_name_matches("*.example.com", "rdp.example.com"));
-        assert!(!dns_name_matches("*.example.com", "a.rdp.example.com"));
-        assert!(!dns_name_matches("*.example.com", "example.com"));
-        assert!(!dns_name_matches("*.com", "example.com"));
-        assert!(!dns_name_matches("rdp.example.com", "rdp2.example.com"));
-    }
-
-    fn self_signed(names: &[&str], not_before: (i32, u8, u8), not_after: (i32, u8, u8)) -> Vec<u8> {
+    fn self_signed(
+        names: &[&str],
+        not_before: time::OffsetDateTime,
+        not_after: time::OffsetDateTime,
+    ) -> Vec<u8> {
         let mut params = rcgen::CertificateParams::new(
             names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
         )
         .expect("params");
-        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
-        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        params.not_before = not_before;
+        params.not_after = not_after;
         let key = rcgen::KeyPair::generate().expect("key");
         params
             .self_signed(&key)
@@ -454,19 +368,26 @@ mod tests {
     }
 
     fn codes(der: Vec<u8>, name: &str) -> Vec<String> {
-        let info = analyze(
-            &[CertificateDer::from(der)],
-            name,
-            &TrustStore::system(),
-            CertPolicy::Default,
-            time::OffsetDateTime::now_utc(),
-        );
+        let trust = TrustStore::empty();
+        let options = AnalysisOptions {
+            server_name: name,
+            trust: &trust,
+            policy: CertPolicy::Default,
+            now: time::OffsetDateTime::now_utc(),
+            expiry_warning_days: 30,
+            pin: None,
+        };
+        let info = analyze(&[CertificateDer::from(der)], &options);
         info.findings.into_iter().map(|f| f.code).collect()
+    }
+
+    fn ymd(year: i32, month: u8, day: u8) -> time::OffsetDateTime {
+        rcgen::date_time_ymd(year, month, day)
     }
 
     #[test]
     fn reports_every_finding_of_an_expired_self_signed_wrong_name_certificate() {
-        let der = self_signed(&["other.example"], (2020, 1, 1), (2021, 1, 1));
+        let der = self_signed(&["other.example"], ymd(2020, 1, 1), ymd(2021, 1, 1));
         assert_eq!(
             codes(der, "rdp.example"),
             ["expired", "self_signed", "name_mismatch"]
@@ -475,38 +396,63 @@ mod tests {
 
     #[test]
     fn ip_targets_match_ip_sans_only() {
-        let der = self_signed(&["127.0.0.1", "localhost"], (2000, 1, 1), (9999, 12, 31));
+        let der = self_signed(
+            &["127.0.0.1", "localhost"],
+            ymd(2000, 1, 1),
+            ymd(9999, 12, 31),
+        );
         assert_eq!(codes(der.clone(), "127.0.0.1"), ["self_signed"]);
         assert_eq!(codes(der, "10.0.0.1"), ["self_signed", "name_mismatch"]);
     }
 
     #[test]
+    fn expiring_soon_is_a_warning() {
+        let now = time::OffsetDateTime::now_utc();
+        let der = self_signed(
+            &["localhost"],
+            now - time::Duration::days(1),
+            now + time::Duration::days(10),
+        );
+        assert_eq!(codes(der, "localhost"), ["self_signed", "expires_soon"]);
+    }
+
+    #[test]
     fn extreme_validity_dates_do_not_panic() {
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        let last_second = time::Time::from_hms(23, 59, 59).expect("time");
-        params.not_before = rcgen::date_time_ymd(9999, 12, 31).replace_time(last_second);
-        params.not_after = params.not_before;
-        let key = rcgen::KeyPair::generate().expect("key");
-        let der = params
-            .self_signed(&key)
-            .expect("certificate")
-            .der()
-            .to_vec();
+        let last_second =
+            ymd(9999, 12, 31).replace_time(time::Time::from_hms(23, 59, 59).expect("time"));
+        let der = self_signed(&["localhost"], last_second, last_second);
         assert!(codes(der, "localhost").contains(&"not_yet_valid".to_owned()));
     }
 
     #[test]
-    fn name_mismatch_on_a_self_signed_certificate_is_a_warning_and_fails_strict_only() {
-        let der = self_signed(&["other.example"], (2000, 1, 1), (9999, 12, 31));
-        let info = analyze(
-            &[CertificateDer::from(der)],
-            "rdp.example",
-            &TrustStore::system(),
-            CertPolicy::Default,
-            time::OffsetDateTime::now_utc(),
+    fn garbage_is_unparsable_not_a_panic() {
+        assert_eq!(
+            codes(vec![0x30, 0x03, 0x02, 0x01, 0x00], "x"),
+            ["unparsable"]
         );
-        assert!(!CertPolicy::Default.fails(&info.findings));
-        assert!(CertPolicy::Strict.fails(&info.findings));
+        assert_eq!(codes(Vec::new(), "x"), ["unparsable"]);
+    }
+
+    #[test]
+    fn pins_parse_and_match() {
+        let der = b"not really a certificate";
+        let sha256 = hex::encode(sha2::Sha256::digest(der));
+        let pin: Pin = format!("sha256:{sha256}").parse().expect("pin");
+        assert!(pin.matches(der));
+        assert!(!pin.matches(b"other"));
+        let sha1 = hex::encode_upper(sha1::Sha1::digest(der));
+        let with_colons: String = sha1
+            .as_bytes()
+            .chunks(2)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(":");
+        assert!(format!("SHA1:{with_colons}")
+            .parse::<Pin>()
+            .expect("pin")
+            .matches(der));
+        for bad in ["sha256:abcd", "md5:00", "nohash", "sha1:zz"] {
+            assert!(bad.parse::<Pin>().is_err(), "{bad}");
+        }
     }
 }

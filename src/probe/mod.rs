@@ -137,6 +137,10 @@ pub struct ProbeOptions {
     pub trust: Option<TrustStore>,
     /// Name to check the certificate against (defaults to the target host).
     pub server_name: Option<String>,
+    /// Fewer days than this until the certificate expires is a warning.
+    pub expiry_warning_days: i64,
+    /// The pinned leaf certificate: the certificate stage passes exactly when it matches.
+    pub pin: Option<crate::cert::Pin>,
 }
 
 impl Default for ProbeOptions {
@@ -150,6 +154,8 @@ impl Default for ProbeOptions {
             cert_policy: CertPolicy::Default,
             trust: None,
             server_name: None,
+            expiry_warning_days: 30,
+            pin: None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The tls and certificate stages.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -13,7 +13,7 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use super::io::{io_failure, within};
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::cert::{self, CertPolicy, TrustStore};
-use crate::report::TlsInfo;
+use crate::report::{Severity, TlsInfo};
 use crate::target::Target;
 use crate::{FailureKind, Stage};
 
@@ -25,22 +25,38 @@ pub(crate) struct Upgraded {
 }
 
 /// Accepts any certificate chain during the handshake (the chain is judged afterwards, in
-/// the certificate stage, so that every finding is reported) but verifies the handshake
-/// signatures, so the server must hold the key of the certificate it presents.
+/// the certificate stage, so that every finding is reported), records it, and verifies the
+/// handshake signatures, so the server must hold the key of the certificate it presents.
 #[derive(Debug)]
 struct RecordingVerifier {
     provider: Arc<CryptoProvider>,
+    chain: Mutex<Vec<CertificateDer<'static>>>,
+}
+
+impl RecordingVerifier {
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.chain
+            .lock()
+            .map(|chain| chain.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl ServerCertVerifier for RecordingVerifier {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok(mut chain) = self.chain.lock() {
+            *chain = std::iter::once(end_entity)
+                .chain(intermediates)
+                .map(|c| c.clone().into_owned())
+                .collect();
+        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -56,6 +72,7 @@ impl ServerCertVerifier for RecordingVerifier {
             dss,
             &self.provider.signature_verification_algorithms,
         )
+        .or_else(|e| weak_rsa::verify(message, cert, dss).ok_or(e))
     }
 
     fn verify_tls13_signature(
@@ -70,6 +87,7 @@ impl ServerCertVerifier for RecordingVerifier {
             dss,
             &self.provider.signature_verification_algorithms,
         )
+        .or_else(|e| weak_rsa::verify(message, cert, dss).ok_or(e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -79,23 +97,108 @@ impl ServerCertVerifier for RecordingVerifier {
     }
 }
 
-/// The probe's TLS configuration, built once per process: TLS 1.2 and 1.3, no resumption.
-pub(crate) fn client_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = ClientConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .expect("the ring provider supports TLS 1.2 and 1.3")
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(RecordingVerifier { provider }))
-                .with_no_client_auth();
-            config.resumption = rustls::client::Resumption::disabled();
-            config.enable_sni = true;
-            Arc::new(config)
-        })
-        .clone()
+/// Handshake signatures by RSA keys shorter than 2048 bits, which *ring* refuses to verify.
+///
+/// The signature is still checked (with the RustCrypto `rsa` crate), so the server must hold
+/// the key; the certificate stage then reports the key as `weak_key`, which fails it under
+/// every policy but `warn` and `ignore`.
+mod weak_rsa {
+    use rsa::signature::Verifier as _;
+    use rsa::{pkcs1v15, pss, BigUint, RsaPublicKey};
+    use rustls::client::danger::HandshakeSignatureValid;
+    use rustls::pki_types::CertificateDer;
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+    use x509_parser::prelude::{FromDer as _, X509Certificate};
+    use x509_parser::public_key::PublicKey;
+
+    /// `Some` when `cert` has a short RSA key and the signature verifies with it.
+    pub(super) fn verify(
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Option<HandshakeSignatureValid> {
+        let (_, cert) = X509Certificate::from_der(cert.as_ref()).ok()?;
+        let Ok(PublicKey::RSA(rsa)) = cert.public_key().parsed() else {
+            return None;
+        };
+        if rsa.key_size() >= 2048 {
+            return None;
+        }
+        let key = RsaPublicKey::new(
+            BigUint::from_bytes_be(rsa.modulus),
+            BigUint::from_bytes_be(rsa.exponent),
+        )
+        .ok()?;
+        let signature = dss.signature();
+        let verified = match dss.scheme {
+            SignatureScheme::RSA_PKCS1_SHA256 => pkcs1(
+                pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key),
+                message,
+                signature,
+            ),
+            SignatureScheme::RSA_PKCS1_SHA384 => pkcs1(
+                pkcs1v15::VerifyingKey::<sha2::Sha384>::new(key),
+                message,
+                signature,
+            ),
+            SignatureScheme::RSA_PKCS1_SHA512 => pkcs1(
+                pkcs1v15::VerifyingKey::<sha2::Sha512>::new(key),
+                message,
+                signature,
+            ),
+            SignatureScheme::RSA_PSS_SHA256 => pss_verify(
+                pss::VerifyingKey::<sha2::Sha256>::new(key),
+                message,
+                signature,
+            ),
+            SignatureScheme::RSA_PSS_SHA384 => pss_verify(
+                pss::VerifyingKey::<sha2::Sha384>::new(key),
+                message,
+                signature,
+            ),
+            SignatureScheme::RSA_PSS_SHA512 => pss_verify(
+                pss::VerifyingKey::<sha2::Sha512>::new(key),
+                message,
+                signature,
+            ),
+            _ => false,
+        };
+        verified.then(HandshakeSignatureValid::assertion)
+    }
+
+    fn pkcs1<D>(key: pkcs1v15::VerifyingKey<D>, message: &[u8], signature: &[u8]) -> bool
+    where
+        D: sha2::Digest + rsa::pkcs8::AssociatedOid,
+    {
+        pkcs1v15::Signature::try_from(signature).is_ok_and(|s| key.verify(message, &s).is_ok())
+    }
+
+    fn pss_verify<D>(key: pss::VerifyingKey<D>, message: &[u8], signature: &[u8]) -> bool
+    where
+        D: sha2::Digest + sha2::digest::FixedOutputReset,
+    {
+        pss::Signature::try_from(signature).is_ok_and(|s| key.verify(message, &s).is_ok())
+    }
+}
+
+/// A TLS configuration for one probe (TLS 1.2 and 1.3, no resumption) and its recorder.
+fn client_config() -> (Arc<ClientConfig>, Arc<RecordingVerifier>) {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    let provider = PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone();
+    let verifier = Arc::new(RecordingVerifier {
+        provider: provider.clone(),
+        chain: Mutex::new(Vec::new()),
+    });
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    (Arc::new(config), verifier)
 }
 
 /// Performs the TLS handshake (tls stage), then judges the certificate (certificate stage).
@@ -117,7 +220,8 @@ pub(crate) async fn upgrade(
             )
         })?,
     };
-    let connector = tokio_rustls::TlsConnector::from(client_config());
+    let (config, verifier) = client_config();
+    let connector = tokio_rustls::TlsConnector::from(config);
     let handshake = within(
         rec,
         Stage::Tls,
@@ -125,7 +229,18 @@ pub(crate) async fn upgrade(
         connector.connect(server_name, tcp),
     )
     .await?;
-    let stream = handshake.map_err(|e| tls_failure(&e))?;
+    let stream = match handshake {
+        Ok(stream) => stream,
+        Err(e) => {
+            // Whatever the server presented before the handshake failed is still worth
+            // analysing: it is often why the handshake failed.
+            let chain = verifier.chain();
+            if !chain.is_empty() && options.cert_policy != CertPolicy::Ignore {
+                facts.certificate = Some(analyze(&chain, target, options));
+            }
+            return Err(tls_failure(&e).into());
+        }
+    };
 
     let (_, session) = stream.get_ref();
     let chain: Vec<CertificateDer<'static>> = session
@@ -145,59 +260,90 @@ pub(crate) async fn upgrade(
         chain_length: chain.len(),
     });
 
-    // Certificate stage.
-    let server_public_key = leaf_public_key(&chain);
-    if options.cert_policy == CertPolicy::Ignore {
-        rec.skip(Stage::Certificate, "not analysed (--cert-policy ignore)")
-            .map_err(Stop::Reached)?;
-    } else {
-        rec.enter(Stage::Certificate).map_err(Stop::Reached)?;
-        let name = options.server_name.as_deref().unwrap_or(&target.host);
-        let trust = options.trust.clone().unwrap_or_else(TrustStore::system);
-        let info = cert::analyze(
-            &chain,
-            name,
-            &trust,
-            options.cert_policy,
-            time::OffsetDateTime::now_utc(),
-        );
-        let fails = options.cert_policy.fails(&info.findings);
-        let summary = if info.findings.is_empty() {
-            format!("{}; no findings", info.subject)
-        } else {
-            let codes: Vec<&str> = info.findings.iter().map(|f| f.code.as_str()).collect();
-            format!("{}; findings: {}", info.subject, codes.join(", "))
-        };
-        rec.detail(Stage::Certificate, summary);
-        let failure = fails.then(|| {
-            let worst: Vec<&str> = info
-                .findings
-                .iter()
-                .filter(|f| {
-                    options.cert_policy == CertPolicy::Strict
-                        || f.severity == crate::report::Severity::Error
-                })
-                .map(|f| f.message.as_str())
-                .collect();
-            Failure::new(
-                Stage::Certificate,
-                FailureKind::Certificate,
-                format!(
-                    "{} (policy {}; credentials were not sent)",
-                    worst.join("; "),
-                    options.cert_policy.name()
-                ),
-            )
-        });
-        facts.certificate = Some(info);
-        if let Some(failure) = failure {
-            return Err(failure.into());
-        }
-    }
+    certificate_stage(&chain, target, options, rec, facts)?;
     Ok(Upgraded {
         stream,
-        server_public_key,
+        server_public_key: leaf_public_key(&chain),
     })
+}
+
+fn analyze(
+    chain: &[CertificateDer<'_>],
+    target: &Target,
+    options: &ProbeOptions,
+) -> crate::report::CertificateInfo {
+    let trust = options.trust.clone().unwrap_or_else(TrustStore::system);
+    cert::analyze(
+        chain,
+        &cert::AnalysisOptions {
+            server_name: options.server_name.as_deref().unwrap_or(&target.host),
+            trust: &trust,
+            policy: options.cert_policy,
+            now: time::OffsetDateTime::now_utc(),
+            expiry_warning_days: options.expiry_warning_days,
+            pin: options.pin.as_ref(),
+        },
+    )
+}
+
+/// The certificate stage: analyse the chain and apply the policy (or the pin).
+fn certificate_stage(
+    chain: &[CertificateDer<'_>],
+    target: &Target,
+    options: &ProbeOptions,
+    rec: &mut Recorder,
+    facts: &mut Facts,
+) -> Result<(), Stop> {
+    if options.cert_policy == CertPolicy::Ignore && options.pin.is_none() {
+        return rec
+            .skip(Stage::Certificate, "not analysed (--cert-policy ignore)")
+            .map_err(Stop::Reached);
+    }
+    rec.enter(Stage::Certificate).map_err(Stop::Reached)?;
+    let info = analyze(chain, target, options);
+    let summary = if info.findings.is_empty() {
+        format!("{}; {}; no findings", info.subject, info.key)
+    } else {
+        let codes: Vec<&str> = info.findings.iter().map(|f| f.code.as_str()).collect();
+        format!(
+            "{}; {}; findings: {}",
+            info.subject,
+            info.key,
+            codes.join(", ")
+        )
+    };
+    rec.detail(Stage::Certificate, summary);
+    let failure = cert::stage_fails(&info, options.cert_policy).then(|| {
+        let decisive: Vec<&str> = info
+            .findings
+            .iter()
+            .filter(|f| match info.pin_matched {
+                Some(_) => f.code == "pin_mismatch",
+                None if options.cert_policy == CertPolicy::Strict => {
+                    f.severity >= Severity::Warning
+                }
+                None => f.severity == Severity::Error,
+            })
+            .map(|f| f.message.as_str())
+            .collect();
+        let rule = match info.pin_matched {
+            Some(_) => "--pin".to_owned(),
+            None => format!("policy {}", options.cert_policy.name()),
+        };
+        Failure::new(
+            Stage::Certificate,
+            FailureKind::Certificate,
+            format!(
+                "{} ({rule}; credentials were not sent)",
+                decisive.join("; ")
+            ),
+        )
+    });
+    facts.certificate = Some(info);
+    match failure {
+        Some(failure) => Err(failure.into()),
+        None => Ok(()),
+    }
 }
 
 /// The subjectPublicKey bits of the leaf's SPKI, which CredSSP binds to.

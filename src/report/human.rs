@@ -52,12 +52,36 @@ fn render(report: &Report) -> String {
         let _ = writeln!(out, "certificate (policy {}):", cert.policy);
         let _ = writeln!(out, "  subject   {}", cert.subject);
         let _ = writeln!(out, "  issuer    {}", cert.issuer);
-        let _ = writeln!(out, "  valid     {} .. {}", cert.not_before, cert.not_after);
+        let _ = writeln!(
+            out,
+            "  valid     {} .. {} ({} days left)",
+            cert.not_before, cert.not_after, cert.days_remaining
+        );
+        let _ = writeln!(
+            out,
+            "  key       {}, signed {}",
+            cert.key, cert.signature_algorithm
+        );
+        if !cert.extended_key_usage.is_empty() {
+            let _ = writeln!(out, "  eku       {}", cert.extended_key_usage.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "  trusted   {}",
+            if cert.trusted { "yes" } else { "no" }
+        );
         if !cert.subject_alt_names.is_empty() {
             let _ = writeln!(out, "  names     {}", cert.subject_alt_names.join(", "));
         }
         let _ = writeln!(out, "  sha1      {}", cert.sha1);
         let _ = writeln!(out, "  sha256    {}", cert.sha256);
+        for (index, link) in cert.chain.iter().enumerate().skip(1) {
+            let _ = writeln!(
+                out,
+                "  chain[{index}]  {} (issuer {}, sha1 {})",
+                link.subject, link.issuer, link.sha1
+            );
+        }
         for finding in &cert.findings {
             let severity = match finding.severity {
                 Severity::Error => "error",

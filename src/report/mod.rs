@@ -187,12 +187,39 @@ pub struct CertificateInfo {
     pub sha256: String,
     /// DNS and IP subject alternative names.
     pub subject_alt_names: Vec<String>,
+    /// Public key of the leaf, e.g. `ECDSA P-256`, `RSA 2048`.
+    pub key: String,
+    /// Signature algorithm of the leaf, e.g. `sha256WithRSAEncryption`.
+    pub signature_algorithm: String,
+    /// Extended key usages of the leaf by name (empty when the extension is absent).
+    pub extended_key_usage: Vec<String>,
+    /// Whole days until the leaf expires (negative once expired).
+    pub days_remaining: i64,
+    /// Whether the chain leads to a trusted root (system roots or `--ca-file`).
+    pub trusted: bool,
+    /// Whether the leaf matched `--pin` (null without a pin).
+    pub pin_matched: Option<bool>,
     /// Number of certificates presented.
     pub chain_length: usize,
+    /// Every certificate presented, in the order the server sent them.
+    pub chain: Vec<ChainCertificate>,
     /// The policy applied (`strict`, `default`, `warn`, `ignore`).
     pub policy: String,
     /// Every finding, most severe first.
     pub findings: Vec<Finding>,
+}
+
+/// One certificate of the presented chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainCertificate {
+    /// Subject distinguished name.
+    pub subject: String,
+    /// Issuer distinguished name.
+    pub issuer: String,
+    /// End of validity (RFC 3339).
+    pub not_after: String,
+    /// SHA-1 thumbprint, hex.
+    pub sha1: String,
 }
 
 /// Facts about the CredSSP exchange.
