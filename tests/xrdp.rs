@@ -240,3 +240,47 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
     .await;
     outputs.into_iter().flatten().collect()
 }
+
+/// The checked-in fixture `name` as (certificate chain PEM, key PEM).
+fn fixture_pem(name: &str) -> (String, String) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let read = |file: String| std::fs::read_to_string(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    (read(format!("{name}.crt")), read(format!("{name}.key")))
+}
+
+#[tokio::test]
+async fn expired_fixture_fails_at_certificate_with_exit_14_and_connects_under_warn() {
+    if !require_xrdp("expired_fixture_fails_at_certificate_with_exit_14_and_connects_under_warn") {
+        return;
+    }
+    let (cert_pem, key_pem) = fixture_pem("expired");
+    let xrdp = start(XrdpOptions::tls(&cert_pem, &key_pem));
+    let addr = xrdp.addr.to_string();
+    let run = |policy: &'static str| {
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+                .args(["probe", &addr, "--json", "--cert-policy", policy])
+                .env_remove("RDPSCOPE_PASSWORD")
+                .output()
+                .expect("rdpscope runs")
+        })
+    };
+    let output = run("default").await.expect("join");
+    assert_eq!(output.status.code(), Some(14), "{}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["failed_stage"], "certificate");
+    let findings: Vec<&str> = report["certificate"]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str())
+        .collect();
+    assert!(findings.contains(&"expired"), "{findings:?}");
+    assert!(report["error"]["message"].as_str().is_some_and(|m| m.contains("expired")));
+
+    let output = run("warn").await.expect("join");
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["outcome"], "connected");
+}
