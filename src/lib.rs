@@ -10,6 +10,7 @@ pub mod cert;
 pub mod demo;
 pub mod diagnosis;
 mod failure;
+pub mod fixtures;
 pub mod mock;
 mod probe;
 pub mod report;

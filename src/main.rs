@@ -55,6 +55,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Certificate fixtures for testing certificate checks
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Subcommand)]
+enum FixturesCommand {
+    /// Write every fixture, the test CA and manifest.toml into DIR
+    Generate {
+        /// Directory to write (created if missing; files of the same names are overwritten)
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -148,6 +160,7 @@ fn main() -> ExitCode {
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
         Command::Scenarios { json } => scenarios(json),
+        Command::Fixtures(FixturesCommand::Generate { dir }) => generate_fixtures(&dir),
     };
     // Do not wait for a name lookup that timed out but still runs on a blocking thread.
     runtime.shutdown_background();
@@ -231,6 +244,25 @@ struct ScenarioLine {
     neg_failure_code: Option<u32>,
     ntstatus: Option<u32>,
     errinfo: Option<u32>,
+}
+
+fn generate_fixtures(dir: &std::path::Path) -> ExitCode {
+    match rdpscope::fixtures::generate(dir) {
+        Ok(()) => {
+            println!(
+                "wrote {} fixtures, {} and {} to {}",
+                rdpscope::fixtures::FIXTURES.len(),
+                rdpscope::fixtures::TEST_CA_FILE,
+                rdpscope::fixtures::MANIFEST_FILE,
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rdpscope: cannot write fixtures to {}: {e}", dir.display());
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
 }
 
 fn scenarios(json: bool) -> ExitCode {

@@ -79,7 +79,7 @@ pub struct MockServerBuilder {
     user: String,
     domain: Option<String>,
     password: String,
-    identity: Option<(Vec<u8>, Vec<u8>)>,
+    identity: Option<(Vec<Vec<u8>>, Vec<u8>)>,
     timeout: Duration,
 }
 
@@ -136,9 +136,21 @@ impl MockServerBuilder {
     }
 
     /// Serves this certificate (DER) and private key (DER: PKCS#8, PKCS#1 or SEC1) instead
-    /// of the generated self-signed one.
-    pub fn certificate(mut self, cert_der: Vec<u8>, key_der: Vec<u8>) -> Self {
-        self.identity = Some((cert_der, key_der));
+    /// of the generated self-signed one: a chain of one, see
+    /// [`certificate_chain`](Self::certificate_chain).
+    pub fn certificate(self, cert_der: Vec<u8>, key_der: Vec<u8>) -> Self {
+        self.certificate_chain(vec![cert_der], key_der)
+    }
+
+    /// Serves this certificate chain (DER, leaf first, sent as given in the TLS handshake)
+    /// and the leaf's private key (DER: PKCS#8, PKCS#1 or SEC1) instead of the generated
+    /// self-signed certificate. CredSSP binds to the leaf's public key.
+    ///
+    /// RSA keys under 2048 bits, which *ring* refuses, are served too (signed with the `rsa`
+    /// crate). [`start`](Self::start) fails on an empty chain or a key that does not match
+    /// the leaf.
+    pub fn certificate_chain(mut self, chain_der: Vec<Vec<u8>>, key_der: Vec<u8>) -> Self {
+        self.identity = Some((chain_der, key_der));
         self
     }
 
@@ -153,11 +165,11 @@ impl MockServerBuilder {
     /// Returns once the listener is bound: [`MockServerHandle::addr`] has the real port.
     pub async fn start(self) -> io::Result<MockServerHandle> {
         let identity = match self.identity {
-            Some((cert_der, key_der)) => cert::Identity { cert_der, key_der },
+            Some((chain_der, key_der)) => cert::Identity { chain_der, key_der },
             None => cert::default_identity()?,
         };
         let tls = cert::server_config(&identity)?;
-        let public_key = cert::subject_public_key(&identity.cert_der)?;
+        let public_key = cert::subject_public_key(identity.leaf_der()?)?;
 
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -207,7 +219,7 @@ impl MockServerBuilder {
         Ok(MockServerHandle {
             addr,
             scenario,
-            cert_der: identity.cert_der,
+            chain_der: identity.chain_der,
             shutdown_tx: Some(shutdown_tx),
             done_rx: Some(done_rx),
             thread: Some(thread),
@@ -255,7 +267,7 @@ async fn accept_loop(
 pub struct MockServerHandle {
     addr: SocketAddr,
     scenario: Scenario,
-    cert_der: Vec<u8>,
+    chain_der: Vec<Vec<u8>>,
     shutdown_tx: Option<oneshot::Sender<()>>,
     done_rx: Option<oneshot::Receiver<()>>,
     thread: Option<JoinHandle<()>>,
@@ -272,9 +284,14 @@ impl MockServerHandle {
         self.scenario
     }
 
-    /// The DER of the certificate the server presents in the TLS handshake.
+    /// The DER of the (leaf) certificate the server presents in the TLS handshake.
     pub fn certificate_der(&self) -> &[u8] {
-        &self.cert_der
+        self.chain_der.first().map_or(&[], Vec::as_slice)
+    }
+
+    /// The DER of every certificate the server presents in the TLS handshake, leaf first.
+    pub fn certificate_chain_der(&self) -> &[Vec<u8>] {
+        &self.chain_der
     }
 
     /// Stops accepting, closes every open connection and waits for the server thread.

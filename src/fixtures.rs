@@ -1,0 +1,766 @@
+//! Certificate fixtures: the certificate situations an RDP client meets, generated with
+//! rcgen, each with the findings the certificate analysis must report for it.
+//!
+//! [`FIXTURES`] is the manifest as data; [`generate`] writes every fixture to a directory
+//! (`NAME.crt`: the PEM chain a server presents, leaf first; `NAME.key`: the leaf's PKCS#8
+//! PEM key), the trust anchor [`TEST_CA_FILE`] and [`MANIFEST_FILE`], which lists the same
+//! data for tools outside Rust. [`read_chain`] reads one fixture back as DER.
+//!
+//! The expected findings assume that the probe connects to `127.0.0.1` (or checks the
+//! fixture's [`Fixture::server_name`]), trusts the system roots plus `test-ca.crt`, and runs
+//! at any date between 2021 and 2099: every valid certificate runs from 2000-01-01 to
+//! 9999-12-31, so the set never goes stale.
+//!
+//! Defaults of every leaf unless its purpose says otherwise: an ECDSA P-256 key; subject
+//! alternative names `DNS:localhost`, `IP:127.0.0.1`, `IP:::1`; extended key usage
+//! serverAuth; key usage digitalSignature and keyEncipherment.
+
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PublicKeyData,
+    SignatureAlgorithm, SigningKey,
+};
+use rsa::pkcs8::der::pem::LineEnding;
+use serde::Serialize;
+
+use crate::report::Severity;
+
+/// The expected result of the certificate stage under one policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageResult {
+    /// The certificate stage passes.
+    Pass,
+    /// The certificate stage fails.
+    Fail,
+}
+
+impl StageResult {
+    /// The name used in the manifest: `pass` or `fail`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageResult::Pass => "pass",
+            StageResult::Fail => "fail",
+        }
+    }
+}
+
+/// One fixture of the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Fixture {
+    /// File stem: `NAME.crt` (the PEM chain served, leaf first, then intermediates) and
+    /// `NAME.key` (the leaf's PEM PKCS#8 private key).
+    pub name: &'static str,
+    /// What the fixture is for, in one sentence.
+    pub purpose: &'static str,
+    /// The name the probe checks the certificate against (`127.0.0.1` unless said).
+    pub server_name: &'static str,
+    /// The findings the analysis must report, exactly: (code, severity), in any order.
+    pub findings: &'static [(&'static str, Severity)],
+    /// The certificate stage under `--cert-policy default` (fails iff any error).
+    pub default: StageResult,
+    /// The certificate stage under `--cert-policy strict` (fails iff any warning or error).
+    pub strict: StageResult,
+    /// The certificate stage under `--cert-policy warn` (never fails).
+    pub warn: StageResult,
+}
+
+impl Fixture {
+    /// The PEM chain file name, `NAME.crt`.
+    pub fn cert_file(&self) -> String {
+        format!("{}.crt", self.name)
+    }
+
+    /// The PEM private key file name, `NAME.key`.
+    pub fn key_file(&self) -> String {
+        format!("{}.key", self.name)
+    }
+}
+
+/// The trust anchor file: "rdpscope Test Root CA", trusted by the probe, never served.
+pub const TEST_CA_FILE: &str = "test-ca.crt";
+/// The manifest file written by [`generate`].
+pub const MANIFEST_FILE: &str = "manifest.toml";
+/// The server name the probe checks unless a fixture says otherwise.
+pub const DEFAULT_SERVER_NAME: &str = "127.0.0.1";
+
+/// A manifest entry; the stage results follow from the findings' severities.
+const fn fixture(
+    name: &'static str,
+    purpose: &'static str,
+    server_name: &'static str,
+    findings: &'static [(&'static str, Severity)],
+) -> Fixture {
+    let mut errors = false;
+    let mut warnings = false;
+    let mut i = 0;
+    while i < findings.len() {
+        match findings[i].1 {
+            Severity::Error => errors = true,
+            Severity::Warning => warnings = true,
+            Severity::Info => {}
+        }
+        i += 1;
+    }
+    Fixture {
+        name,
+        purpose,
+        server_name,
+        findings,
+        default: if errors {
+            StageResult::Fail
+        } else {
+            StageResult::Pass
+        },
+        strict: if errors || warnings {
+            StageResult::Fail
+        } else {
+            StageResult::Pass
+        },
+        warn: StageResult::Pass,
+    }
+}
+
+const EXPIRED: (&str, Severity) = ("expired", Severity::Error);
+const NOT_YET_VALID: (&str, Severity) = ("not_yet_valid", Severity::Error);
+const SELF_SIGNED: (&str, Severity) = ("self_signed", Severity::Warning);
+const UNTRUSTED_ISSUER: (&str, Severity) = ("untrusted_issuer", Severity::Warning);
+const CHAIN_INCOMPLETE: (&str, Severity) = ("chain_incomplete", Severity::Warning);
+const CHAIN_ORDER: (&str, Severity) = ("chain_order", Severity::Warning);
+const BAD_SIGNATURE: (&str, Severity) = ("bad_signature", Severity::Error);
+const NAME_MISMATCH_UNTRUSTED: (&str, Severity) = ("name_mismatch", Severity::Warning);
+const NAME_MISMATCH_TRUSTED: (&str, Severity) = ("name_mismatch", Severity::Error);
+const EKU_NOT_SERVER_AUTH: (&str, Severity) = ("eku_not_server_auth", Severity::Error);
+const KEY_USAGE_MISSING: (&str, Severity) = ("key_usage_missing", Severity::Error);
+const WEAK_KEY: (&str, Severity) = ("weak_key", Severity::Error);
+
+/// The manifest, as data.
+pub static FIXTURES: &[Fixture] = &[
+    fixture(
+        "valid-self-signed",
+        "a self-signed certificate with the default names: the RDP default, warns only",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED],
+    ),
+    fixture(
+        "expired",
+        "a self-signed certificate valid from 2020-01-01 to 2021-01-01",
+        DEFAULT_SERVER_NAME,
+        &[EXPIRED, SELF_SIGNED],
+    ),
+    fixture(
+        "not-yet-valid",
+        "a self-signed certificate valid from 2099-01-01 to 9999-12-31",
+        DEFAULT_SERVER_NAME,
+        &[NOT_YET_VALID, SELF_SIGNED],
+    ),
+    fixture(
+        "wrong-name",
+        "a self-signed certificate naming only DNS:wrong.example: the mismatch only warns",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED, NAME_MISMATCH_UNTRUSTED],
+    ),
+    fixture(
+        "ip-san-only",
+        "a self-signed certificate whose only subject alternative name is IP:127.0.0.1",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED],
+    ),
+    fixture(
+        "client-auth-eku",
+        "a self-signed certificate whose extended key usage is clientAuth only",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED, EKU_NOT_SERVER_AUTH],
+    ),
+    fixture(
+        "rdp-auth-eku",
+        "a self-signed certificate whose extended key usage is only Remote Desktop Authentication (1.3.6.1.4.1.311.54.1.2), which RDP accepts",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED],
+    ),
+    fixture(
+        "no-eku",
+        "a self-signed certificate without an extended key usage extension (any usage)",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED],
+    ),
+    fixture(
+        "weak-rsa-1024",
+        "a self-signed certificate with a 1024-bit RSA key (sha256WithRSAEncryption)",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED, WEAK_KEY],
+    ),
+    fixture(
+        "key-usage-cert-sign-only",
+        "a self-signed non-CA certificate whose key usage is keyCertSign only",
+        DEFAULT_SERVER_NAME,
+        &[SELF_SIGNED, KEY_USAGE_MISSING],
+    ),
+    fixture(
+        "windows-self-signed",
+        "like the certificate Windows generates for RDP: RSA 2048, CN=rdp-host.rdp.test and no subject alternative names, key usage keyEncipherment and dataEncipherment, EKU serverAuth",
+        "rdp-host.rdp.test",
+        &[SELF_SIGNED],
+    ),
+    fixture(
+        "ca-signed",
+        "a leaf signed by the test CA with the default names: no findings",
+        DEFAULT_SERVER_NAME,
+        &[],
+    ),
+    fixture(
+        "ca-signed-expired",
+        "a leaf signed by the test CA, valid from 2020-01-01 to 2021-01-01",
+        DEFAULT_SERVER_NAME,
+        &[EXPIRED],
+    ),
+    fixture(
+        "ca-signed-wrong-name",
+        "a leaf signed by the test CA naming only DNS:wrong.example: on a trusted certificate the mismatch is an error",
+        DEFAULT_SERVER_NAME,
+        &[NAME_MISMATCH_TRUSTED],
+    ),
+    fixture(
+        "ca-signed-bad-signature",
+        "a leaf signed by the test CA whose signature was altered afterwards",
+        DEFAULT_SERVER_NAME,
+        &[BAD_SIGNATURE],
+    ),
+    fixture(
+        "intermediate-chain",
+        "leaf <- rdpscope Test Intermediate CA <- test CA, served as leaf and intermediate",
+        DEFAULT_SERVER_NAME,
+        &[],
+    ),
+    fixture(
+        "intermediate-missing",
+        "the same kind of leaf served without its intermediate; its Authority Information Access names http://pki.rdp.test/intermediate.crt",
+        DEFAULT_SERVER_NAME,
+        &[CHAIN_INCOMPLETE],
+    ),
+    fixture(
+        "untrusted-ca",
+        "a leaf signed by rdpscope Untrusted CA, which no one trusts, served alone without Authority Information Access",
+        DEFAULT_SERVER_NAME,
+        &[UNTRUSTED_ISSUER],
+    ),
+    fixture(
+        "chain-wrong-order",
+        "leaf <- Intermediate CA 2 <- Intermediate CA 1 <- test CA, served as leaf, intermediate 1, intermediate 2",
+        DEFAULT_SERVER_NAME,
+        &[CHAIN_ORDER],
+    ),
+    fixture(
+        "wildcard",
+        "a leaf signed by the test CA naming only DNS:*.rdp.test, checked as host.rdp.test",
+        "host.rdp.test",
+        &[],
+    ),
+];
+
+/// Writes every fixture (`NAME.crt`, `NAME.key`), [`TEST_CA_FILE`] and [`MANIFEST_FILE`]
+/// into `dir`, creating it if needed and overwriting files of the same names.
+///
+/// Keys are generated afresh: two runs write the same set of files, not the same bytes.
+pub fn generate(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let authorities = Authorities::new()?;
+    std::fs::write(
+        dir.join(TEST_CA_FILE),
+        pem("CERTIFICATE", authorities.root.der())?,
+    )?;
+    for fixture in FIXTURES {
+        let built = build(fixture.name, &authorities)?;
+        let mut chain = String::new();
+        for der in &built.chain {
+            chain.push_str(&pem("CERTIFICATE", der)?);
+        }
+        std::fs::write(dir.join(fixture.cert_file()), chain)?;
+        std::fs::write(dir.join(fixture.key_file()), built.key_pem)?;
+    }
+    std::fs::write(dir.join(MANIFEST_FILE), manifest())
+}
+
+/// Reads fixture `name` from `dir`: its DER chain (leaf first, as served) and its leaf's
+/// PKCS#8 DER private key.
+pub fn read_chain(dir: &Path, name: &str) -> io::Result<(Vec<Vec<u8>>, Vec<u8>)> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
+    };
+    let cert_path = dir.join(format!("{name}.crt"));
+    let key_path = dir.join(format!("{name}.key"));
+    let chain = CertificateDer::pem_file_iter(&cert_path)
+        .map_err(|e| invalid(&cert_path.display().to_string(), &e))?
+        .map(|cert| cert.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(&cert_path.display().to_string(), &e))?;
+    if chain.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: no PEM certificate found", cert_path.display()),
+        ));
+    }
+    let key = PrivatePkcs8KeyDer::from_pem_file(&key_path)
+        .map_err(|e| invalid(&key_path.display().to_string(), &e))?;
+    Ok((chain, key.secret_pkcs8_der().to_vec()))
+}
+
+/// The manifest in TOML, one `[[fixture]]` table per fixture.
+fn manifest() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# rdpscope certificate fixtures, written by `rdpscope fixtures generate DIR`.\n\
+         # The findings assume a probe of 127.0.0.1 (or server_name), trusting the system roots\n\
+         # plus test-ca.crt, at any date between 2021 and 2099.\n\
+         # default fails iff any error; strict fails iff any warning or error; warn never fails.\n\n",
+    );
+    let _ = writeln!(out, "trust_anchor = {}", toml_string(TEST_CA_FILE));
+    for f in FIXTURES {
+        let findings: Vec<String> = f
+            .findings
+            .iter()
+            .map(|(code, severity)| toml_string(&format!("{code}:{}", severity_name(*severity))))
+            .collect();
+        let _ = write!(
+            out,
+            "\n[[fixture]]\n\
+             name = {}\n\
+             files = [{}, {}]\n\
+             purpose = {}\n\
+             server_name = {}\n\
+             findings = [{}]\n\
+             default = {}\n\
+             strict = {}\n\
+             warn = {}\n",
+            toml_string(f.name),
+            toml_string(&f.cert_file()),
+            toml_string(&f.key_file()),
+            toml_string(f.purpose),
+            toml_string(f.server_name),
+            findings.join(", "),
+            toml_string(f.default.name()),
+            toml_string(f.strict.name()),
+            toml_string(f.warn.name()),
+        );
+    }
+    out
+}
+
+fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Info => "info",
+        Severity::Warning => "warning",
+        Severity::Error => "error",
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn pem(label: &str, der: &[u8]) -> io::Result<String> {
+    rsa::pkcs8::der::pem::encode_string(label, LineEnding::LF, der)
+        .map_err(|e| io::Error::other(format!("pem encoding failed: {e}")))
+}
+
+fn rcgen_error(e: rcgen::Error) -> io::Error {
+    io::Error::other(format!("certificate generation failed: {e}"))
+}
+
+/// An RSA key for rcgen, which (with ring) can neither generate RSA keys nor sign with
+/// keys under 2048 bits. Signs with PKCS#1 v1.5 and SHA-256.
+struct RsaKey {
+    private: rsa::RsaPrivateKey,
+    /// PKCS#1 RSAPublicKey DER: the SPKI's subjectPublicKey.
+    public_der: Vec<u8>,
+}
+
+impl RsaKey {
+    fn generate(bits: usize) -> io::Result<Self> {
+        use rsa::pkcs1::EncodeRsaPublicKey as _;
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits)
+            .map_err(|e| io::Error::other(format!("rsa key generation failed: {e}")))?;
+        let public_der = private
+            .to_public_key()
+            .to_pkcs1_der()
+            .map_err(|e| io::Error::other(format!("rsa key encoding failed: {e}")))?
+            .into_vec();
+        Ok(Self {
+            private,
+            public_der,
+        })
+    }
+}
+
+impl PublicKeyData for RsaKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_der
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+impl SigningKey for RsaKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(self.private.clone());
+        signer
+            .try_sign(msg)
+            .map(|signature| signature.to_vec())
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+/// A leaf key that can be written as PKCS#8 PEM.
+trait LeafKey: SigningKey {
+    fn pkcs8_pem(&self) -> io::Result<String>;
+}
+
+impl LeafKey for KeyPair {
+    fn pkcs8_pem(&self) -> io::Result<String> {
+        Ok(self.serialize_pem())
+    }
+}
+
+impl LeafKey for RsaKey {
+    fn pkcs8_pem(&self) -> io::Result<String> {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        self.private
+            .to_pkcs8_pem(LineEnding::LF)
+            .map(|pem| pem.to_string())
+            .map_err(|e| io::Error::other(format!("rsa key encoding failed: {e}")))
+    }
+}
+
+/// A generated fixture: the DER chain as served and the leaf key.
+struct Built {
+    chain: Vec<Vec<u8>>,
+    key_pem: String,
+}
+
+type Ca = CertifiedIssuer<'static, KeyPair>;
+
+/// The certification authorities the fixtures are signed by.
+struct Authorities {
+    root: Ca,
+    intermediate: Ca,
+    intermediate1: Ca,
+    intermediate2: Ca,
+    untrusted: Ca,
+}
+
+impl Authorities {
+    fn new() -> io::Result<Self> {
+        let new_key = || KeyPair::generate().map_err(rcgen_error);
+        let root = CertifiedIssuer::self_signed(ca_params("rdpscope Test Root CA"), new_key()?)
+            .map_err(rcgen_error)?;
+        let intermediate = CertifiedIssuer::signed_by(
+            ca_params("rdpscope Test Intermediate CA"),
+            new_key()?,
+            &root,
+        )
+        .map_err(rcgen_error)?;
+        let intermediate1 = CertifiedIssuer::signed_by(
+            ca_params("rdpscope Test Intermediate CA 1"),
+            new_key()?,
+            &root,
+        )
+        .map_err(rcgen_error)?;
+        let intermediate2 = CertifiedIssuer::signed_by(
+            ca_params("rdpscope Test Intermediate CA 2"),
+            new_key()?,
+            &intermediate1,
+        )
+        .map_err(rcgen_error)?;
+        let untrusted =
+            CertifiedIssuer::self_signed(ca_params("rdpscope Untrusted CA"), new_key()?)
+                .map_err(rcgen_error)?;
+        Ok(Self {
+            root,
+            intermediate,
+            intermediate1,
+            intermediate2,
+            untrusted,
+        })
+    }
+}
+
+fn ca_params(common_name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "rdpscope");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(9999, 12, 31);
+    params.use_authority_key_identifier_extension = true;
+    params
+}
+
+const DEFAULT_NAMES: &[&str] = &["localhost", "127.0.0.1", "::1"];
+
+/// A leaf with the defaults: CN=`common_name`, the given subject alternative names (DNS
+/// names or IP addresses), valid 2000-01-01 to 9999-12-31, EKU serverAuth, key usage
+/// digitalSignature and keyEncipherment.
+fn leaf_params(common_name: &str, names: &[&str]) -> io::Result<CertificateParams> {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = CertificateParams::new(names).map_err(rcgen_error)?;
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(9999, 12, 31);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    Ok(params)
+}
+
+fn default_leaf() -> io::Result<CertificateParams> {
+    leaf_params("localhost", DEFAULT_NAMES)
+}
+
+fn self_signed(params: &CertificateParams, key: impl LeafKey) -> io::Result<Built> {
+    let cert = params.self_signed(&key).map_err(rcgen_error)?;
+    Ok(Built {
+        chain: vec![cert.der().to_vec()],
+        key_pem: key.pkcs8_pem()?,
+    })
+}
+
+/// A leaf signed by `issuer`, served followed by `intermediates`.
+fn signed(
+    mut params: CertificateParams,
+    key: impl LeafKey,
+    issuer: &Ca,
+    intermediates: &[&Ca],
+) -> io::Result<Built> {
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, issuer).map_err(rcgen_error)?;
+    let mut chain = vec![cert.der().to_vec()];
+    chain.extend(intermediates.iter().map(|ca| ca.der().to_vec()));
+    Ok(Built {
+        chain,
+        key_pem: key.pkcs8_pem()?,
+    })
+}
+
+/// DER tag-length-value (definite length).
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len <= 0xff {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// An Authority Information Access extension with one caIssuers URI.
+fn authority_info_access(ca_issuers_uri: &str) -> CustomExtension {
+    // id-ad-caIssuers 1.3.6.1.5.5.7.48.2
+    let ca_issuers_oid = der_tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02]);
+    // GeneralName uniformResourceIdentifier: [6] IMPLICIT IA5String
+    let location = der_tlv(0x86, ca_issuers_uri.as_bytes());
+    let access_description = der_tlv(0x30, &[ca_issuers_oid, location].concat());
+    let syntax = der_tlv(0x30, &access_description);
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], syntax)
+}
+
+fn ecdsa_key() -> io::Result<KeyPair> {
+    KeyPair::generate().map_err(rcgen_error)
+}
+
+/// Generates fixture `name`.
+fn build(name: &str, ca: &Authorities) -> io::Result<Built> {
+    match name {
+        "valid-self-signed" => self_signed(&default_leaf()?, ecdsa_key()?),
+        "expired" => {
+            let mut params = default_leaf()?;
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            self_signed(&params, ecdsa_key()?)
+        }
+        "not-yet-valid" => {
+            let mut params = default_leaf()?;
+            params.not_before = rcgen::date_time_ymd(2099, 1, 1);
+            self_signed(&params, ecdsa_key()?)
+        }
+        "wrong-name" => self_signed(
+            &leaf_params("wrong.example", &["wrong.example"])?,
+            ecdsa_key()?,
+        ),
+        "ip-san-only" => self_signed(&leaf_params("127.0.0.1", &["127.0.0.1"])?, ecdsa_key()?),
+        "client-auth-eku" => {
+            let mut params = default_leaf()?;
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            self_signed(&params, ecdsa_key()?)
+        }
+        "rdp-auth-eku" => {
+            let mut params = default_leaf()?;
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(vec![
+                1, 3, 6, 1, 4, 1, 311, 54, 1, 2,
+            ])];
+            self_signed(&params, ecdsa_key()?)
+        }
+        "no-eku" => {
+            let mut params = default_leaf()?;
+            params.extended_key_usages = Vec::new();
+            self_signed(&params, ecdsa_key()?)
+        }
+        "weak-rsa-1024" => self_signed(&default_leaf()?, RsaKey::generate(1024)?),
+        "key-usage-cert-sign-only" => {
+            let mut params = default_leaf()?;
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+            self_signed(&params, ecdsa_key()?)
+        }
+        "windows-self-signed" => {
+            let mut params = leaf_params("rdp-host.rdp.test", &[])?;
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyEncipherment,
+                KeyUsagePurpose::DataEncipherment,
+            ];
+            self_signed(&params, RsaKey::generate(2048)?)
+        }
+        "ca-signed" => signed(default_leaf()?, ecdsa_key()?, &ca.root, &[]),
+        "ca-signed-expired" => {
+            let mut params = default_leaf()?;
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            signed(params, ecdsa_key()?, &ca.root, &[])
+        }
+        "ca-signed-wrong-name" => signed(
+            leaf_params("wrong.example", &["wrong.example"])?,
+            ecdsa_key()?,
+            &ca.root,
+            &[],
+        ),
+        "ca-signed-bad-signature" => {
+            let mut built = signed(default_leaf()?, ecdsa_key()?, &ca.root, &[])?;
+            // The certificate ends with the signature value: alter its last byte.
+            if let Some(last) = built.chain[0].last_mut() {
+                *last ^= 0x01;
+            }
+            Ok(built)
+        }
+        "intermediate-chain" => signed(
+            default_leaf()?,
+            ecdsa_key()?,
+            &ca.intermediate,
+            &[&ca.intermediate],
+        ),
+        "intermediate-missing" => {
+            let mut params = default_leaf()?;
+            params.custom_extensions.push(authority_info_access(
+                "http://pki.rdp.test/intermediate.crt",
+            ));
+            signed(params, ecdsa_key()?, &ca.intermediate, &[])
+        }
+        "untrusted-ca" => signed(default_leaf()?, ecdsa_key()?, &ca.untrusted, &[]),
+        "chain-wrong-order" => signed(
+            default_leaf()?,
+            ecdsa_key()?,
+            &ca.intermediate2,
+            &[&ca.intermediate1, &ca.intermediate2],
+        ),
+        "wildcard" => signed(
+            leaf_params("*.rdp.test", &["*.rdp.test"])?,
+            ecdsa_key()?,
+            &ca.root,
+            &[],
+        ),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("no recipe for fixture {name}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_stage_results_follow_the_rules() {
+        let mut names: Vec<&str> = FIXTURES.iter().map(|f| f.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), FIXTURES.len());
+        for f in FIXTURES {
+            let errors = f.findings.iter().any(|(_, s)| *s == Severity::Error);
+            let warnings = f.findings.iter().any(|(_, s)| *s == Severity::Warning);
+            assert_eq!(f.default == StageResult::Fail, errors, "{}", f.name);
+            assert_eq!(
+                f.strict == StageResult::Fail,
+                errors || warnings,
+                "{}",
+                f.name
+            );
+            assert_eq!(f.warn, StageResult::Pass, "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn authority_info_access_is_parsed_by_x509_parser() {
+        use x509_parser::prelude::{FromDer as _, ParsedExtension, X509Certificate};
+        let mut params = default_leaf().expect("params");
+        params.custom_extensions.push(authority_info_access(
+            "http://pki.rdp.test/intermediate.crt",
+        ));
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let (_, parsed) = X509Certificate::from_der(cert.der()).expect("parses");
+        let aia = parsed
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityInfoAccess(aia) => Some(aia),
+                _ => None,
+            })
+            .expect("an AIA extension");
+        assert_eq!(aia.accessdescs.len(), 1);
+        assert_eq!(
+            aia.accessdescs[0].access_method.to_id_string(),
+            "1.3.6.1.5.5.7.48.2"
+        );
+        assert!(matches!(
+            aia.accessdescs[0].access_location,
+            x509_parser::extensions::GeneralName::URI("http://pki.rdp.test/intermediate.crt")
+        ));
+    }
+}
