@@ -244,7 +244,9 @@ async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) 
 /// The checked-in fixture `name` as (certificate chain PEM, key PEM).
 fn fixture_pem(name: &str) -> (String, String) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let read = |file: String| std::fs::read_to_string(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let read = |file: String| {
+        std::fs::read_to_string(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
     (read(format!("{name}.crt")), read(format!("{name}.key")))
 }
 
@@ -267,7 +269,12 @@ async fn expired_fixture_fails_at_certificate_with_exit_14_and_connects_under_wa
         })
     };
     let output = run("default").await.expect("join");
-    assert_eq!(output.status.code(), Some(14), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(14),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(report["failed_stage"], "certificate");
     let findings: Vec<&str> = report["certificate"]["findings"]
@@ -277,10 +284,17 @@ async fn expired_fixture_fails_at_certificate_with_exit_14_and_connects_under_wa
         .filter_map(|f| f["code"].as_str())
         .collect();
     assert!(findings.contains(&"expired"), "{findings:?}");
-    assert!(report["error"]["message"].as_str().is_some_and(|m| m.contains("expired")));
+    assert!(report["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("expired")));
 
     let output = run("warn").await.expect("join");
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(report["outcome"], "connected");
 }
