@@ -171,16 +171,24 @@ impl MockServerBuilder {
         let tls = cert::server_config(&identity)?;
         let public_key = cert::subject_public_key(identity.leaf_der()?)?;
 
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-
         let std_listener = std::net::TcpListener::bind(self.listen)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let listener = {
             let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener)?
+            tokio::net::TcpListener::from_std(std_listener)
+        };
+        let listener = match listener {
+            Ok(listener) => listener,
+            Err(e) => {
+                // Dropping a runtime inside the caller's async context would panic.
+                runtime.shutdown_background();
+                return Err(e);
+            }
         };
 
         let config = conn::Config {
