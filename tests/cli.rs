@@ -254,6 +254,9 @@ fn bad_input_exits_2() {
         vec!["probe", "127.0.0.1", "--ca-file", "/nonexistent/ca.pem"],
         vec!["probe", "127.0.0.1", "--password", "secret"],
         vec!["serve", "--scenario", "no_such_scenario"],
+        vec!["probe", "127.0.0.1", "--pin", "sha256:abc"],
+        vec!["probe", "127.0.0.1", "--pin", "md5:00"],
+        vec!["probe", "127.0.0.1", "--expiry-warning-days", "soon"],
         vec!["probe", "127.0.0.1", "--password-stdin"],
         vec!["probe", "127.0.0.1", "--user", "alice", "--password-stdin"],
         vec!["frobnicate"],
@@ -353,4 +356,50 @@ async fn ipv6_loopback_target() {
     assert!(report["target"]
         .as_str()
         .is_some_and(|t| t.starts_with("[::1]:")));
+}
+
+#[test]
+fn fixtures_generate_writes_the_set() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().to_str().expect("utf-8 path");
+    let output = rdpscope(&["fixtures", "generate", path], None);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for fixture in rdpscope::fixtures::FIXTURES {
+        assert!(
+            dir.path().join(fixture.cert_file()).is_file(),
+            "{}",
+            fixture.name
+        );
+        assert!(
+            dir.path().join(fixture.key_file()).is_file(),
+            "{}",
+            fixture.name
+        );
+    }
+    assert!(dir.path().join("manifest.toml").is_file());
+}
+
+#[tokio::test]
+async fn pin_mismatch_exits_14_with_certificate_changed() {
+    let output = with_server(Scenario::SuccessTls, |addr| {
+        let pin = format!("sha256:{}", "AB".repeat(32));
+        rdpscope(&["probe", &addr, "--json", "--pin", &pin], None)
+    })
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(14),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let report = json(&output);
+    assert_eq!(report["certificate"]["pin_matched"], false);
+    assert!(report["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("certificate changed")));
 }
