@@ -28,10 +28,18 @@ pub struct DemoRow {
     pub mismatch: Option<String>,
 }
 
-/// The probe options the demo uses: the mock credentials and a short stage timeout.
+/// The probe options the demo uses (and [`crate::mock::Scenario::expected`] assumes): the
+/// mock credentials, a 1 s stage timeout, and the fixtures' test CA trusted, as a QA lab
+/// trusts its own CA.
 pub fn demo_options() -> ProbeOptions {
+    let trust = crate::fixtures::embedded_test_ca()
+        .map(|ca| {
+            crate::cert::TrustStore::with_extra(&[rustls::pki_types::CertificateDer::from(ca)])
+        })
+        .ok();
     ProbeOptions {
         credentials: Some(crate::mock::credentials()),
+        trust,
         stage_timeout: Duration::from_secs(1),
         connect_timeout: Duration::from_secs(1),
         ..ProbeOptions::default()

@@ -287,30 +287,94 @@ pub fn generate(dir: &Path) -> io::Result<()> {
 
 /// Reads fixture `name` from `dir`: its DER chain (leaf first, as served) and its leaf's
 /// PKCS#8 DER private key.
-pub fn read_chain(dir: &Path, name: &str) -> io::Result<(Vec<Vec<u8>>, Vec<u8>)> {
+pub fn read_chain(dir: &Path, name: &str) -> io::Result<ChainAndKey> {
+    let cert_path = dir.join(format!("{name}.crt"));
+    let key_path = dir.join(format!("{name}.key"));
+    let context = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("{} / {}: {e}", cert_path.display(), key_path.display()),
+        )
+    };
+    parse_chain(
+        &std::fs::read(&cert_path).map_err(context)?,
+        &std::fs::read(&key_path).map_err(context)?,
+    )
+    .map_err(context)
+}
+
+/// A DER certificate chain (leaf first) and the leaf's PKCS#8 DER private key.
+pub type ChainAndKey = (Vec<Vec<u8>>, Vec<u8>);
+
+/// Parses a PEM certificate chain (leaf first) and a PEM PKCS#8 private key into DER.
+pub fn parse_chain(chain_pem: &[u8], key_pem: &[u8]) -> io::Result<ChainAndKey> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
-    let invalid = |what: &str, e: &dyn std::fmt::Display| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {e}"))
-    };
-    let cert_path = dir.join(format!("{name}.crt"));
-    let key_path = dir.join(format!("{name}.key"));
-    let chain = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(|e| invalid(&cert_path.display().to_string(), &e))?
+    let invalid =
+        |e: &dyn std::fmt::Display| io::Error::new(io::ErrorKind::InvalidData, e.to_string());
+    let chain = CertificateDer::pem_slice_iter(chain_pem)
         .map(|cert| cert.map(|c| c.to_vec()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| invalid(&cert_path.display().to_string(), &e))?;
+        .map_err(|e| invalid(&e))?;
     if chain.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: no PEM certificate found", cert_path.display()),
-        ));
+        return Err(invalid(&"no PEM certificate found"));
     }
-    let key = PrivatePkcs8KeyDer::from_pem_file(&key_path)
-        .map_err(|e| invalid(&key_path.display().to_string(), &e))?;
+    let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem).map_err(|e| invalid(&e))?;
     Ok((chain, key.secret_pkcs8_der().to_vec()))
 }
+
+/// The checked-in fixture `name` (as compiled into the binary): its DER chain and key.
+pub fn embedded(name: &str) -> Option<io::Result<ChainAndKey>> {
+    EMBEDDED
+        .iter()
+        .find(|(fixture, ..)| *fixture == name)
+        .map(|(_, chain, key)| parse_chain(chain.as_bytes(), key.as_bytes()))
+}
+
+/// The checked-in test CA (as compiled into the binary), DER.
+pub fn embedded_test_ca() -> io::Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    CertificateDer::from_pem_slice(EMBEDDED_TEST_CA.as_bytes())
+        .map(|c| c.to_vec())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+const EMBEDDED_TEST_CA: &str = include_str!("../fixtures/test-ca.crt");
+
+macro_rules! embed {
+    ($($name:literal),* $(,)?) => {
+        /// The checked-in fixtures: (name, chain PEM, key PEM); a unit test checks that they
+        /// are exactly [`FIXTURES`].
+        pub(crate) static EMBEDDED: &[(&str, &str, &str)] = &[
+            $(($name, include_str!(concat!("../fixtures/", $name, ".crt")), include_str!(concat!("../fixtures/", $name, ".key"))),)*
+        ];
+    };
+}
+
+embed!(
+    "valid-self-signed",
+    "expired",
+    "not-yet-valid",
+    "wrong-name",
+    "ip-san-only",
+    "client-auth-eku",
+    "rdp-auth-eku",
+    "no-eku",
+    "weak-rsa-1024",
+    "key-usage-cert-sign-only",
+    "windows-self-signed",
+    "ca-signed",
+    "ca-signed-expired",
+    "ca-signed-wrong-name",
+    "ca-signed-bad-signature",
+    "intermediate-chain",
+    "intermediate-missing",
+    "untrusted-ca",
+    "chain-wrong-order",
+    "wildcard",
+);
 
 /// The manifest in TOML, one `[[fixture]]` table per fixture.
 fn manifest() -> String {
@@ -714,6 +778,18 @@ fn build(name: &str, ca: &Authorities) -> io::Result<Built> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_embedded_set_is_the_manifest() {
+        let embedded: Vec<&str> = EMBEDDED.iter().map(|(name, ..)| *name).collect();
+        let manifest: Vec<&str> = FIXTURES.iter().map(|f| f.name).collect();
+        assert_eq!(embedded, manifest);
+        for fixture in FIXTURES {
+            let (chain, key) = embedded(fixture.name).expect("embedded").expect("parses");
+            assert!(!chain.is_empty() && !key.is_empty(), "{}", fixture.name);
+        }
+        assert!(embedded_test_ca().is_ok());
+    }
 
     #[test]
     fn names_are_unique_and_stage_results_follow_the_rules() {

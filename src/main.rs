@@ -239,11 +239,13 @@ async fn serve(scenario: &str, listen: &str) -> ExitCode {
 struct ScenarioLine {
     name: &'static str,
     description: &'static str,
+    cause: &'static str,
     expected_stage: Stage,
     expected_kind: Option<rdpscope::FailureKind>,
     neg_failure_code: Option<u32>,
     ntstatus: Option<u32>,
     errinfo: Option<u32>,
+    finding: Option<&'static str>,
 }
 
 fn generate_fixtures(dir: &std::path::Path) -> ExitCode {
@@ -273,11 +275,13 @@ fn scenarios(json: bool) -> ExitCode {
             ScenarioLine {
                 name: s.name(),
                 description: s.description(),
+                cause: s.cause(),
                 expected_stage: expected.stage,
                 expected_kind: expected.kind,
                 neg_failure_code: expected.neg_failure_code,
                 ntstatus: expected.ntstatus,
                 errinfo: expected.errinfo,
+                finding: expected.finding,
             }
         })
         .collect();
@@ -289,8 +293,9 @@ fn scenarios(json: bool) -> ExitCode {
             || "connected".to_owned(),
             |kind| format!("{}/{kind}", line.expected_stage),
         );
-        println!("{:<52} {summary}", line.name);
-        println!("    {}", line.description);
+        println!("{:<58} {summary}", line.name);
+        println!("    what:  {}", line.description);
+        println!("    cause: {}", line.cause);
     }
     ExitCode::SUCCESS
 }

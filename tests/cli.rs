@@ -132,14 +132,14 @@ async fn failure_exit_codes_follow_the_stage() {
             "negotiation_failure",
         ),
         (
-            Scenario::CloseAfterCredssp,
+            Scenario::CloseDuring(rdpscope::Stage::BasicSettings),
             MOCK_PASSWORD,
             16,
             "basic_settings",
             "closed_by_peer",
         ),
         (
-            Scenario::ServerErrorInfoDeniedConnection,
+            Scenario::ServerErrorInfo(7),
             MOCK_PASSWORD,
             18,
             "secure_settings",
@@ -178,7 +178,7 @@ async fn codes_are_in_the_json_error() {
     let report = json(&output);
     assert_eq!(report["error"]["ntstatus"], 0xC000_006Du32);
     assert_eq!(report["error"]["ntstatus_name"], "STATUS_LOGON_FAILURE");
-    let output = with_server(Scenario::ServerErrorInfoDeniedConnection, |addr| {
+    let output = with_server(Scenario::ServerErrorInfo(7), |addr| {
         rdpscope(&["probe", &addr, "--json"], None)
     })
     .await;

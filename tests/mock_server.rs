@@ -294,3 +294,62 @@ async fn empty_chain_and_mismatched_key_are_errors_at_start() {
         .await;
     assert!(mismatched.is_err());
 }
+
+#[tokio::test]
+async fn certificate_changes_on_every_connection_and_a_pin_catches_it() {
+    let server = start(Scenario::CertificateChangesEveryConnection).await;
+    let target = server.addr().to_string().parse().expect("target");
+    let first = rdpscope::probe(&target, &ProbeOptions::default()).await;
+    let first_sha256 = first
+        .certificate
+        .as_ref()
+        .expect("certificate")
+        .sha256
+        .clone();
+    let second = rdpscope::probe(&target, &ProbeOptions::default()).await;
+    assert_ne!(
+        second.certificate.as_ref().expect("certificate").sha256,
+        first_sha256
+    );
+    let pinned = ProbeOptions {
+        pin: Some(format!("sha256:{first_sha256}").parse().expect("pin")),
+        ..ProbeOptions::default()
+    };
+    let third = rdpscope::probe(&target, &pinned).await;
+    assert_eq!(
+        third.failed_stage,
+        Some(rdpscope::Stage::Certificate),
+        "{}",
+        third.verdict()
+    );
+    assert!(
+        third.verdict().contains("certificate changed"),
+        "{}",
+        third.verdict()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_delay_slows_every_answer_without_breaking_the_sequence() {
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessTls)
+        .delay(Duration::from_millis(150))
+        .start()
+        .await
+        .expect("mock");
+    let report = probe(&server).await;
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    let x224 = report
+        .stages
+        .iter()
+        .find(|s| s.stage == rdpscope::Stage::X224)
+        .expect("row");
+    // Functional check of the configured delay (a lower bound), not a speed measurement.
+    assert!(
+        x224.elapsed_ms.is_some_and(|ms| ms >= 150.0),
+        "{:?}",
+        x224.elapsed_ms
+    );
+    server.shutdown().await;
+}

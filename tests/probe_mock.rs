@@ -59,12 +59,14 @@ fn assert_stage_statuses(report: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_meets_its_expectation() {
-    let options = options(MOCK_PASSWORD);
+    // The options the expectations are written for (see `Scenario::expected`).
+    let options = rdpscope::demo::demo_options();
     for &scenario in Scenario::ALL {
         let expected = scenario.expected();
         let report = probe_scenario(scenario, &options).await;
         let context = format!("scenario {}: {}", scenario.name(), report.verdict());
         assert_stage_statuses(&report);
+        assert_eq!(expected.check(&report), Ok(()), "{context}");
         match expected.kind {
             None => {
                 assert_eq!(report.outcome, Outcome::Connected, "{context}");

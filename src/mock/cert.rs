@@ -44,7 +44,8 @@ pub(crate) fn default_identity() -> io::Result<Identity> {
     Ok(DEFAULT_IDENTITY.get_or_init(|| generated).clone())
 }
 
-fn generate() -> io::Result<Identity> {
+/// A new self-signed identity (CN / SAN `localhost`, IP SANs 127.0.0.1 and ::1).
+pub(crate) fn generate() -> io::Result<Identity> {
     let rcgen_err =
         |e: rcgen::Error| io::Error::other(format!("certificate generation failed: {e}"));
 

@@ -39,6 +39,15 @@ impl Expected {
                         mismatches.push(format!("{name} {got:#x?} instead of {want:#x?}"));
                     }
                 }
+                if let Some(finding) = self.finding {
+                    let found = report
+                        .certificate
+                        .as_ref()
+                        .is_some_and(|c| c.findings.iter().any(|f| f.code == finding));
+                    if !found {
+                        mismatches.push(format!("no `{finding}` certificate finding"));
+                    }
+                }
             }
         }
         if mismatches.is_empty() {

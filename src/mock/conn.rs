@@ -22,9 +22,7 @@ use ironrdp_pdu::rdp::headers::{
     CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu,
     StreamPriority,
 };
-use ironrdp_pdu::rdp::server_error_info::{
-    ErrorInfo, ProtocolIndependentCode, ServerSetErrorInfoPdu,
-};
+use ironrdp_pdu::rdp::server_error_info::{ErrorInfo, ServerSetErrorInfoPdu};
 use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
@@ -32,6 +30,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use super::Scenario;
+use crate::Stage;
 
 /// The MCS channel IDs IronRDP's acceptor assigns (MS-RDPBCGR 3.3.1.5 server channel and I/O channel).
 const SERVER_CHANNEL_ID: u16 = 1002;
@@ -52,6 +51,81 @@ pub(crate) struct Config {
     pub(crate) public_key: Vec<u8>,
     pub(crate) credentials: Credentials,
     pub(crate) timeout: Duration,
+    /// How long to wait before every answer (the slow server).
+    pub(crate) delay: Duration,
+}
+
+/// The stage a connection is in when the acceptor is in `state`, for the close-at-stage
+/// scenarios.
+fn close_point(state: &AcceptorState) -> Option<Stage> {
+    Some(match state {
+        AcceptorState::ChannelConnection { .. } => Stage::ChannelConnection,
+        AcceptorState::SecureSettingsExchange { .. } => Stage::SecureSettings,
+        AcceptorState::MultitransportBootstrapping { .. }
+        | AcceptorState::CapabilitiesSendServer { .. } => Stage::Capabilities,
+        AcceptorState::ConnectionFinalization { .. } => Stage::Finalization,
+        _ => return None,
+    })
+}
+
+/// A stream that refuses the second TSRequest the server writes (its answer to the NTLM
+/// AUTHENTICATE message), so that the server closes right after reading AUTHENTICATE.
+struct CloseBeforeSecondTsRequest<S> {
+    inner: S,
+    ts_requests: usize,
+}
+
+impl<S> CloseBeforeSecondTsRequest<S> {
+    fn new(inner: S) -> Self {
+        Self {
+            inner,
+            ts_requests: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for CloseBeforeSecondTsRequest<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for CloseBeforeSecondTsRequest<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        // A TSRequest is a DER SEQUENCE: it starts with 0x30.
+        if buf.first() == Some(&0x30) {
+            self.ts_requests += 1;
+            if self.ts_requests >= 2 {
+                return std::task::Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "closing after the NTLM AUTHENTICATE message",
+                )));
+            }
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Why a connection ended early. Logged, never fatal to the server.
@@ -117,7 +191,11 @@ pub(crate) async fn serve(
         | Scenario::SelectsUnofferedProtocol
         | Scenario::NoNegotiationResponse
         | Scenario::TlsHandshakeFailure
-        | Scenario::CloseDuringTlsHandshake => super::raw::serve(stream, peer, config).await,
+        | Scenario::CloseDuringTlsHandshake
+        | Scenario::TlsVersionTooOld
+        | Scenario::CredsspError(_) => super::raw::serve(stream, peer, config).await,
+        // Nothing listens, so no connection ever gets here.
+        Scenario::NothingListening => Ok(()),
         Scenario::BlackHole => {
             drain(stream, BLACK_HOLE_HOLD).await;
             Ok(())
@@ -150,10 +228,15 @@ pub(crate) async fn serve(
         Scenario::SuccessTls
         | Scenario::SuccessHybrid
         | Scenario::SuccessHybridEx
-        | Scenario::CloseAfterCredssp
+        | Scenario::Certificate(_)
+        | Scenario::CertificateChangesEveryConnection
+        | Scenario::WrongPassword
         | Scenario::EarlyUserAuthorizationDenied
-        | Scenario::ServerErrorInfoDeniedConnection
-        | Scenario::LicensingErrorNoLicenseServer => accept(stream, peer, config).await,
+        | Scenario::CloseAfterNtlmAuthenticate
+        | Scenario::CloseDuring(_)
+        | Scenario::ServerErrorInfo(_)
+        | Scenario::LicensingErrorNoLicenseServer
+        | Scenario::SlowServer => accept(stream, peer, config).await,
     }
 }
 
@@ -178,23 +261,31 @@ async fn read_connection_request(
 async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<(), ConnError> {
     let scenario = config.scenario;
     let security = match scenario {
-        Scenario::SuccessHybrid | Scenario::CloseAfterCredssp => SecurityProtocol::HYBRID,
-        Scenario::SuccessHybridEx | Scenario::EarlyUserAuthorizationDenied => {
-            SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
-        }
+        Scenario::SuccessHybrid
+        | Scenario::CloseAfterNtlmAuthenticate
+        | Scenario::CloseDuring(_) => SecurityProtocol::HYBRID,
+        Scenario::SuccessHybridEx
+        | Scenario::EarlyUserAuthorizationDenied
+        | Scenario::WrongPassword => SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
         _ => SecurityProtocol::SSL,
     };
     // With TLS only, like a server showing its logon screen, any Client Info credentials do.
     let credentials = security
         .intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX)
-        .then(|| config.credentials.clone());
+        .then(|| {
+            let mut credentials = config.credentials.clone();
+            if scenario == Scenario::WrongPassword {
+                credentials.password = format!("not {}", credentials.password);
+            }
+            credentials
+        });
 
     let mut acceptor = Acceptor::new(security, DESKTOP_SIZE, capabilities(), credentials);
     let mut buf = WriteBuf::new();
 
     let mut framed = TokioFramed::new(stream);
     while acceptor.reached_security_upgrade().is_none() {
-        step(&mut framed, &mut acceptor, &mut buf, config.timeout).await?;
+        step(&mut framed, &mut acceptor, &mut buf, config).await?;
     }
 
     let (stream, leftover) = framed.into_inner();
@@ -203,9 +294,42 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
             "client sent data before the TLS handshake".to_owned(),
         ));
     }
-    let tls = timed(config.timeout, "TLS handshake", config.tls.accept(stream)).await?;
+    // A certificate of its own for every connection, or the server's.
+    let fresh;
+    let (tls_acceptor, public_key) = if scenario == Scenario::CertificateChangesEveryConnection {
+        let identity = super::cert::generate()?;
+        fresh = (
+            tokio_rustls::TlsAcceptor::from(super::cert::server_config(&identity)?),
+            super::cert::subject_public_key(identity.leaf_der()?)?,
+        );
+        (&fresh.0, fresh.1.clone())
+    } else {
+        (&config.tls, config.public_key.clone())
+    };
+    let tls = timed(config.timeout, "TLS handshake", tls_acceptor.accept(stream)).await?;
     acceptor.mark_security_upgrade_as_done();
     debug!(%peer, "TLS handshake completed");
+
+    if scenario == Scenario::CloseAfterNtlmAuthenticate {
+        // The server's answer to AUTHENTICATE is its second TSRequest: close instead.
+        let mut framed = TokioFramed::new(CloseBeforeSecondTsRequest::new(tls));
+        let _ = timed(
+            config.timeout,
+            "CredSSP",
+            ironrdp_acceptor::accept_credssp(
+                &mut framed,
+                &mut acceptor,
+                &mut NoNetwork,
+                ServerName::new("rdpscope-mock"),
+                public_key,
+                None,
+            ),
+        )
+        .await;
+        info!(%peer, "Closing after the NTLM AUTHENTICATE message");
+        close(framed.into_inner().0, config.timeout).await;
+        return Ok(());
+    }
     let mut framed = TokioFramed::new(tls);
 
     if acceptor.should_perform_credssp() {
@@ -220,7 +344,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
                 &mut acceptor,
                 &mut NoNetwork,
                 ServerName::new("rdpscope-mock"),
-                config.public_key.clone(),
+                public_key,
                 None,
                 &mut policy,
             ),
@@ -228,7 +352,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         .await?;
         info!(%peer, "CredSSP completed");
 
-        if scenario == Scenario::CloseAfterCredssp {
+        if scenario == Scenario::CloseDuring(Stage::BasicSettings) {
             info!(%peer, "Closing after CredSSP");
             close(framed.into_inner().0, config.timeout).await;
             return Ok(());
@@ -241,8 +365,16 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
             break;
         }
 
-        let licensing = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state())
-            .is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
+        let state = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state());
+        if let Some(stage) = state.and_then(close_point) {
+            if scenario == Scenario::CloseDuring(stage) {
+                info!(%peer, %stage, "Closing the connection");
+                close(framed.into_inner().0, config.timeout).await;
+                return Ok(());
+            }
+        }
+        let licensing =
+            state.is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
         if licensing {
             // The acceptor has just consumed the Client Info PDU.
             if let Some(bytes) = after_client_info(scenario)? {
@@ -253,7 +385,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
             }
         }
 
-        step(&mut framed, &mut acceptor, &mut buf, config.timeout).await?;
+        step(&mut framed, &mut acceptor, &mut buf, config).await?;
     }
 
     // Keep the session up until the client leaves (or the wait runs out).
@@ -291,11 +423,12 @@ async fn step<S>(
     framed: &mut TokioFramed<S>,
     acceptor: &mut Acceptor,
     buf: &mut WriteBuf,
-    limit: Duration,
+    config: &Config,
 ) -> Result<(), ConnError>
 where
     S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
 {
+    let limit = config.timeout;
     buf.clear();
     let result = if let Some(hint) = acceptor.next_pdu_hint() {
         let state = acceptor.state().name();
@@ -317,6 +450,9 @@ where
     };
 
     if written > 0 {
+        if !config.delay.is_zero() {
+            tokio::time::sleep(config.delay).await;
+        }
         timed(
             limit,
             "reply write",
@@ -327,23 +463,22 @@ where
     Ok(())
 }
 
-/// Set Error Info (ERRINFO_SERVER_DENIED_CONNECTION) on the I/O channel, then an MCS
-/// Disconnect Provider Ultimatum: what a Windows server sends when it refuses a session.
 /// What the server sends right after the Client Info PDU, before it closes, in the scenarios
 /// that refuse the connection there.
 fn after_client_info(scenario: Scenario) -> Result<Option<Vec<u8>>, ConnError> {
     let encode_err = |e: ironrdp_core::EncodeError| ConnError::Rdp(format!("encode: {e}"));
     let bytes = match scenario {
-        // Set Error Info ERRINFO_SERVER_DENIED_CONNECTION, then a Disconnect Provider Ultimatum.
-        Scenario::ServerErrorInfoDeniedConnection => {
+        // Set Error Info with the scenario's ERRINFO code (what a Windows server sends when it
+        // refuses a session), then a Disconnect Provider Ultimatum.
+        Scenario::ServerErrorInfo(code) => {
+            let error_info = <ErrorInfo as num_traits::FromPrimitive>::from_u32(code)
+                .ok_or_else(|| ConnError::Rdp(format!("unknown ERRINFO code 0x{code:x}")))?;
             let share = ShareControlHeader {
                 share_id: 0,
                 pdu_source: IO_CHANNEL_ID,
                 share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
                     share_data_pdu: ShareDataPdu::ServerSetErrorInfo(ServerSetErrorInfoPdu(
-                        ErrorInfo::ProtocolIndependentCode(
-                            ProtocolIndependentCode::ServerDeniedConnection,
-                        ),
+                        error_info,
                     )),
                     stream_priority: StreamPriority::Undefined,
                     compression_flags: CompressionFlags::empty(),

@@ -56,6 +56,9 @@ pub fn credentials() -> crate::Credentials {
     }
 }
 
+/// How long [`Scenario::SlowServer`] waits before every answer by default.
+pub const SLOW_SERVER_DELAY: Duration = Duration::from_secs(3);
+
 /// The default bound on every wait in the server (a read, a TLS handshake, a CredSSP exchange).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -81,6 +84,7 @@ pub struct MockServerBuilder {
     password: String,
     identity: Option<(Vec<Vec<u8>>, Vec<u8>)>,
     timeout: Duration,
+    delay: Option<Duration>,
 }
 
 impl std::fmt::Debug for MockServerBuilder {
@@ -107,6 +111,7 @@ impl Default for MockServerBuilder {
             password: MOCK_PASSWORD.to_owned(),
             identity: None,
             timeout: DEFAULT_TIMEOUT,
+            delay: None,
         }
     }
 }
@@ -154,6 +159,13 @@ impl MockServerBuilder {
         self
     }
 
+    /// How long the server waits before every answer of the RDP connection sequence (the
+    /// slow server; default none, 3 s for [`Scenario::SlowServer`]).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
     /// The bound on every wait in the server (default [`DEFAULT_TIMEOUT`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -164,9 +176,26 @@ impl MockServerBuilder {
     ///
     /// Returns once the listener is bound: [`MockServerHandle::addr`] has the real port.
     pub async fn start(self) -> io::Result<MockServerHandle> {
-        let identity = match self.identity {
-            Some((chain_der, key_der)) => cert::Identity { chain_der, key_der },
-            None => cert::default_identity()?,
+        if self.scenario == Scenario::NothingListening {
+            return MockServerHandle::reserve(self.listen, self.scenario);
+        }
+        let identity = match (self.identity, self.scenario) {
+            (Some((chain_der, key_der)), _) => cert::Identity { chain_der, key_der },
+            (None, Scenario::Certificate(name)) => {
+                let (chain_der, key_der) = crate::fixtures::embedded(name).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no certificate fixture `{name}`"),
+                    )
+                })??;
+                cert::Identity { chain_der, key_der }
+            }
+            (None, _) => cert::default_identity()?,
+        };
+        let delay = match (self.delay, self.scenario) {
+            (Some(delay), _) => delay,
+            (None, Scenario::SlowServer) => SLOW_SERVER_DELAY,
+            (None, _) => Duration::ZERO,
         };
         let tls = cert::server_config(&identity)?;
         let public_key = cert::subject_public_key(identity.leaf_der()?)?;
@@ -201,6 +230,7 @@ impl MockServerBuilder {
                 domain: self.domain,
             },
             timeout: self.timeout,
+            delay,
         };
 
         let (shutdown_tx, shutdown_rx) = oneshot::channel();
@@ -228,6 +258,7 @@ impl MockServerBuilder {
             addr,
             scenario,
             chain_der: identity.chain_der,
+            _reserved: None,
             shutdown_tx: Some(shutdown_tx),
             done_rx: Some(done_rx),
             thread: Some(thread),
@@ -276,12 +307,36 @@ pub struct MockServerHandle {
     addr: SocketAddr,
     scenario: Scenario,
     chain_der: Vec<Vec<u8>>,
+    /// The socket holding the port of [`Scenario::NothingListening`] (bound, never listening).
+    _reserved: Option<tokio::net::TcpSocket>,
     shutdown_tx: Option<oneshot::Sender<()>>,
     done_rx: Option<oneshot::Receiver<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl MockServerHandle {
+    /// Binds `listen` without listening, so that connections to the port are refused and
+    /// no other process takes it.
+    fn reserve(listen: SocketAddr, scenario: Scenario) -> io::Result<Self> {
+        let socket = if listen.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(listen)?;
+        let addr = socket.local_addr()?;
+        info!(%addr, scenario = scenario.name(), "Reserved a port that nothing listens on");
+        Ok(Self {
+            addr,
+            scenario,
+            chain_der: Vec::new(),
+            _reserved: Some(socket),
+            shutdown_tx: None,
+            done_rx: None,
+            thread: None,
+        })
+    }
+
     /// The address the server listens on (with the real port when bound to port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -1,6 +1,6 @@
-//! Scenarios that answer the X.224 Connection Request with fixed bytes: servers that are not
-//! RDP, broken TPKT framing, resets, and Connection Confirms that select what the client
-//! cannot use. One table, one driver.
+//! Scenarios that are short scripts of fixed bytes: servers that are not RDP, broken TPKT
+//! framing, resets, Connection Confirms that select what the client cannot use, TLS
+//! refusals, and CredSSP errorCode answers. One table, one driver.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +30,8 @@ enum End {
 enum Step {
     /// Read whatever the client sends next (one read).
     Read,
+    /// Accept TLS with the server's certificate.
+    Tls,
     /// Send these bytes.
     Write(Vec<u8>),
 }
@@ -50,7 +52,7 @@ fn confirm(protocol: SecurityProtocol) -> Vec<u8> {
 
 /// The behaviour of a raw scenario, or `None` for the scenarios that speak RDP.
 fn behaviour(scenario: Scenario) -> Option<Behaviour> {
-    use Step::{Read, Write};
+    use Step::{Read, Tls, Write};
     let after_request = |reply: &[u8], end| Behaviour {
         script: vec![Read, Write(reply.to_vec())],
         end,
@@ -120,22 +122,79 @@ fn behaviour(scenario: Scenario) -> Option<Behaviour> {
             script: vec![Read, Write(confirm(SecurityProtocol::SSL)), Read],
             end: End::Close,
         },
+        // Selects TLS and answers the ClientHello with a TLS 1.0 ServerHello.
+        Scenario::TlsVersionTooOld => Behaviour {
+            script: vec![
+                Read,
+                Write(confirm(SecurityProtocol::SSL)),
+                Read,
+                Write(tls10_server_hello()),
+            ],
+            end: End::Close,
+        },
+        // Selects HYBRID_EX and answers the first TSRequest with errorCode = the NTSTATUS.
+        Scenario::CredsspError(status) => Behaviour {
+            script: vec![
+                Read,
+                Write(confirm(SecurityProtocol::HYBRID_EX)),
+                Tls,
+                Read,
+                Write(ts_request_error(status)),
+            ],
+            end: End::Close,
+        },
         _ => return None,
     })
 }
+
+/// A TLS 1.0 ServerHello record (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
+fn tls10_server_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x01]; // server_version TLS 1.0
+    body.extend_from_slice(&[0x5a; 32]); // random
+    body.push(0); // empty session id
+    body.extend_from_slice(&[0x00, 0x2f, 0x00]); // cipher suite, no compression
+    let mut handshake = vec![0x02, 0x00, 0x00, body.len() as u8];
+    handshake.extend(body);
+    let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
+    record.extend(handshake);
+    record
+}
+
+/// A TSRequest carrying only `errorCode` (MS-CSSP 2.2.1), as a server sends on a failed logon.
+fn ts_request_error(status: u32) -> Vec<u8> {
+    use ironrdp_connector::sspi::credssp::{NStatusCode, TsRequest};
+    let request = TsRequest {
+        error_code: Some(NStatusCode(status)),
+        ..TsRequest::default()
+    };
+    let mut out = Vec::new();
+    let _ = request.encode_ts_request(&mut out);
+    out
+}
+
+/// What a script runs on: the TCP stream, then the TLS stream.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Io for T {}
 
 /// A TLS 1.2 record: fatal alert, handshake_failure (40).
 const TLS_HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
 /// Serves one connection of a raw scenario.
 pub(crate) async fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     config: &Config,
 ) -> Result<(), ConnError> {
     let Some(behaviour) = behaviour(config.scenario) else {
         return Err(ConnError::Rdp("not a raw scenario".to_owned()));
     };
+    if behaviour.end == End::Reset {
+        // A zero linger time makes close() send RST and never blocks, which is the
+        // blocking the deprecation warns about.
+        #[allow(deprecated)]
+        stream.set_linger(Some(Duration::ZERO))?;
+    }
+    let mut stream: Box<dyn Io> = Box::new(stream);
     let mut buf = vec![0u8; 4096];
     for step in &behaviour.script {
         match step {
@@ -148,6 +207,13 @@ pub(crate) async fn serve(
                 }
                 info!(%peer, bytes = n, "Received");
             }
+            Step::Tls => {
+                let tls = tokio::time::timeout(config.timeout, config.tls.accept(stream))
+                    .await
+                    .map_err(|_| ConnError::Timeout(config.timeout, "the TLS handshake"))??;
+                stream = Box::new(tls);
+                info!(%peer, "TLS handshake completed");
+            }
             Step::Write(bytes) => {
                 tokio::time::timeout(config.timeout, stream.write_all(bytes))
                     .await
@@ -159,13 +225,7 @@ pub(crate) async fn serve(
     info!(%peer, scenario = config.scenario.name(), end = ?behaviour.end, "Ending the connection");
     match behaviour.end {
         End::Close => close(stream, config.timeout).await,
-        End::Reset => {
-            // A zero linger time makes close() send RST and never blocks, which is the
-            // blocking the deprecation warns about.
-            #[allow(deprecated)]
-            stream.set_linger(Some(Duration::ZERO))?;
-            drop(stream);
-        }
+        End::Reset => drop(stream),
         End::Hold => drain(stream, config.timeout).await,
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! The scenario catalogue: what each mock server does on the wire and what a probe must report.
+//! The scenario catalogue: what each mock server does on the wire, the real-world cause it
+//! stands for, and what a correct probe must report. One table, [`Scenario::spec`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,13 +19,19 @@ pub const HYBRID_REQUIRED_BY_SERVER: u32 = 0x0000_0005;
 /// RDP_NEG_FAILURE code SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER.
 pub const SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER: u32 = 0x0000_0006;
 
-/// ERRINFO_SERVER_DENIED_CONNECTION (MS-RDPBCGR 2.2.5.1.1).
+/// ERRINFO_SERVER_DENIED_CONNECTION (MS-RDPBCGR 2.2.5.1.1): the classic "0x904 / extended 0x7".
 pub const ERRINFO_SERVER_DENIED_CONNECTION: u32 = 0x0000_0007;
+
+/// STATUS_LOGON_FAILURE, what a wrong password gives.
+pub const STATUS_LOGON_FAILURE: u32 = 0xC000_006D;
 
 /// One behaviour of the mock RDP server.
 ///
-/// Every scenario is real RDP on the wire; [`Scenario::expected`] says what a correct probe
-/// reports against it. [`Scenario::ALL`] enumerates every concrete scenario.
+/// Every scenario is real RDP on the wire (or, for the servers that are not RDP, the exact
+/// bytes such a server sends); [`Scenario::expected`] says what a correct probe reports
+/// against it, [`Scenario::cause`] the real-world problem it reproduces. [`Scenario::ALL`]
+/// enumerates every concrete scenario; the parameterised families take the values listed
+/// there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scenario {
     /// Selects PROTOCOL_SSL (TLS, no NLA) and runs the whole connection sequence.
@@ -35,18 +42,14 @@ pub enum Scenario {
     /// Selects PROTOCOL_HYBRID_EX (CredSSP plus a successful Early User Authorization Result)
     /// and runs the whole connection sequence.
     SuccessHybridEx,
-    /// Answers the X.224 Connection Request with RDP_NEG_FAILURE carrying this code, then closes.
-    NegotiationFailure(u32),
-    /// Selects PROTOCOL_HYBRID, completes CredSSP, then closes before MCS Connect Initial.
-    CloseAfterCredssp,
-    /// Accepts TCP and never sends anything.
-    BlackHole,
-    /// Reads the X.224 Connection Request, then closes without answering.
-    CloseAfterConnectionRequest,
+    /// Reserves a port and never listens on it: connections are refused.
+    NothingListening,
     /// Accepts the TCP connection and closes it at once.
     CloseOnAccept,
     /// Reads the X.224 Connection Request, then resets the connection (RST).
     ResetAfterConnectionRequest,
+    /// Accepts TCP and never sends anything.
+    BlackHole,
     /// An HTTP server: answers `400 Bad Request`.
     HttpServer,
     /// An SSH server: sends its banner on accept.
@@ -59,25 +62,49 @@ pub enum Scenario {
     TruncatedTpkt,
     /// Sends a Connection Confirm whose TPKT version is 2 instead of 3.
     BadTpktVersion,
+    /// Answers the X.224 Connection Request with RDP_NEG_FAILURE carrying this code, then closes.
+    NegotiationFailure(u32),
     /// Selects Standard RDP Security (PROTOCOL_RDP) although the client offered TLS/NLA.
     SelectsStandardRdpSecurity,
     /// Selects PROTOCOL_RDSTLS, which the client did not offer.
     SelectsUnofferedProtocol,
     /// Answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server).
     NoNegotiationResponse,
+    /// Reads the X.224 Connection Request, then closes without answering.
+    CloseAfterConnectionRequest,
     /// Selects TLS, then answers the ClientHello with a fatal handshake_failure alert.
     TlsHandshakeFailure,
     /// Selects TLS, then closes the connection after the ClientHello.
     CloseDuringTlsHandshake,
+    /// Selects TLS, then answers the ClientHello with a TLS 1.0 ServerHello.
+    TlsVersionTooOld,
+    /// Selects TLS and presents the checked-in certificate fixture of this name
+    /// (`fixtures/NAME.crt`), then runs the whole connection sequence.
+    Certificate(&'static str),
+    /// Selects TLS and presents a new self-signed certificate on every connection.
+    CertificateChangesEveryConnection,
+    /// Selects HYBRID_EX and knows the user under another password: STATUS_LOGON_FAILURE.
+    WrongPassword,
+    /// Selects HYBRID_EX and answers the client's first CredSSP message with a TSRequest
+    /// carrying this NTSTATUS in errorCode.
+    CredsspError(u32),
     /// Selects HYBRID_EX, authenticates the user, then denies access in the Early User
     /// Authorization Result.
     EarlyUserAuthorizationDenied,
+    /// Selects HYBRID, reads the NTLM AUTHENTICATE message, then closes.
+    CloseAfterNtlmAuthenticate,
+    /// Selects HYBRID, authenticates, then closes when the connection sequence reaches this
+    /// stage (basic_settings: right after CredSSP).
+    CloseDuring(Stage),
+    /// Selects TLS; answers the Client Info PDU with Set Error Info carrying this ERRINFO
+    /// code and an MCS Disconnect Provider Ultimatum, then closes.
+    ServerErrorInfo(u32),
     /// Selects TLS; answers the Client Info PDU with a licensing Error Alert
     /// ERR_NO_LICENSE_SERVER, then closes.
     LicensingErrorNoLicenseServer,
-    /// Selects TLS; after the Client Info PDU sends Set Error Info
-    /// ERRINFO_SERVER_DENIED_CONNECTION and an MCS Disconnect Provider Ultimatum, then closes.
-    ServerErrorInfoDeniedConnection,
+    /// Like [`Scenario::SuccessTls`], but waits 3 s (or the builder's `delay`) before every
+    /// answer.
+    SlowServer,
 }
 
 /// What a correct probe reports against a scenario.
@@ -93,6 +120,8 @@ pub struct Expected {
     pub ntstatus: Option<u32>,
     /// The ERRINFO code of a Set Error Info PDU.
     pub errinfo: Option<u32>,
+    /// A certificate finding the report must contain.
+    pub finding: Option<&'static str>,
 }
 
 impl Expected {
@@ -107,6 +136,7 @@ impl Expected {
             neg_failure_code: None,
             ntstatus: None,
             errinfo: None,
+            finding: None,
         }
     }
 
@@ -116,12 +146,163 @@ impl Expected {
     }
 }
 
-/// Name, description and expectation of a scenario: the catalogue, in one place.
+/// Name, description, real-world cause and expectation of a scenario.
 struct Spec {
     name: &'static str,
     description: &'static str,
+    cause: &'static str,
     expected: Expected,
 }
+
+/// The RDP_NEG_FAILURE family: code, name, description, cause.
+const NEG_FAILURES: [(u32, &str, &str, &str); 6] = [
+    (
+        SSL_REQUIRED_BY_SERVER,
+        "negotiation_failure_ssl_required_by_server",
+        "answers the X.224 request with RDP_NEG_FAILURE SSL_REQUIRED_BY_SERVER (1)",
+        "the server requires TLS, and the client offered only Standard RDP Security (or only NLA to a server that does TLS only)",
+    ),
+    (
+        SSL_NOT_ALLOWED_BY_SERVER,
+        "negotiation_failure_ssl_not_allowed_by_server",
+        "answers the X.224 request with RDP_NEG_FAILURE SSL_NOT_ALLOWED_BY_SERVER (2)",
+        "the RDP listener's Security Layer is set to RDP Security Layer only",
+    ),
+    (
+        SSL_CERT_NOT_ON_SERVER,
+        "negotiation_failure_ssl_cert_not_on_server",
+        "answers the X.224 request with RDP_NEG_FAILURE SSL_CERT_NOT_ON_SERVER (3)",
+        "the RDP certificate is missing, was deleted, or its private key cannot be read by NETWORK SERVICE",
+    ),
+    (
+        INCONSISTENT_FLAGS,
+        "negotiation_failure_inconsistent_flags",
+        "answers the X.224 request with RDP_NEG_FAILURE INCONSISTENT_FLAGS (4)",
+        "a client and server disagree about the protocols after a reconnect or a gateway rewrote the request",
+    ),
+    (
+        HYBRID_REQUIRED_BY_SERVER,
+        "negotiation_failure_hybrid_required_by_server",
+        "answers the X.224 request with RDP_NEG_FAILURE HYBRID_REQUIRED_BY_SERVER (5)",
+        "the server requires Network Level Authentication and the client has NLA disabled",
+    ),
+    (
+        SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER,
+        "negotiation_failure_ssl_with_user_auth_required_by_server",
+        "answers the X.224 request with RDP_NEG_FAILURE SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER (6)",
+        "the server requires TLS client certificate authentication",
+    ),
+];
+
+/// The Set Error Info family: code, name, cause.
+const ERROR_INFOS: [(u32, &str, &str); 4] = [
+    (
+        ERRINFO_SERVER_DENIED_CONNECTION,
+        "server_error_info_denied_connection",
+        "the server refuses the session after authentication (mstsc: 0x904 / extended 0x7): RDP disabled by policy, a licensing or session-host problem, or the connection limit",
+    ),
+    (
+        0x9,
+        "server_error_info_insufficient_privileges",
+        "the user is not allowed to log on remotely (not in Remote Desktop Users, or denied by \"Allow log on through Remote Desktop Services\")",
+    ),
+    (
+        0xA,
+        "server_error_info_fresh_credentials_required",
+        "the server policy demands freshly typed credentials (\"Always prompt for password upon connection\") and refuses saved ones",
+    ),
+    (
+        0x1,
+        "server_error_info_rpc_initiated_disconnect",
+        "an administrator or a management tool disconnected the session from the server side",
+    ),
+];
+
+/// The CredSSP errorCode family: NTSTATUS, name, cause.
+const CREDSSP_ERRORS: [(u32, &str, &str); 6] = [
+    (
+        0xC000_0234,
+        "credssp_account_locked_out",
+        "the account is locked out after too many bad passwords",
+    ),
+    (
+        0xC000_0071,
+        "credssp_password_expired",
+        "the user's password has expired",
+    ),
+    (
+        0xC000_0072,
+        "credssp_account_disabled",
+        "the account is disabled in Active Directory or locally",
+    ),
+    (
+        0xC000_0224,
+        "credssp_password_must_change",
+        "the user must change the password at next logon, which NLA cannot do",
+    ),
+    (
+        0xC000_0193,
+        "credssp_account_expired",
+        "the account's expiry date has passed",
+    ),
+    (
+        0xC000_015B,
+        "credssp_logon_type_not_granted",
+        "the user lacks the \"Allow log on through Remote Desktop Services\" right",
+    ),
+];
+
+/// The certificate family: fixture, scenario name, cause.
+pub(super) const CERTIFICATES: [(&str, &str, &str); 19] = [
+    ("valid-self-signed", "certificate_valid_self_signed", "the default self-signed RDP certificate: works, but clients warn"),
+    ("expired", "certificate_expired", "the RDP certificate expired and was not renewed (auto-renewal broken, or a CA template removed)"),
+    ("not-yet-valid", "certificate_not_yet_valid", "the certificate's validity starts in the future, or a clock is far off"),
+    ("wrong-name", "certificate_wrong_name", "the certificate names another host (a cloned VM, a renamed server)"),
+    ("ip-san-only", "certificate_ip_san_only", "a certificate issued for the IP address only"),
+    ("client-auth-eku", "certificate_client_auth_eku", "a certificate from a client-authentication template bound to the RDP listener"),
+    ("rdp-auth-eku", "certificate_rdp_auth_eku", "a certificate from the Remote Desktop Authentication template (valid)"),
+    ("no-eku", "certificate_no_eku", "a certificate without extended key usage (valid for any purpose)"),
+    ("weak-rsa-1024", "certificate_weak_rsa_1024", "an old 1024-bit RSA certificate that modern clients refuse"),
+    ("key-usage-cert-sign-only", "certificate_key_usage_cert_sign_only", "a certificate whose key usage does not allow TLS"),
+    ("ca-signed", "certificate_ca_signed", "a certificate from the enterprise CA (valid)"),
+    ("ca-signed-expired", "certificate_ca_signed_expired", "the CA-issued RDP certificate expired and auto-enrollment did not renew it"),
+    ("ca-signed-wrong-name", "certificate_ca_signed_wrong_name", "a CA-issued certificate for another host name"),
+    ("ca-signed-bad-signature", "certificate_ca_signed_bad_signature", "a corrupted or tampered certificate (or a man in the middle)"),
+    ("intermediate-chain", "certificate_intermediate_chain", "a CA-issued certificate served with its intermediate (valid)"),
+    ("intermediate-missing", "certificate_intermediate_missing", "the server does not send the intermediate CA certificate"),
+    ("untrusted-ca", "certificate_untrusted_ca", "a certificate from a CA the client does not trust"),
+    ("chain-wrong-order", "certificate_chain_wrong_order", "intermediate certificates bound in the wrong order"),
+    ("windows-self-signed", "certificate_windows_self_signed", "the self-signed certificate Windows creates for RDP, named after the host"),
+];
+
+/// The close-at-stage family: stage, name, cause.
+const CLOSES: [(Stage, &str, &str); 5] = [
+    (
+        Stage::BasicSettings,
+        "close_after_credssp",
+        "the server authenticates the user, then drops the connection (session host refused, licensing or policy problem, or a crashing RDP service)",
+    ),
+    (
+        Stage::ChannelConnection,
+        "close_during_channel_connection",
+        "the server drops the connection while joining channels (a broken virtual channel add-in or a crashing RDP stack)",
+    ),
+    (
+        Stage::SecureSettings,
+        "close_during_secure_settings",
+        "the server drops the connection after the Client Info PDU (logon refused without an error code)",
+    ),
+    (
+        Stage::Capabilities,
+        "close_during_capabilities",
+        "the server drops the connection before the Demand Active PDU (session creation failed)",
+    ),
+    (
+        Stage::Finalization,
+        "close_during_finalization",
+        "the server drops the connection during finalization (the session started and died at once)",
+    ),
+];
 
 impl Scenario {
     /// Every concrete scenario, in catalogue order.
@@ -129,193 +310,305 @@ impl Scenario {
         Scenario::SuccessTls,
         Scenario::SuccessHybrid,
         Scenario::SuccessHybridEx,
-        Scenario::NegotiationFailure(SSL_REQUIRED_BY_SERVER),
-        Scenario::NegotiationFailure(SSL_NOT_ALLOWED_BY_SERVER),
-        Scenario::NegotiationFailure(SSL_CERT_NOT_ON_SERVER),
-        Scenario::NegotiationFailure(INCONSISTENT_FLAGS),
-        Scenario::NegotiationFailure(HYBRID_REQUIRED_BY_SERVER),
-        Scenario::NegotiationFailure(SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER),
-        Scenario::CloseAfterCredssp,
-        Scenario::BlackHole,
-        Scenario::CloseAfterConnectionRequest,
-        Scenario::ServerErrorInfoDeniedConnection,
+        Scenario::NothingListening,
         Scenario::CloseOnAccept,
         Scenario::ResetAfterConnectionRequest,
+        Scenario::BlackHole,
         Scenario::HttpServer,
         Scenario::SshServer,
         Scenario::TlsFirstServer,
         Scenario::GarbageReply,
         Scenario::TruncatedTpkt,
         Scenario::BadTpktVersion,
+        Scenario::NegotiationFailure(NEG_FAILURES[0].0),
+        Scenario::NegotiationFailure(NEG_FAILURES[1].0),
+        Scenario::NegotiationFailure(NEG_FAILURES[2].0),
+        Scenario::NegotiationFailure(NEG_FAILURES[3].0),
+        Scenario::NegotiationFailure(NEG_FAILURES[4].0),
+        Scenario::NegotiationFailure(NEG_FAILURES[5].0),
         Scenario::SelectsStandardRdpSecurity,
         Scenario::SelectsUnofferedProtocol,
         Scenario::NoNegotiationResponse,
+        Scenario::CloseAfterConnectionRequest,
         Scenario::TlsHandshakeFailure,
         Scenario::CloseDuringTlsHandshake,
+        Scenario::TlsVersionTooOld,
+        Scenario::Certificate(CERTIFICATES[0].0),
+        Scenario::Certificate(CERTIFICATES[1].0),
+        Scenario::Certificate(CERTIFICATES[2].0),
+        Scenario::Certificate(CERTIFICATES[3].0),
+        Scenario::Certificate(CERTIFICATES[4].0),
+        Scenario::Certificate(CERTIFICATES[5].0),
+        Scenario::Certificate(CERTIFICATES[6].0),
+        Scenario::Certificate(CERTIFICATES[7].0),
+        Scenario::Certificate(CERTIFICATES[8].0),
+        Scenario::Certificate(CERTIFICATES[9].0),
+        Scenario::Certificate(CERTIFICATES[10].0),
+        Scenario::Certificate(CERTIFICATES[11].0),
+        Scenario::Certificate(CERTIFICATES[12].0),
+        Scenario::Certificate(CERTIFICATES[13].0),
+        Scenario::Certificate(CERTIFICATES[14].0),
+        Scenario::Certificate(CERTIFICATES[15].0),
+        Scenario::Certificate(CERTIFICATES[16].0),
+        Scenario::Certificate(CERTIFICATES[17].0),
+        Scenario::Certificate(CERTIFICATES[18].0),
+        Scenario::CertificateChangesEveryConnection,
+        Scenario::WrongPassword,
+        Scenario::CredsspError(CREDSSP_ERRORS[0].0),
+        Scenario::CredsspError(CREDSSP_ERRORS[1].0),
+        Scenario::CredsspError(CREDSSP_ERRORS[2].0),
+        Scenario::CredsspError(CREDSSP_ERRORS[3].0),
+        Scenario::CredsspError(CREDSSP_ERRORS[4].0),
+        Scenario::CredsspError(CREDSSP_ERRORS[5].0),
         Scenario::EarlyUserAuthorizationDenied,
+        Scenario::CloseAfterNtlmAuthenticate,
+        Scenario::CloseDuring(CLOSES[0].0),
+        Scenario::CloseDuring(CLOSES[1].0),
+        Scenario::CloseDuring(CLOSES[2].0),
+        Scenario::CloseDuring(CLOSES[3].0),
+        Scenario::CloseDuring(CLOSES[4].0),
+        Scenario::ServerErrorInfo(ERROR_INFOS[0].0),
+        Scenario::ServerErrorInfo(ERROR_INFOS[1].0),
+        Scenario::ServerErrorInfo(ERROR_INFOS[2].0),
+        Scenario::ServerErrorInfo(ERROR_INFOS[3].0),
         Scenario::LicensingErrorNoLicenseServer,
+        Scenario::SlowServer,
     ];
 
     fn spec(&self) -> Spec {
         use FailureKind as K;
         use Stage as S;
-
-        let (name, description, expected) = match *self {
-            Scenario::SuccessTls => (
+        let spec = |name, description, cause, expected| Spec {
+            name,
+            description,
+            cause,
+            expected,
+        };
+        let failure = |stage, kind| Expected::failure(stage, Some(kind));
+        match *self {
+            Scenario::SuccessTls => spec(
                 "success_tls",
                 "selects TLS (PROTOCOL_SSL) without NLA and completes the connection sequence",
+                "a healthy server with NLA disabled",
                 Expected::connected(),
             ),
-            Scenario::SuccessHybrid => (
+            Scenario::SuccessHybrid => spec(
                 "success_hybrid",
                 "selects CredSSP (PROTOCOL_HYBRID, NTLM) and completes the connection sequence",
+                "a healthy server with NLA",
                 Expected::connected(),
             ),
-            Scenario::SuccessHybridEx => (
+            Scenario::SuccessHybridEx => spec(
                 "success_hybrid_ex",
                 "selects CredSSP with Early User Authorization (PROTOCOL_HYBRID_EX) and completes the connection sequence",
+                "a healthy modern Windows server with NLA",
                 Expected::connected(),
             ),
-            Scenario::NegotiationFailure(code) => {
-                let (name, description) = match code {
-                    SSL_REQUIRED_BY_SERVER => (
-                        "negotiation_failure_ssl_required_by_server",
-                        "answers the X.224 request with RDP_NEG_FAILURE SSL_REQUIRED_BY_SERVER (1)",
-                    ),
-                    SSL_NOT_ALLOWED_BY_SERVER => (
-                        "negotiation_failure_ssl_not_allowed_by_server",
-                        "answers the X.224 request with RDP_NEG_FAILURE SSL_NOT_ALLOWED_BY_SERVER (2)",
-                    ),
-                    SSL_CERT_NOT_ON_SERVER => (
-                        "negotiation_failure_ssl_cert_not_on_server",
-                        "answers the X.224 request with RDP_NEG_FAILURE SSL_CERT_NOT_ON_SERVER (3)",
-                    ),
-                    INCONSISTENT_FLAGS => (
-                        "negotiation_failure_inconsistent_flags",
-                        "answers the X.224 request with RDP_NEG_FAILURE INCONSISTENT_FLAGS (4)",
-                    ),
-                    HYBRID_REQUIRED_BY_SERVER => (
-                        "negotiation_failure_hybrid_required_by_server",
-                        "answers the X.224 request with RDP_NEG_FAILURE HYBRID_REQUIRED_BY_SERVER (5)",
-                    ),
-                    SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER => (
-                        "negotiation_failure_ssl_with_user_auth_required_by_server",
-                        "answers the X.224 request with RDP_NEG_FAILURE SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER (6)",
-                    ),
-                    _ => (
-                        "negotiation_failure",
-                        "answers the X.224 request with RDP_NEG_FAILURE carrying a custom code",
-                    ),
-                };
-                let mut expected = Expected::failure(S::X224, Some(K::NegotiationFailure));
-                expected.neg_failure_code = Some(code);
-                (name, description, expected)
-            }
-            Scenario::CloseAfterCredssp => (
-                "close_after_credssp",
-                "completes CredSSP (PROTOCOL_HYBRID), then closes before answering MCS Connect Initial",
-                Expected::failure(S::BasicSettings, Some(K::ClosedByPeer)),
+            Scenario::NothingListening => spec(
+                "nothing_listening",
+                "reserves a port and never listens on it: the connection is refused",
+                "the Remote Desktop service is stopped, listens on another port, or a host firewall rejects port 3389",
+                failure(S::Tcp, K::Refused),
             ),
-            Scenario::BlackHole => (
-                "black_hole",
-                "accepts the TCP connection and never sends anything",
-                Expected::failure(S::X224, Some(K::Timeout)),
-            ),
-            Scenario::CloseAfterConnectionRequest => (
-                "close_after_connection_request",
-                "reads the X.224 Connection Request, then closes without answering",
-                Expected::failure(S::X224, Some(K::ClosedByPeer)),
-            ),
-            Scenario::CloseOnAccept => (
+            Scenario::CloseOnAccept => spec(
                 "close_on_accept",
                 "accepts the TCP connection and closes it at once",
-                Expected::failure(S::X224, Some(K::ClosedByPeer)),
+                "a load balancer or proxy with no healthy backend, or an RDP service that rejects the client address",
+                failure(S::X224, K::ClosedByPeer),
             ),
-            Scenario::ResetAfterConnectionRequest => (
+            Scenario::ResetAfterConnectionRequest => spec(
                 "reset_after_connection_request",
                 "reads the X.224 Connection Request, then resets the connection (RST)",
-                Expected::failure(S::X224, Some(K::Reset)),
+                "a firewall or IPS that resets RDP traffic after inspecting the first packet",
+                failure(S::X224, K::Reset),
             ),
-            Scenario::HttpServer => (
+            Scenario::BlackHole => spec(
+                "black_hole",
+                "accepts the TCP connection and never sends anything",
+                "a hung RDP service (TermService stuck) or a middlebox that swallows the traffic",
+                failure(S::X224, K::Timeout),
+            ),
+            Scenario::HttpServer => spec(
                 "http_server",
                 "an HTTP server on the port: answers 400 Bad Request",
-                Expected::failure(S::X224, Some(K::NotRdp)),
+                "the wrong port: a web server or an RD Web / Gateway HTTPS endpoint instead of RDP",
+                failure(S::X224, K::NotRdp),
             ),
-            Scenario::SshServer => (
+            Scenario::SshServer => spec(
                 "ssh_server",
                 "an SSH server on the port: sends its banner",
-                Expected::failure(S::X224, Some(K::NotRdp)),
+                "the wrong port or a port forward pointing at SSH",
+                failure(S::X224, K::NotRdp),
             ),
-            Scenario::TlsFirstServer => (
+            Scenario::TlsFirstServer => spec(
                 "tls_first_server",
                 "a TLS-first service on the port: answers the X.224 request with a TLS alert",
-                Expected::failure(S::X224, Some(K::NotRdp)),
+                "an HTTPS service or RD Gateway (port 443) addressed as a plain RDP server",
+                failure(S::X224, K::NotRdp),
             ),
-            Scenario::GarbageReply => (
+            Scenario::GarbageReply => spec(
                 "garbage_reply",
                 "answers the X.224 request with bytes that are not RDP",
-                Expected::failure(S::X224, Some(K::NotRdp)),
+                "some other service on the port",
+                failure(S::X224, K::NotRdp),
             ),
-            Scenario::TruncatedTpkt => (
+            Scenario::TruncatedTpkt => spec(
                 "truncated_tpkt",
                 "sends 8 of the 19 bytes of a Connection Confirm, then closes",
-                Expected::failure(S::X224, Some(K::ProtocolError)),
+                "a crashing RDP service or a middlebox that cuts the stream",
+                failure(S::X224, K::ProtocolError),
             ),
-            Scenario::BadTpktVersion => (
+            Scenario::BadTpktVersion => spec(
                 "bad_tpkt_version",
                 "sends a Connection Confirm with TPKT version 2",
-                Expected::failure(S::X224, Some(K::NotRdp)),
+                "a broken RDP implementation or a device that is not an RDP server",
+                failure(S::X224, K::NotRdp),
             ),
-            Scenario::SelectsStandardRdpSecurity => (
+            Scenario::NegotiationFailure(code) => {
+                let (name, description, cause) = NEG_FAILURES
+                    .iter()
+                    .find(|(c, ..)| *c == code)
+                    .map_or(
+                        (
+                            "negotiation_failure",
+                            "answers the X.224 request with RDP_NEG_FAILURE carrying a custom code",
+                            "a server refusing the negotiation",
+                        ),
+                        |(_, name, description, cause)| (*name, *description, *cause),
+                    );
+                let mut expected = failure(S::X224, K::NegotiationFailure);
+                expected.neg_failure_code = Some(code);
+                spec(name, description, cause, expected)
+            }
+            Scenario::SelectsStandardRdpSecurity => spec(
                 "selects_standard_rdp_security",
                 "selects Standard RDP Security (PROTOCOL_RDP) although the client offered TLS and NLA",
-                Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
+                "the RDP listener's Security Layer is set to RDP (legacy, unauthenticated encryption)",
+                failure(S::X224, K::UnsupportedSecurity),
             ),
-            Scenario::SelectsUnofferedProtocol => (
+            Scenario::SelectsUnofferedProtocol => spec(
                 "selects_unoffered_protocol",
                 "selects PROTOCOL_RDSTLS, which the client did not offer",
-                Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
+                "a non-conforming server or proxy",
+                failure(S::X224, K::UnsupportedSecurity),
             ),
-            Scenario::NoNegotiationResponse => (
+            Scenario::NoNegotiationResponse => spec(
                 "no_negotiation_response",
                 "answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server)",
-                Expected::failure(S::X224, Some(K::UnsupportedSecurity)),
+                "a very old RDP server (Windows 2000/2003 era) that knows only Standard RDP Security",
+                failure(S::X224, K::UnsupportedSecurity),
             ),
-            Scenario::TlsHandshakeFailure => (
+            Scenario::CloseAfterConnectionRequest => spec(
+                "close_after_connection_request",
+                "reads the X.224 Connection Request, then closes without answering",
+                "the RDP service refuses the client before negotiating (connection limit, denied address)",
+                failure(S::X224, K::ClosedByPeer),
+            ),
+            Scenario::TlsHandshakeFailure => spec(
                 "tls_handshake_failure",
                 "selects TLS, then refuses the ClientHello with a fatal handshake_failure alert",
-                Expected::failure(S::Tls, Some(K::TlsAlert)),
+                "no common cipher suite or TLS version: TLS 1.2 disabled on the server, or a hardened cipher list",
+                failure(S::Tls, K::TlsAlert),
             ),
-            Scenario::CloseDuringTlsHandshake => (
+            Scenario::CloseDuringTlsHandshake => spec(
                 "close_during_tls_handshake",
-                "selects TLS, then closes the connection after the ClientHello (an RDP service that cannot use its certificate's private key)",
-                Expected::failure(S::Tls, Some(K::ClosedByPeer)),
+                "selects TLS, then closes the connection after the ClientHello",
+                "NETWORK SERVICE cannot read the RDP certificate's private key, or the certificate was deleted",
+                failure(S::Tls, K::ClosedByPeer),
             ),
-            Scenario::EarlyUserAuthorizationDenied => (
-                "early_user_authorization_denied",
-                "selects HYBRID_EX, authenticates the user, then denies access in the Early User Authorization Result",
-                Expected::failure(S::Credssp, Some(K::AccessDenied)),
+            Scenario::TlsVersionTooOld => spec(
+                "tls_version_too_old",
+                "selects TLS, then answers the ClientHello with a TLS 1.0 ServerHello",
+                "an unpatched server that speaks only TLS 1.0/1.1",
+                failure(S::Tls, K::TlsError),
             ),
-            Scenario::LicensingErrorNoLicenseServer => (
-                "licensing_error_no_license_server",
-                "answers the Client Info PDU with a licensing Error Alert ERR_NO_LICENSE_SERVER, then closes",
-                Expected::failure(S::Licensing, Some(K::LicensingError)),
+            Scenario::Certificate(fixture) => certificate_spec(fixture),
+            Scenario::CertificateChangesEveryConnection => spec(
+                "certificate_changes_every_connection",
+                "selects TLS and presents a new self-signed certificate on every connection",
+                "a server regenerating its self-signed certificate (or a man in the middle): a `--pin` catches it",
+                Expected::connected(),
             ),
-            Scenario::ServerErrorInfoDeniedConnection => {
-                let mut expected = Expected::failure(S::SecureSettings, Some(K::ServerErrorInfo));
-                expected.errinfo = Some(ERRINFO_SERVER_DENIED_CONNECTION);
-                (
-                    "server_error_info_denied_connection",
-                    "after the Client Info PDU sends Set Error Info ERRINFO_SERVER_DENIED_CONNECTION (0x7) and disconnects (mstsc: 0x904 / extended 0x7)",
+            Scenario::WrongPassword => {
+                let mut expected = failure(S::Credssp, K::LogonFailure);
+                expected.ntstatus = Some(STATUS_LOGON_FAILURE);
+                spec(
+                    "wrong_password",
+                    "selects HYBRID_EX and knows the user under another password",
+                    "a wrong or stale saved password on the client",
                     expected,
                 )
             }
-        };
-
-        Spec {
-            name,
-            description,
-            expected,
+            Scenario::CredsspError(status) => {
+                let (name, cause) = CREDSSP_ERRORS
+                    .iter()
+                    .find(|(s, ..)| *s == status)
+                    .map_or(("credssp_error", "the domain controller rejects the logon"), |(_, name, cause)| {
+                        (*name, *cause)
+                    });
+                let mut expected = failure(S::Credssp, K::LogonFailure);
+                expected.ntstatus = Some(status);
+                spec(
+                    name,
+                    "selects HYBRID_EX and answers the first CredSSP message with this NTSTATUS in errorCode",
+                    cause,
+                    expected,
+                )
+            }
+            Scenario::EarlyUserAuthorizationDenied => spec(
+                "early_user_authorization_denied",
+                "selects HYBRID_EX, authenticates the user, then denies access in the Early User Authorization Result",
+                "the user authenticates but may not log on remotely (Remote Desktop Users group, user rights)",
+                failure(S::Credssp, K::AccessDenied),
+            ),
+            Scenario::CloseAfterNtlmAuthenticate => spec(
+                "close_after_ntlm_authenticate",
+                "selects HYBRID, reads the NTLM AUTHENTICATE message, then closes",
+                "the server cannot reach a domain controller to verify the logon, or the CredSSP provider crashed",
+                failure(S::Credssp, K::ClosedByPeer),
+            ),
+            Scenario::CloseDuring(stage) => {
+                let (name, cause) = CLOSES
+                    .iter()
+                    .find(|(s, ..)| *s == stage)
+                    .map_or(("close_during", "the server drops the connection"), |(_, name, cause)| {
+                        (*name, *cause)
+                    });
+                spec(
+                    name,
+                    "selects HYBRID, authenticates, then closes the connection at this stage",
+                    cause,
+                    failure(stage, K::ClosedByPeer),
+                )
+            }
+            Scenario::ServerErrorInfo(code) => {
+                let (name, cause) = ERROR_INFOS
+                    .iter()
+                    .find(|(c, ..)| *c == code)
+                    .map_or(("server_error_info", "the server refuses the session"), |(_, name, cause)| {
+                        (*name, *cause)
+                    });
+                let mut expected = failure(S::SecureSettings, K::ServerErrorInfo);
+                expected.errinfo = Some(code);
+                spec(
+                    name,
+                    "answers the Client Info PDU with Set Error Info and a Disconnect Provider Ultimatum, then closes",
+                    cause,
+                    expected,
+                )
+            }
+            Scenario::LicensingErrorNoLicenseServer => spec(
+                "licensing_error_no_license_server",
+                "answers the Client Info PDU with a licensing Error Alert ERR_NO_LICENSE_SERVER, then closes",
+                "an RD Session Host whose licensing grace period ended and that finds no RD License Server",
+                failure(S::Licensing, K::LicensingError),
+            ),
+            Scenario::SlowServer => spec(
+                "slow_server",
+                "like success_tls, but waits 3 s before every answer",
+                "an overloaded server or a congested link (the demo's 1 s stage timeout fires)",
+                failure(S::X224, K::Timeout),
+            ),
         }
     }
 
@@ -329,9 +622,45 @@ impl Scenario {
         self.spec().description
     }
 
-    /// What a correct probe reports against this scenario.
+    /// The real-world cause the scenario stands for.
+    pub fn cause(&self) -> &'static str {
+        self.spec().cause
+    }
+
+    /// What a correct probe reports against this scenario (with the probe options of
+    /// [`crate::demo::demo_options`]: the mock credentials, a 1 s stage timeout, and the
+    /// fixtures' test CA trusted).
     pub fn expected(&self) -> Expected {
         self.spec().expected
+    }
+}
+
+/// A certificate scenario's spec, from the fixture manifest.
+fn certificate_spec(fixture: &'static str) -> Spec {
+    let (name, cause) = CERTIFICATES.iter().find(|(f, ..)| *f == fixture).map_or(
+        ("certificate", "a certificate problem"),
+        |(_, name, cause)| (*name, *cause),
+    );
+    let manifest = crate::fixtures::FIXTURES.iter().find(|f| f.name == fixture);
+    let expected = match manifest {
+        Some(m) if m.default == crate::fixtures::StageResult::Fail => {
+            let mut expected =
+                Expected::failure(Stage::Certificate, Some(FailureKind::Certificate));
+            expected.finding = m
+                .findings
+                .iter()
+                .find(|(_, severity)| *severity == crate::report::Severity::Error)
+                .map(|(code, _)| *code);
+            expected
+        }
+        Some(_) => Expected::connected(),
+        None => Expected::failure(Stage::Certificate, Some(FailureKind::Internal)),
+    };
+    Spec {
+        name,
+        description: "selects TLS and presents a checked-in certificate fixture, then completes the connection sequence",
+        cause,
+        expected,
     }
 }
 
@@ -371,20 +700,39 @@ mod tests {
                 "duplicate {}",
                 scenario.name()
             );
-            assert_eq!(scenario.name().parse::<Scenario>().unwrap(), *scenario);
+            assert_eq!(
+                scenario.name().parse::<Scenario>().expect("parses"),
+                *scenario
+            );
             assert!(!scenario.description().is_empty());
+            assert!(!scenario.cause().is_empty());
             let expected = scenario.expected();
             assert_eq!(expected.is_connected(), expected.stage == Stage::Connected);
+            assert_ne!(
+                expected.kind,
+                Some(FailureKind::Internal),
+                "{scenario}: no manifest entry"
+            );
         }
         assert!("bogus".parse::<Scenario>().is_err());
     }
 
     #[test]
-    fn negotiation_failures_cover_codes_one_to_six() {
+    fn families_are_complete() {
         let codes: Vec<u32> = Scenario::ALL
             .iter()
             .filter_map(|s| s.expected().neg_failure_code)
             .collect();
         assert_eq!(codes, vec![1, 2, 3, 4, 5, 6]);
+        let certificates = Scenario::ALL
+            .iter()
+            .filter(|s| matches!(s, Scenario::Certificate(_)))
+            .count();
+        assert_eq!(certificates, CERTIFICATES.len());
+        let closes = Scenario::ALL
+            .iter()
+            .filter(|s| matches!(s, Scenario::CloseDuring(_)))
+            .count();
+        assert_eq!(closes, CLOSES.len());
     }
 }
