@@ -781,9 +781,9 @@ mod tests {
 
     #[test]
     fn the_embedded_set_is_the_manifest() {
-        let embedded: Vec<&str> = EMBEDDED.iter().map(|(name, ..)| *name).collect();
+        let names: Vec<&str> = EMBEDDED.iter().map(|(name, ..)| *name).collect();
         let manifest: Vec<&str> = FIXTURES.iter().map(|f| f.name).collect();
-        assert_eq!(embedded, manifest);
+        assert_eq!(names, manifest);
         for fixture in FIXTURES {
             let (chain, key) = embedded(fixture.name).expect("embedded").expect("parses");
             assert!(!chain.is_empty() && !key.is_empty(), "{}", fixture.name);
