@@ -1,4 +1,6 @@
 //! Shared helpers for integration tests. Each test binary uses a different subset.
 #![allow(dead_code)]
 
+pub mod tools;
+pub mod xfreerdp;
 pub mod xrdp;
