@@ -40,6 +40,7 @@ pub use self::scenario::{
     Expected, Scenario, UnknownScenario, ERRINFO_SERVER_DENIED_CONNECTION,
     HYBRID_REQUIRED_BY_SERVER, INCONSISTENT_FLAGS, SSL_CERT_NOT_ON_SERVER,
     SSL_NOT_ALLOWED_BY_SERVER, SSL_REQUIRED_BY_SERVER, SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER,
+    STATUS_LOGON_FAILURE,
 };
 
 /// The user name the mock server accepts by default.

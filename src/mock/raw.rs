@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ironrdp_core::encode_vec;
-use ironrdp_pdu::nego::{ConnectionConfirm, ResponseFlags, SecurityProtocol};
+use ironrdp_pdu::nego::{ConnectionConfirm, ConnectionRequest, ResponseFlags, SecurityProtocol};
 use ironrdp_pdu::x224::X224;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -30,6 +30,9 @@ enum End {
 enum Step {
     /// Read whatever the client sends next (one read).
     Read,
+    /// Read the X.224 Connection Request and select NLA: HYBRID_EX when the client offers
+    /// it, else HYBRID (as a real server does for a client without Early User Authorization).
+    SelectNla,
     /// Accept TLS with the server's certificate.
     Tls,
     /// Send these bytes.
@@ -52,7 +55,7 @@ fn confirm(protocol: SecurityProtocol) -> Vec<u8> {
 
 /// The behaviour of a raw scenario, or `None` for the scenarios that speak RDP.
 fn behaviour(scenario: Scenario) -> Option<Behaviour> {
-    use Step::{Read, Tls, Write};
+    use Step::{Read, SelectNla, Tls, Write};
     let after_request = |reply: &[u8], end| Behaviour {
         script: vec![Read, Write(reply.to_vec())],
         end,
@@ -134,13 +137,7 @@ fn behaviour(scenario: Scenario) -> Option<Behaviour> {
         },
         // Selects HYBRID_EX and answers the first TSRequest with errorCode = the NTSTATUS.
         Scenario::CredsspError(status) => Behaviour {
-            script: vec![
-                Read,
-                Write(confirm(SecurityProtocol::HYBRID_EX)),
-                Tls,
-                Read,
-                Write(ts_request_error(status)),
-            ],
+            script: vec![SelectNla, Tls, Read, Write(ts_request_error(status))],
             end: End::Close,
         },
         _ => return None,
@@ -206,6 +203,27 @@ pub(crate) async fn serve(
                     return Err(ConnError::Closed);
                 }
                 info!(%peer, bytes = n, "Received");
+            }
+            Step::SelectNla => {
+                let n = tokio::time::timeout(config.timeout, stream.read(&mut buf))
+                    .await
+                    .map_err(|_| {
+                        ConnError::Timeout(config.timeout, "the X.224 Connection Request")
+                    })??;
+                let offered = ironrdp_core::decode::<X224<ConnectionRequest>>(&buf[..n])
+                    .map(|request| request.0.protocol)
+                    .map_err(|e| {
+                        ConnError::Rdp(format!("invalid X.224 Connection Request: {e}"))
+                    })?;
+                let selected = if offered.contains(SecurityProtocol::HYBRID_EX) {
+                    SecurityProtocol::HYBRID_EX
+                } else {
+                    SecurityProtocol::HYBRID
+                };
+                tokio::time::timeout(config.timeout, stream.write_all(&confirm(selected)))
+                    .await
+                    .map_err(|_| ConnError::Timeout(config.timeout, "a write"))??;
+                info!(%peer, ?selected, "Selected NLA");
             }
             Step::Tls => {
                 let tls = tokio::time::timeout(config.timeout, config.tls.accept(stream))

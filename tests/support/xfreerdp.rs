@@ -30,6 +30,12 @@ pub mod exit {
     pub const CONN_FAILED: i32 = 131;
     pub const NEGO_FAILURE: i32 = 133;
     pub const LOGON_FAILURE: i32 = 134;
+    pub const ACCOUNT_LOCKED_OUT: i32 = 135;
+    pub const PASSWORD_EXPIRED: i32 = 148;
+    pub const PASSWORD_MUST_CHANGE: i32 = 149;
+    pub const ACCOUNT_DISABLED: i32 = 151;
+    pub const ACCOUNT_EXPIRED: i32 = 157;
+    pub const LOGON_TYPE_NOT_GRANTED: i32 = 158;
     pub const TLS_CONNECT_FAILED: i32 = 143;
     pub const CONNECT_TRANSPORT_FAILED: i32 = 147;
 }
