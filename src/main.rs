@@ -49,6 +49,16 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:3389")]
         listen: String,
     },
+    /// Explain a Windows / RDP error code: meaning, stages, likely causes, how to confirm and fix
+    Explain {
+        /// The code: hex (0x904), decimal (2308) or a name (ERRINFO_SERVER_DENIED_CONNECTION)
+        code: String,
+        /// The extended error code, for the pair form (0x904 0x7)
+        extended: Option<String>,
+        /// Print the explanation as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List the mock server scenarios and what a correct client reports for each
     Scenarios {
         /// Print the list as JSON
@@ -160,6 +170,7 @@ fn main() -> ExitCode {
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
         Command::Scenarios { json } => scenarios(json),
+        Command::Explain { code, extended, json } => explain(&code, extended.as_deref(), json),
         Command::Fixtures(FixturesCommand::Generate { dir }) => generate_fixtures(&dir),
     };
     // Do not wait for a name lookup that timed out but still runs on a blocking thread.
@@ -232,6 +243,17 @@ async fn serve(scenario: &str, listen: &str) -> ExitCode {
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+fn explain(code: &str, extended: Option<&str>, json: bool) -> ExitCode {
+    match rdpscope::diagnosis::explain(code, extended) {
+        Ok(explanation) if json => print_json(&explanation).map_or_else(|code| code, |()| ExitCode::SUCCESS),
+        Ok(explanation) => {
+            print!("{}", rdpscope::report::render_explanation(&explanation));
+            ExitCode::SUCCESS
+        }
+        Err(e) => usage_error(e),
+    }
 }
 
 /// One line of `rdpscope scenarios`.

@@ -1,8 +1,18 @@
-//! Diagnosis helpers: protocol code tables used to explain why a connection failed.
+//! The knowledge base: protocol code tables, the causes of failures with their fixes, and the
+//! rules that tie a probe failure (stage, kind, code) or a Windows error code to both.
+//!
+//! One knowledge base serves the probe report (what mstsc would have shown, the likely
+//! causes, the fix) and `rdpscope explain`; renderers only display what is here.
 
+pub mod causes;
 pub mod codes;
+mod explain;
+mod rules;
 
+pub use causes::{CAUSES, Cause, Fix, Side, cause};
 pub use codes::{
-    disconnect_reason, errinfo, lookup_name, neg_failure, ntstatus, CodeInfo, DISCONNECT_REASON,
-    ERRINFO, NEG_FAILURE, NTSTATUS, TABLES,
+    CodeInfo, DISCONNECT_REASON, ERRINFO, NEG_FAILURE, NTSTATUS, TABLES, disconnect_reason, errinfo, lookup_name,
+    neg_failure, ntstatus,
 };
+pub use explain::{ExplainError, Explanation, Match, explain};
+pub use rules::{Diagnosis, MstscCode, diagnose};

@@ -317,6 +317,7 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         }
     };
 
+    let diagnosis = error.as_ref().and_then(crate::diagnosis::diagnose);
     Report {
         target: target.to_string(),
         address: facts.address,
@@ -330,6 +331,7 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         tls: facts.tls,
         certificate: facts.certificate,
         credssp: facts.credssp,
+        diagnosis,
     }
 }
 

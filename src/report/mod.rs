@@ -4,7 +4,7 @@
 
 mod human;
 
-pub use human::render_human;
+pub use human::{render_explanation, render_human};
 
 use serde::Serialize;
 
@@ -260,6 +260,9 @@ pub struct Report {
     pub certificate: Option<CertificateInfo>,
     /// CredSSP facts.
     pub credssp: Option<CredsspInfo>,
+    /// What the knowledge base says about the failure: the mstsc codes a Windows client would
+    /// most likely show and the likely causes with how to confirm and fix them.
+    pub diagnosis: Option<crate::diagnosis::Diagnosis>,
 }
 
 impl Report {

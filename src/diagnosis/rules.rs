@@ -1,0 +1,215 @@
+//! Rules: a probe failure → the mstsc codes a Windows client would most likely show and the
+//! likely causes, most likely first.
+
+use serde::Serialize;
+
+use super::causes::{Cause, cause};
+use super::codes;
+use crate::report::ProbeError;
+use crate::{FailureKind, Stage};
+
+/// An mstsc disconnect reason with its extended reason, as the client shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MstscCode {
+    /// Disconnect reason ("error code"), e.g. 0x904.
+    pub disconnect: u32,
+    /// Its name, when the table knows it.
+    pub disconnect_name: Option<&'static str>,
+    /// Extended disconnect reason ("extended error code"), e.g. 0x7.
+    pub extended: u32,
+    /// Its name, when the table knows it.
+    pub extended_name: Option<&'static str>,
+    /// `error code 0x904, extended error code 0x7`.
+    pub display: String,
+}
+
+impl MstscCode {
+    fn new(disconnect: u32, extended: u32) -> Self {
+        Self {
+            disconnect,
+            disconnect_name: codes::mstsc_disconnect(disconnect).map(|c| c.name),
+            extended,
+            extended_name: codes::extended_disconnect(extended).map(|c| c.name),
+            display: format!("error code 0x{disconnect:X}, extended error code 0x{extended:X}"),
+        }
+    }
+}
+
+/// What the knowledge base says about a failure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnosis {
+    /// The codes mstsc would most likely show for this failure.
+    pub mstsc: Vec<MstscCode>,
+    /// The likely causes, most likely first, each with how to confirm and fix it.
+    pub causes: Vec<&'static Cause>,
+}
+
+/// One rule. `code` matches the failure's RDP_NEG_FAILURE, NTSTATUS or ERRINFO code when set;
+/// rules are tried in order, the first match wins. The extended reason `ERRINFO` means "the
+/// ERRINFO code itself" (mstsc reports the server's ERRINFO as the extended reason).
+struct Rule {
+    stage: Option<Stage>,
+    kind: FailureKind,
+    code: Option<u32>,
+    mstsc: &'static [(u32, u32)],
+    causes: &'static [&'static str],
+}
+
+const ERRINFO_AS_EXTENDED: u32 = u32::MAX;
+
+const fn rule(
+    stage: Option<Stage>,
+    kind: FailureKind,
+    code: Option<u32>,
+    mstsc: &'static [(u32, u32)],
+    causes: &'static [&'static str],
+) -> Rule {
+    Rule {
+        stage,
+        kind,
+        code,
+        mstsc,
+        causes,
+    }
+}
+
+use FailureKind as K;
+
+/// mstsc's "socket closed" disconnect reason, the 0x904 of "0x904 / extended 0x7".
+const SOCKET_CLOSED: u32 = 0x904;
+
+static RULES: &[Rule] = &[
+    rule(Some(Stage::Dns), K::DnsFailure, None, &[(0x104, 0)], &["dns"]),
+    rule(Some(Stage::Dns), K::Timeout, None, &[(0x104, 0)], &["dns"]),
+    rule(Some(Stage::Tcp), K::Refused, None, &[(0x204, 0)], &["service_not_listening", "port_blocked"]),
+    rule(Some(Stage::Tcp), K::Timeout, None, &[(0x204, 0)], &["port_blocked", "slow_network"]),
+    rule(Some(Stage::Tcp), K::Unreachable, None, &[(0x204, 0)], &["port_blocked"]),
+    rule(Some(Stage::X224), K::NotRdp, None, &[(SOCKET_CLOSED, 0)], &["wrong_service"]),
+    rule(Some(Stage::X224), K::ProtocolError, None, &[(SOCKET_CLOSED, 0)], &["wrong_service", "middlebox_reset"]),
+    rule(Some(Stage::X224), K::Timeout, None, &[(0x108, 0)], &["service_hung", "slow_network"]),
+    rule(
+        Some(Stage::X224),
+        K::ClosedByPeer,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["client_refused_before_negotiation", "middlebox_reset"],
+    ),
+    rule(Some(Stage::X224), K::Reset, None, &[(0x404, 0)], &["middlebox_reset", "client_refused_before_negotiation"]),
+    rule(Some(Stage::X224), K::NegotiationFailure, Some(3), &[(SOCKET_CLOSED, 0)], &["cert_key_unreadable"]),
+    rule(Some(Stage::X224), K::NegotiationFailure, Some(5), &[(0x2107, 0)], &["nla_required"]),
+    rule(Some(Stage::X224), K::NegotiationFailure, None, &[(SOCKET_CLOSED, 0)], &["security_layer_mismatch"]),
+    rule(Some(Stage::X224), K::UnsupportedSecurity, None, &[(SOCKET_CLOSED, 0)], &["legacy_server", "security_layer_mismatch"]),
+    rule(Some(Stage::Tls), K::ClosedByPeer, None, &[(SOCKET_CLOSED, 0x7)], &["cert_key_unreadable", "tls_mismatch", "middlebox_reset"]),
+    rule(Some(Stage::Tls), K::TlsAlert, None, &[(SOCKET_CLOSED, 0x7)], &["tls_mismatch", "cert_key_unreadable"]),
+    rule(Some(Stage::Tls), K::TlsError, None, &[(SOCKET_CLOSED, 0x7)], &["legacy_server", "tls_mismatch", "cert_unusable"]),
+    rule(Some(Stage::Tls), K::Reset, None, &[(0x404, 0)], &["middlebox_reset"]),
+    rule(Some(Stage::Tls), K::Timeout, None, &[(0x108, 0)], &["service_hung", "slow_network"]),
+    rule(Some(Stage::Certificate), K::Certificate, None, &[(0x1B07, 0)], &["cert_expired", "cert_unusable", "cert_identity", "cert_changed"]),
+    rule(Some(Stage::Credssp), K::LogonFailure, Some(0xC000_006D), &[(0x807, 0)], &["wrong_credentials"]),
+    rule(Some(Stage::Credssp), K::LogonFailure, Some(0xC000_015B), &[(0x807, 0)], &["not_authorized"]),
+    rule(Some(Stage::Credssp), K::LogonFailure, None, &[(0x807, 0)], &["account_state", "wrong_credentials"]),
+    rule(Some(Stage::Credssp), K::AccessDenied, None, &[(0x807, 0)], &["not_authorized"]),
+    rule(Some(Stage::Credssp), K::CredentialsRequired, None, &[(0x807, 0)], &["nla_required"]),
+    rule(Some(Stage::Credssp), K::ClosedByPeer, None, &[(SOCKET_CLOSED, 0)], &["auth_backend", "server_drop"]),
+    rule(Some(Stage::Credssp), K::CredsspError, None, &[(0x807, 0)], &["auth_backend", "wrong_credentials"]),
+    rule(None, K::ServerErrorInfo, Some(0x9), &[(0x3, ERRINFO_AS_EXTENDED)], &["not_authorized"]),
+    rule(None, K::ServerErrorInfo, Some(0xA), &[(0x3, ERRINFO_AS_EXTENDED)], &["fresh_credentials"]),
+    rule(None, K::ServerErrorInfo, Some(0x1), &[(0x3, ERRINFO_AS_EXTENDED)], &["admin_disconnect"]),
+    rule(None, K::ServerErrorInfo, Some(0x2), &[(0x3, ERRINFO_AS_EXTENDED)], &["admin_disconnect"]),
+    rule(None, K::ServerErrorInfo, None, &[(SOCKET_CLOSED, ERRINFO_AS_EXTENDED)], &["server_refuses_session", "licensing"]),
+    rule(Some(Stage::Licensing), K::LicensingError, None, &[(0x3, 0x101)], &["licensing"]),
+    rule(None, K::Redirected, None, &[(0x3, 0)], &["broker_redirect"]),
+    rule(None, K::UnsupportedSecurity, None, &[(SOCKET_CLOSED, 0)], &["legacy_server"]),
+    rule(None, K::Timeout, None, &[(0x108, 0)], &["slow_network", "server_drop"]),
+    rule(None, K::ClosedByPeer, None, &[(SOCKET_CLOSED, 0)], &["server_drop", "server_refuses_session"]),
+    rule(None, K::Reset, None, &[(0x404, 0)], &["server_drop", "middlebox_reset"]),
+    rule(None, K::ProtocolError, None, &[(SOCKET_CLOSED, 0)], &["server_drop"]),
+];
+
+/// What the knowledge base says about a probe failure; `None` for failures that are not the
+/// server's or the network's doing (internal errors).
+pub fn diagnose(error: &ProbeError) -> Option<Diagnosis> {
+    let code = error.neg_failure_code.or(error.ntstatus).or(error.errinfo);
+    let rule = RULES.iter().find(|r| {
+        r.kind == error.kind && r.stage.is_none_or(|s| s == error.stage) && r.code.is_none_or(|c| Some(c) == code)
+    })?;
+    Some(Diagnosis {
+        mstsc: rule
+            .mstsc
+            .iter()
+            .map(|&(disconnect, extended)| {
+                let extended = if extended == ERRINFO_AS_EXTENDED {
+                    error.errinfo.unwrap_or(0)
+                } else {
+                    extended
+                };
+                MstscCode::new(disconnect, extended)
+            })
+            .collect(),
+        causes: rule.causes.iter().filter_map(|id| cause(id)).collect(),
+    })
+}
+
+/// The causes the rules name for failures of this kind with this code (for `explain`).
+pub(super) fn causes_for_code(table: &str, code: u32) -> Vec<&'static Cause> {
+    let mut ids: Vec<&'static str> = Vec::new();
+    for r in RULES {
+        let matches = match table {
+            "neg_failure" => r.kind == K::NegotiationFailure && r.code.is_none_or(|c| c == code),
+            "ntstatus" => matches!(r.kind, K::LogonFailure | K::CredsspError) && r.code.is_none_or(|c| c == code),
+            "errinfo" => r.kind == K::ServerErrorInfo && r.code.is_none_or(|c| c == code),
+            "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
+            "extended_disconnect" => r
+                .mstsc
+                .iter()
+                .any(|&(_, e)| e == code || (e == ERRINFO_AS_EXTENDED && r.code == Some(code))),
+            _ => false,
+        };
+        if matches {
+            // The first matching rule of a kind is the specific one; later generic rules add
+            // less likely causes.
+            for id in r.causes {
+                if !ids.contains(id) {
+                    ids.push(id);
+                }
+            }
+            if matches!(table, "neg_failure" | "ntstatus" | "errinfo") {
+                break;
+            }
+        }
+    }
+    ids.into_iter().filter_map(cause).collect()
+}
+
+/// The stages a code can arise at, from the rules.
+pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
+    let mut stages: Vec<Stage> = Vec::new();
+    for r in RULES {
+        let matches = match table {
+            "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
+            "extended_disconnect" => r
+                .mstsc
+                .iter()
+                .any(|&(_, e)| e == code || (e == ERRINFO_AS_EXTENDED && r.code.is_none_or(|c| c == code))),
+            "neg_failure" => r.kind == K::NegotiationFailure,
+            "ntstatus" => matches!(r.kind, K::LogonFailure | K::CredsspError),
+            "errinfo" => r.kind == K::ServerErrorInfo,
+            _ => false,
+        };
+        if matches {
+            let stage_list: &[Stage] = match (r.stage, r.kind) {
+                (Some(stage), _) => &[stage],
+                // Set Error Info arrives after the Client Info PDU, or later.
+                (None, K::ServerErrorInfo) => &[Stage::SecureSettings, Stage::Licensing, Stage::Capabilities, Stage::Finalization],
+                (None, _) => &[Stage::BasicSettings, Stage::ChannelConnection, Stage::SecureSettings, Stage::Licensing, Stage::Capabilities, Stage::Finalization],
+            };
+            for stage in stage_list {
+                if !stages.contains(stage) {
+                    stages.push(*stage);
+                }
+            }
+        }
+    }
+    stages.sort();
+    stages
+}
