@@ -3,6 +3,7 @@
 pub mod codes;
 
 pub use codes::{
-    disconnect_reason, errinfo, lookup_name, neg_failure, ntstatus, CodeInfo, DISCONNECT_REASON,
-    ERRINFO, NEG_FAILURE, NTSTATUS, TABLES,
+    disconnect_reason, errinfo, extended_disconnect, lookup_name, mstsc_disconnect, neg_failure,
+    ntstatus, CodeInfo, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT, EXTENDED_PROTOCOL_RANGE,
+    MSTSC_DISCONNECT, NEG_FAILURE, NTSTATUS, TABLES,
 };
