@@ -10,6 +10,13 @@
 //! - [`NEG_FAILURE`]: `failureCode` values of RDP_NEG_FAILURE (MS-RDPBCGR 2.2.1.2.2).
 //! - [`NTSTATUS`]: NTSTATUS and SSPI `SEC_E_*` codes seen in NLA / CredSSP failures (MS-ERREF).
 //! - [`DISCONNECT_REASON`]: reasons of the MCS Disconnect Provider Ultimatum (T.125).
+//! - [`MSTSC_DISCONNECT`]: `discReason` codes the Remote Desktop ActiveX control (mstsc) reports
+//!   through `IMsTscAxEvents::OnDisconnected`.
+//! - [`EXTENDED_DISCONNECT`]: the mstsc `ExtendedDisconnectReasonCode` ("extended error code").
+//!
+//! Most mstsc codes have a Microsoft symbolic name (`disconnectReason*`, `SSL_ERR_*`). Codes that
+//! Microsoft only describes in prose get a descriptive `DISCONNECT_*` name of our own; their
+//! `source` says so.
 
 use serde::Serialize;
 
@@ -66,6 +73,12 @@ const ERREF_NTSTATUS: &str = "MS-ERREF 2.3.1 NTSTATUS Values";
 const ERREF_HRESULT: &str = "MS-ERREF 2.1.1 HRESULT Values (winerror.h SEC_E_*)";
 const T125_REASON: &str =
     "ITU-T T.125 section 7 part 4 (Reason); MS-RDPBCGR 2.2.2.3 MCS Disconnect Provider Ultimatum PDU";
+const MSTSC_ONDISCONNECTED: &str =
+    "Microsoft Learn: IMsTscAxEvents::OnDisconnected, discReason list (MsTscAx.dll)";
+const MSTSC_WIKI: &str = "TechNet Wiki 37870 \"Remote Desktop Client Troubleshooting: Disconnect Codes and Reasons\" (mstscax GetErrorDescription text, mirrored in Xpra xpra/platform/win32/desktoplogon_lib.py); Microsoft publishes no symbolic name, the DISCONNECT_* name is descriptive (ours)";
+const MSTSC_EXTENDED: &str =
+    "Microsoft Learn: ExtendedDisconnectReasonCode enumeration (MsTscAx.dll type library)";
+const MSTSC_EXTENDED_12: &str = "Microsoft Learn: ExtendedDisconnectReasonCode enumeration; value 12 also in the mstscax.dll type library import MSTSCLib_TLB.pas (adaloveless/commonx), one MicrosoftDocs/win32 revision misprints it as 2";
 
 /// `errorInfo` codes of the Set Error Info PDU (MS-RDPBCGR 2.2.5.1.1), including `ERRINFO_NONE`.
 #[rustfmt::skip]
@@ -277,16 +290,146 @@ pub static DISCONNECT_REASON: &[CodeInfo] = &[
     row(4, "rn-channel-purged", "a channel the user had joined was purged", T125_REASON),
 ];
 
+/// `discReason` codes of `IMsTscAxEvents::OnDisconnected`, as reported by mstsc and the Remote
+/// Desktop ActiveX control.
+///
+/// The low byte groups the codes: 0x04 socket/network, 0x06 memory or security data, 0x07 the
+/// security layer (NLA / CredSSP account and credential failures), 0x08 internal, licensing and
+/// decompression errors, 0x09 / 0x0A client-side policy and smart card problems.
+#[rustfmt::skip]
+pub static MSTSC_DISCONNECT: &[CodeInfo] = &[
+    row(0x0000, "disconnectReasonNoInfo", "no information about the disconnect is available", MSTSC_ONDISCONNECTED),
+    row(0x0001, "disconnectReasonLocalNotError", "the local side disconnected, e.g. the user closed the client; not an error", MSTSC_ONDISCONNECTED),
+    row(0x0002, "disconnectReasonRemoteByUser", "the user disconnected or logged off in the remote session; not an error", MSTSC_ONDISCONNECTED),
+    row(0x0003, "disconnectReasonByServer", "the server ended the connection, e.g. an administrator ended the session; not an error code by itself", MSTSC_ONDISCONNECTED),
+    row(0x0104, "disconnectReasonDNSLookupFailed", "the server name could not be resolved through DNS", MSTSC_ONDISCONNECTED),
+    row(0x0106, "disconnectReasonOutOfMemory", "the client ran out of memory", MSTSC_ONDISCONNECTED),
+    row(0x0108, "disconnectReasonConnectionTimedOut", "the connection could not be set up within the allotted time", MSTSC_ONDISCONNECTED),
+    row(0x010A, "DISCONNECT_SMARTCARD_SERVICE_NOT_RUNNING", "the local smart card service is not running", MSTSC_WIKI),
+    row(0x0204, "disconnectReasonSocketConnectFailed", "the TCP connect to the server failed: remote access off, host down or unreachable, or port blocked", MSTSC_ONDISCONNECTED),
+    row(0x0206, "disconnectReasonOutOfMemory2", "the client ran out of memory", MSTSC_ONDISCONNECTED),
+    row(0x0208, "disconnectReasonHostNotFound", "the host was not found", MSTSC_ONDISCONNECTED),
+    row(0x020A, "DISCONNECT_SMARTCARD_READER_NOT_FOUND", "no smart card reader was detected", MSTSC_WIKI),
+    row(0x0304, "disconnectReasonWinsockSendFailed", "sending on the socket failed, so the connection was lost to a network error", MSTSC_ONDISCONNECTED),
+    row(0x0306, "disconnectReasonOutOfMemory3", "the client ran out of memory", MSTSC_ONDISCONNECTED),
+    row(0x0308, "disconnectReasonInvalidIPAddr", "the IP address given is not valid", MSTSC_ONDISCONNECTED),
+    row(0x030A, "DISCONNECT_SMARTCARD_NOT_INSERTED", "no card is inserted in the smart card reader", MSTSC_WIKI),
+    row(0x0404, "disconnectReasonSocketRecvFailed", "receiving on the socket failed", MSTSC_ONDISCONNECTED),
+    row(0x0406, "disconnectReasonInvalidSecurityData", "the security data was invalid, so a security error stopped the connection", MSTSC_ONDISCONNECTED),
+    uncertain_row(0x0408, "disconnectReasonInternalError", "documented as an internal client error, but mstsc's message for this code says the computer name has invalid characters", "Microsoft Learn: IMsTscAxEvents::OnDisconnected (internal error); TechNet Wiki 37870 / Xpra desktoplogon_lib.py give mstsc's text (invalid characters in the computer name); the two disagree"),
+    row(0x040A, "DISCONNECT_SMARTCARD_SUBSYSTEM_ERROR", "the smart card subsystem reported an error", MSTSC_WIKI),
+    row(0x0506, "disconnectReasonInvalidEncryption", "the encryption method given is not valid", MSTSC_ONDISCONNECTED),
+    row(0x0508, "disconnectReasonDNSLookupFailed2", "a DNS lookup failed", MSTSC_ONDISCONNECTED),
+    row(0x0604, "disconnectReasonGetHostByNameFailed", "resolving the server name with gethostbyname failed", MSTSC_ONDISCONNECTED),
+    row(0x0606, "disconnectReasonInvalidServerSecurityInfo", "the server's security data is not valid", MSTSC_ONDISCONNECTED),
+    row(0x0608, "disconnectReasonTimerError", "an internal timer failed", MSTSC_ONDISCONNECTED),
+    row(0x0704, "disconnectReasonTimeoutOccurred", "a timeout occurred while connecting", MSTSC_ONDISCONNECTED),
+    row(0x0706, "disconnectReasonServerCertificateUnpackErr", "the server certificate could not be unpacked", MSTSC_ONDISCONNECTED),
+    row(0x0708, "DISCONNECT_CONSOLE_SESSION_IN_PROGRESS", "the client already has a console session in progress, so it cannot connect to another console session", MSTSC_WIKI),
+    row(0x0804, "disconnectReasonInvalidIP", "the IP address given is bad", MSTSC_ONDISCONNECTED),
+    row(0x0807, "SSL_ERR_LOGON_FAILURE", "the logon failed: wrong user name or password", MSTSC_ONDISCONNECTED),
+    row(0x0808, "disconnectReasonLicensingFailed", "license negotiation with the server failed", MSTSC_ONDISCONNECTED),
+    row(0x0904, "disconnectReasonAtClientWinsockFDCLOSE", "the socket was closed: the connection to the server was lost, possibly to a network problem", MSTSC_ONDISCONNECTED),
+    row(0x0906, "disconnectReasonInternalSecurityError", "an internal security error occurred", MSTSC_ONDISCONNECTED),
+    row(0x0907, "DISCONNECT_UNEXPECTED_SERVER_CERT", "the server presented an unexpected authentication certificate", MSTSC_WIKI),
+    row(0x0908, "disconnectReasonLicensingTimeout", "licensing timed out", MSTSC_ONDISCONNECTED),
+    row(0x0A06, "disconnectReasonInternalSecurityError2", "an internal security error occurred", MSTSC_ONDISCONNECTED),
+    row(0x0A07, "SSL_ERR_NO_SUCH_USER", "the user name has no account", MSTSC_ONDISCONNECTED),
+    row(0x0B04, "DISCONNECT_CONNECTION_ERROR", "an unspecified error prevented the connection", MSTSC_WIKI),
+    row(0x0B06, "disconnectReasonEncryptionError", "encrypting data failed, so the session ended", MSTSC_ONDISCONNECTED),
+    row(0x0B07, "SSL_ERR_ACCOUNT_DISABLED", "the account is disabled", MSTSC_ONDISCONNECTED),
+    row(0x0B09, "DISCONNECT_NLA_REQUIRED", "the server requires Network Level Authentication, which this client does not offer", MSTSC_WIKI),
+    row(0x0C06, "disconnectReasonDecryptionError", "decrypting data failed", MSTSC_ONDISCONNECTED),
+    row(0x0C07, "SSL_ERR_ACCOUNT_RESTRICTION", "an account restriction, such as a time-of-day limit, blocks the logon", MSTSC_ONDISCONNECTED),
+    row(0x0C08, "disconnectReasonClientDecompressionError", "the client failed to decompress data from the server", MSTSC_ONDISCONNECTED),
+    row(0x0D07, "SSL_ERR_ACCOUNT_LOCKED_OUT", "the account is locked out", MSTSC_ONDISCONNECTED),
+    row(0x0D09, "DISCONNECT_SECURE_DESKTOP_CREDS_UNSUPPORTED", "local policy requires typing the password in the Windows Security dialog, which the server cannot accept", MSTSC_WIKI),
+    row(0x0E06, "DISCONNECT_FIPS_NOT_SUPPORTED", "the server requires FIPS encryption, which the client does not support", MSTSC_WIKI),
+    row(0x0E07, "SSL_ERR_ACCOUNT_EXPIRED", "the account has expired", MSTSC_ONDISCONNECTED),
+    row(0x0E08, "DISCONNECT_RECONNECT_FAILED", "reconnecting to the remote session failed", MSTSC_WIKI),
+    row(0x0E09, "DISCONNECT_RESTRICTED_ADMIN_NOT_SUPPORTED", "the server does not support Restricted Administration mode", MSTSC_WIKI),
+    row(0x0F07, "SSL_ERR_PASSWORD_EXPIRED", "the password has expired", MSTSC_ONDISCONNECTED),
+    row(0x0F08, "DISCONNECT_CREDENTIALS_NOT_SENDABLE", "the client's policy does not allow sending credentials to this server", MSTSC_WIKI),
+    row(0x1007, "DISCONNECT_INVALID_LOGON_HOURS", "the account may not log on at this time of day", MSTSC_WIKI),
+    row(0x1008, "DISCONNECT_LOW_VIDEO_RESOURCES", "the client ran low on video resources", MSTSC_WIKI),
+    row(0x1107, "DISCONNECT_INVALID_WORKSTATION", "the account may not log on from this computer", MSTSC_WIKI),
+    row(0x1207, "SSL_ERR_PASSWORD_MUST_CHANGE", "the password must be changed before the first logon", MSTSC_ONDISCONNECTED),
+    row(0x1307, "DISCONNECT_LOGON_TYPE_NOT_GRANTED", "the account is not allowed this type of logon (network or interactive)", MSTSC_WIKI),
+    row(0x1407, "DISCONNECT_KERBEROS_USER2USER_REQUIRED", "the Kerberos User2User sub-protocol is required", MSTSC_WIKI),
+    row(0x1607, "SSL_ERR_DELEGATION_POLICY", "the client's policy does not allow delegating credentials to this server", MSTSC_ONDISCONNECTED),
+    row(0x1707, "SSL_ERR_POLICY_NTLM_ONLY", "the client's policy forbids delegating credentials without mutual authentication, e.g. when only NTLM is possible", MSTSC_ONDISCONNECTED),
+    row(0x1807, "SSL_ERR_NO_AUTHENTICATING_AUTHORITY", "no authority such as a domain controller could be contacted to authenticate", MSTSC_ONDISCONNECTED),
+    row(0x1B07, "SSL_ERR_CERT_EXPIRED", "the server's certificate has expired or is invalid; a large clock difference can also cause this", MSTSC_ONDISCONNECTED),
+    row(0x1C07, "SSL_ERR_SMARTCARD_WRONG_PIN", "a wrong smart card PIN was entered", MSTSC_ONDISCONNECTED),
+    row(0x1D07, "DISCONNECT_TIME_SKEW", "the client and server clocks differ too much to verify the server", MSTSC_WIKI),
+    row(0x2107, "SSL_ERR_FRESH_CRED_REQUIRED_BY_SERVER", "the server does not accept saved credentials; they must be typed in", MSTSC_ONDISCONNECTED),
+    row(0x2207, "SSL_ERR_SMARTCARD_CARD_BLOCKED", "the smart card is blocked", MSTSC_ONDISCONNECTED),
+    row(0x2507, "DISCONNECT_APP_AUTO_RECONNECT_FAILED", "automatic reconnection to the remote applications failed", MSTSC_WIKI),
+    row(0x2604, "DISCONNECT_VERSION_MISMATCH", "the client and server versions do not match", MSTSC_WIKI),
+];
+
+/// The protocol range of [`EXTENDED_DISCONNECT`]: `exDiscReasonProtocolRangeStart` (0x1000) to
+/// `exDiscReasonProtocolRangeEnd` (0x7FFF), inclusive.
+pub const EXTENDED_PROTOCOL_RANGE: std::ops::RangeInclusive<u32> = 0x1000..=0x7FFF;
+
+/// The mstsc `ExtendedDisconnectReasonCode` enumeration (the client's "extended error code").
+///
+/// Codes 0..=12 and 256..=266 carry the same numbers as the corresponding `ERRINFO_*` codes of
+/// [`ERRINFO`]. [`extended_disconnect`] maps any code inside [`EXTENDED_PROTOCOL_RANGE`] to the
+/// range-start row.
+#[rustfmt::skip]
+pub static EXTENDED_DISCONNECT: &[CodeInfo] = &[
+    row(0, "exDiscReasonNoInfo", "no extended information is available", MSTSC_EXTENDED),
+    row(1, "exDiscReasonAPIInitiatedDisconnect", "an application or administrative tool disconnected the session (as ERRINFO_RPC_INITIATED_DISCONNECT)", MSTSC_EXTENDED),
+    row(2, "exDiscReasonAPIInitiatedLogoff", "an application or administrative tool logged the session off (as ERRINFO_RPC_INITIATED_LOGOFF)", MSTSC_EXTENDED),
+    row(3, "exDiscReasonServerIdleTimeout", "the server's idle-session time limit expired (as ERRINFO_IDLE_TIMEOUT)", MSTSC_EXTENDED),
+    row(4, "exDiscReasonServerLogonTimeout", "the server's connection time limit expired (as ERRINFO_LOGON_TIMEOUT)", MSTSC_EXTENDED),
+    row(5, "exDiscReasonReplacedByOtherConnection", "another connection took over the session (as ERRINFO_DISCONNECTED_BY_OTHERCONNECTION)", MSTSC_EXTENDED),
+    row(6, "exDiscReasonOutOfMemory", "the server ran out of memory (as ERRINFO_OUT_OF_MEMORY)", MSTSC_EXTENDED),
+    row(7, "exDiscReasonServerDeniedConnection", "the server refused the connection (as ERRINFO_SERVER_DENIED_CONNECTION)", MSTSC_EXTENDED),
+    row(8, "exDiscReasonServerDeniedConnectionFips", "the server refused the connection for security reasons, by its FIPS setting; no ERRINFO code 8 exists", MSTSC_EXTENDED),
+    row(9, "exDiscReasonServerInsufficientPrivileges", "the user lacks the rights to connect to this server (as ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES)", MSTSC_EXTENDED),
+    row(10, "exDiscReasonServerFreshCredsRequired", "the server wants credentials typed in, not saved ones (as ERRINFO_SERVER_FRESH_CREDENTIALS_REQUIRED)", MSTSC_EXTENDED),
+    row(11, "exDiscReasonRpcInitiatedDisconnectByUser", "a tool in the user's own session disconnected it (as ERRINFO_RPC_INITIATED_DISCONNECT_BYUSER)", MSTSC_EXTENDED),
+    row(12, "exDiscReasonLogoffByUser", "the user logged off the remote session (as ERRINFO_LOGOFF_BY_USER)", MSTSC_EXTENDED_12),
+    row(256, "exDiscReasonLicenseInternal", "the server's licensing component hit an internal error (as ERRINFO_LICENSE_INTERNAL)", MSTSC_EXTENDED),
+    row(257, "exDiscReasonLicenseNoLicenseServer", "no license server was available (as ERRINFO_LICENSE_NO_LICENSE_SERVER)", MSTSC_EXTENDED),
+    row(258, "exDiscReasonLicenseNoLicense", "no valid client access license was available (as ERRINFO_LICENSE_NO_LICENSE)", MSTSC_EXTENDED),
+    row(259, "exDiscReasonLicenseErrClientMsg", "the server received an invalid licensing message (as ERRINFO_LICENSE_BAD_CLIENT_MSG)", MSTSC_EXTENDED),
+    row(260, "exDiscReasonLicenseHwidDoesntMatchLicense", "the hardware ID does not match the stored license (as ERRINFO_LICENSE_HWID_DOESNT_MATCH_LICENSE)", MSTSC_EXTENDED),
+    row(261, "exDiscReasonLicenseErrClientLicense", "the client's stored license is bad (as ERRINFO_LICENSE_BAD_CLIENT_LICENSE)", MSTSC_EXTENDED),
+    row(262, "exDiscReasonLicenseCantFinishProtocol", "network problems cut the licensing exchange short (as ERRINFO_LICENSE_CANT_FINISH_PROTOCOL)", MSTSC_EXTENDED),
+    row(263, "exDiscReasonLicenseClientEndedProtocol", "the client ended the licensing exchange early (as ERRINFO_LICENSE_CLIENT_ENDED_PROTOCOL)", MSTSC_EXTENDED),
+    row(264, "exDiscReasonLicenseErrClientEncryption", "a licensing message was encrypted incorrectly (as ERRINFO_LICENSE_BAD_CLIENT_ENCRYPTION)", MSTSC_EXTENDED),
+    row(265, "exDiscReasonLicenseCantUpgradeLicense", "the client's license could not be upgraded or renewed (as ERRINFO_LICENSE_CANT_UPGRADE_LICENSE)", MSTSC_EXTENDED),
+    row(266, "exDiscReasonLicenseNoRemoteConnections", "the server is not licensed to accept remote connections (as ERRINFO_LICENSE_NO_REMOTE_CONNECTIONS)", MSTSC_EXTENDED),
+    row(267, "exDiscReasonLicenseCreatingLicStoreAccDenied", "access was denied while creating the registry key of the client's license store", MSTSC_EXTENDED),
+    row(768, "exDiscReasonRdpEncInvalidCredentials", "invalid credentials were encountered", MSTSC_EXTENDED),
+    row(0x1000, "exDiscReasonProtocolRangeStart", "start of the range (4096..=32767) of internal protocol errors; the server's event log has details", MSTSC_EXTENDED),
+    row(0x7FFF, "exDiscReasonProtocolRangeEnd", "end of the range (4096..=32767) of internal protocol errors", MSTSC_EXTENDED),
+];
+
 /// Every table with the name [`lookup_name`] reports for it, in lookup order.
 pub static TABLES: &[(&str, &[CodeInfo])] = &[
     ("errinfo", ERRINFO),
     ("neg_failure", NEG_FAILURE),
     ("ntstatus", NTSTATUS),
     ("disconnect_reason", DISCONNECT_REASON),
+    ("mstsc_disconnect", MSTSC_DISCONNECT),
+    ("extended_disconnect", EXTENDED_DISCONNECT),
 ];
 
 /// Prefixes that [`lookup_name`] accepts as omitted, tried in this order.
-const PREFIXES: &[&str] = &["ERRINFO_", "STATUS_", "SEC_E_", "rn-"];
+const PREFIXES: &[&str] = &[
+    "ERRINFO_",
+    "STATUS_",
+    "SEC_E_",
+    "rn-",
+    "SSL_ERR_",
+    "disconnectReason",
+    "DISCONNECT_",
+    "exDiscReason",
+];
 
 fn find(table: &'static [CodeInfo], code: u32) -> Option<&'static CodeInfo> {
     table.iter().find(|row| row.code == code)
@@ -312,6 +455,25 @@ pub fn disconnect_reason(code: u32) -> Option<&'static CodeInfo> {
     find(DISCONNECT_REASON, code)
 }
 
+/// The mstsc `discReason` row for an `IMsTscAxEvents::OnDisconnected` code.
+pub fn mstsc_disconnect(code: u32) -> Option<&'static CodeInfo> {
+    find(MSTSC_DISCONNECT, code)
+}
+
+/// The `ExtendedDisconnectReasonCode` row for an extended disconnect reason.
+///
+/// An exact row wins; any other code inside [`EXTENDED_PROTOCOL_RANGE`] returns the
+/// `exDiscReasonProtocolRangeStart` row, which stands for the whole range.
+pub fn extended_disconnect(code: u32) -> Option<&'static CodeInfo> {
+    find(EXTENDED_DISCONNECT, code).or_else(|| {
+        if EXTENDED_PROTOCOL_RANGE.contains(&code) {
+            find(EXTENDED_DISCONNECT, *EXTENDED_PROTOCOL_RANGE.start())
+        } else {
+            None
+        }
+    })
+}
+
 /// True when `name` equals `prefix` followed by `query`, ignoring ASCII case.
 fn eq_with_prefix(name: &str, prefix: &str, query: &str) -> bool {
     name.len() == prefix.len() + query.len()
@@ -323,9 +485,13 @@ fn eq_with_prefix(name: &str, prefix: &str, query: &str) -> bool {
 /// Finds a row by symbolic name, returning the table name (as in [`TABLES`]) and the row.
 ///
 /// The match ignores ASCII case and surrounding whitespace. An exact name is tried first in
-/// every table; then the name with one of the prefixes `ERRINFO_`, `STATUS_`, `SEC_E_` or `rn-`
-/// omitted (so `server_denied_connection`, `logon_failure` and `user-requested` all resolve).
-/// Where an unprefixed name fits several rows, e.g. `DOWNGRADE_DETECTED`, the `STATUS_` row wins.
+/// every table; then the name with one of the prefixes `ERRINFO_`, `STATUS_`, `SEC_E_`, `rn-`,
+/// `SSL_ERR_`, `disconnectReason`, `DISCONNECT_` or `exDiscReason` omitted (so
+/// `server_denied_connection`, `logon_failure`, `user-requested` and `SocketConnectFailed` all
+/// resolve). Prefixes are tried in that order, so where an unprefixed name fits several rows the
+/// earlier prefix wins: `DOWNGRADE_DETECTED` gives the `STATUS_` row, `LOGON_FAILURE` the
+/// `STATUS_` row rather than `SSL_ERR_LOGON_FAILURE`, and `OutOfMemory` the `disconnectReason`
+/// row rather than the `exDiscReason` one.
 pub fn lookup_name(name: &str) -> Option<(&'static str, &'static CodeInfo)> {
     let query = name.trim();
     if query.is_empty() {
@@ -385,9 +551,15 @@ mod tests {
 
     #[test]
     fn tables_are_sorted_by_code_within_each_group() {
-        // ERRINFO, NEG_FAILURE and DISCONNECT_REASON are fully ascending; NTSTATUS is two
-        // ascending runs (STATUS_* then SEC_E_*).
-        for rows in [ERRINFO, NEG_FAILURE, DISCONNECT_REASON] {
+        // ERRINFO, NEG_FAILURE, DISCONNECT_REASON, MSTSC_DISCONNECT and EXTENDED_DISCONNECT are
+        // fully ascending; NTSTATUS is two ascending runs (STATUS_* then SEC_E_*).
+        for rows in [
+            ERRINFO,
+            NEG_FAILURE,
+            DISCONNECT_REASON,
+            MSTSC_DISCONNECT,
+            EXTENDED_DISCONNECT,
+        ] {
             assert!(rows.windows(2).all(|w| w[0].code < w[1].code));
         }
         let (status, sec): (Vec<&CodeInfo>, Vec<&CodeInfo>) = NTSTATUS
@@ -436,6 +608,57 @@ mod tests {
         assert!(DISCONNECT_REASON
             .iter()
             .all(|row| row.name.starts_with("rn-")));
+        assert!(MSTSC_DISCONNECT.iter().all(|row| {
+            row.name.starts_with("disconnectReason")
+                || row.name.starts_with("SSL_ERR_")
+                || row.name.starts_with("DISCONNECT_")
+        }));
+        assert!(EXTENDED_DISCONNECT
+            .iter()
+            .all(|row| row.name.starts_with("exDiscReason")));
+    }
+
+    #[test]
+    fn mstsc_names_say_where_they_come_from() {
+        // Microsoft's symbolic names cite the OnDisconnected reference; our descriptive
+        // DISCONNECT_* names say in their source that they are ours.
+        for row in MSTSC_DISCONNECT {
+            if row.name.starts_with("DISCONNECT_") {
+                assert!(row.source.contains("descriptive (ours)"), "{}", row.name);
+            } else {
+                assert!(row.source.contains("OnDisconnected"), "{}", row.name);
+            }
+        }
+    }
+
+    #[test]
+    fn mstsc_security_layer_codes_have_low_byte_7() {
+        for row in MSTSC_DISCONNECT {
+            if row.name.starts_with("SSL_ERR_") {
+                assert_eq!(row.code & 0xFF, 0x07, "{}", row.name);
+            }
+        }
+    }
+
+    #[test]
+    fn extended_codes_mirror_errinfo() {
+        // 0..=12 and 256..=266 share their numbers with ERRINFO (8 has no ERRINFO code).
+        for row in EXTENDED_DISCONNECT
+            .iter()
+            .filter(|r| r.code <= 12 || (256..=266).contains(&r.code))
+        {
+            let mirrored = errinfo(row.code);
+            if row.code == 8 {
+                assert_eq!(mirrored, None);
+            } else {
+                let mirrored = mirrored.unwrap();
+                assert!(
+                    row.meaning.contains(mirrored.name) || row.code == 0,
+                    "{}",
+                    row.name
+                );
+            }
+        }
     }
 
     #[test]
@@ -484,6 +707,60 @@ mod tests {
         assert!(!neg_failure(6).unwrap().uncertain);
         assert_eq!(disconnect_reason(3).unwrap().name, "rn-user-requested");
         assert_eq!(disconnect_reason(5), None);
+        assert_eq!(
+            mstsc_disconnect(0x904).unwrap().name,
+            "disconnectReasonAtClientWinsockFDCLOSE"
+        );
+        assert_eq!(
+            mstsc_disconnect(0x204).unwrap().name,
+            "disconnectReasonSocketConnectFailed"
+        );
+        assert_eq!(
+            mstsc_disconnect(0x807).unwrap().name,
+            "SSL_ERR_LOGON_FAILURE"
+        );
+        assert_eq!(
+            mstsc_disconnect(0x1B07).unwrap().name,
+            "SSL_ERR_CERT_EXPIRED"
+        );
+        assert_eq!(
+            mstsc_disconnect(0x2107).unwrap().name,
+            "SSL_ERR_FRESH_CRED_REQUIRED_BY_SERVER"
+        );
+        assert!(mstsc_disconnect(0x408).unwrap().uncertain);
+        assert!(!mstsc_disconnect(0x904).unwrap().uncertain);
+        assert_eq!(mstsc_disconnect(0x1A07), None);
+        assert_eq!(
+            extended_disconnect(7).unwrap().name,
+            "exDiscReasonServerDeniedConnection"
+        );
+        assert_eq!(
+            extended_disconnect(12).unwrap().name,
+            "exDiscReasonLogoffByUser"
+        );
+        assert_eq!(
+            extended_disconnect(267).unwrap().name,
+            "exDiscReasonLicenseCreatingLicStoreAccDenied"
+        );
+        assert_eq!(
+            extended_disconnect(768).unwrap().name,
+            "exDiscReasonRdpEncInvalidCredentials"
+        );
+        assert_eq!(
+            extended_disconnect(5000).unwrap().name,
+            "exDiscReasonProtocolRangeStart"
+        );
+        assert_eq!(
+            extended_disconnect(0x10C9).unwrap().name,
+            "exDiscReasonProtocolRangeStart"
+        );
+        assert_eq!(
+            extended_disconnect(0x7FFF).unwrap().name,
+            "exDiscReasonProtocolRangeEnd"
+        );
+        assert_eq!(extended_disconnect(0x0FFF), None);
+        assert_eq!(extended_disconnect(0x8000), None);
+        assert_eq!(extended_disconnect(13), None);
     }
 
     #[test]
@@ -506,6 +783,21 @@ mod tests {
         assert_eq!((table, row.code), ("disconnect_reason", 3));
         let (table, row) = lookup_name("provider-initiated").unwrap();
         assert_eq!((table, row.code), ("disconnect_reason", 1));
+        let (table, row) = lookup_name("SocketConnectFailed").unwrap();
+        assert_eq!((table, row.code), ("mstsc_disconnect", 0x204));
+        let (table, row) = lookup_name("ssl_err_logon_failure").unwrap();
+        assert_eq!((table, row.code), ("mstsc_disconnect", 0x807));
+        // SEC_E_ is tried before SSL_ERR_.
+        let (table, row) = lookup_name("cert_expired").unwrap();
+        assert_eq!((table, row.code), ("ntstatus", 0x8009_0328));
+        let (table, row) = lookup_name("smartcard_wrong_pin").unwrap();
+        assert_eq!((table, row.code), ("mstsc_disconnect", 0x1C07));
+        let (table, row) = lookup_name("OutOfMemory").unwrap();
+        assert_eq!((table, row.code), ("mstsc_disconnect", 0x106));
+        let (table, row) = lookup_name("ServerDeniedConnectionFips").unwrap();
+        assert_eq!((table, row.code), ("extended_disconnect", 8));
+        let (table, row) = lookup_name("EXDISCREASONLOGOFFBYUSER").unwrap();
+        assert_eq!((table, row.code), ("extended_disconnect", 12));
         assert_eq!(lookup_name(""), None);
         assert_eq!(lookup_name("NO_SUCH_CODE_NAME"), None);
         assert_eq!(lookup_name("ERRINFO_"), None);

@@ -11,8 +11,8 @@ mod rules;
 
 pub use causes::{CAUSES, Cause, Fix, Side, cause};
 pub use codes::{
-    CodeInfo, DISCONNECT_REASON, ERRINFO, NEG_FAILURE, NTSTATUS, TABLES, disconnect_reason, errinfo, lookup_name,
-    neg_failure, ntstatus,
+    CodeInfo, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT, MSTSC_DISCONNECT, NEG_FAILURE, NTSTATUS, TABLES,
+    disconnect_reason, errinfo, extended_disconnect, lookup_name, mstsc_disconnect, neg_failure, ntstatus,
 };
 pub use explain::{ExplainError, Explanation, Match, explain};
 pub use rules::{Diagnosis, MstscCode, diagnose};
