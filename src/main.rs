@@ -170,7 +170,11 @@ fn main() -> ExitCode {
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
         Command::Scenarios { json } => scenarios(json),
-        Command::Explain { code, extended, json } => explain(&code, extended.as_deref(), json),
+        Command::Explain {
+            code,
+            extended,
+            json,
+        } => explain(&code, extended.as_deref(), json),
         Command::Fixtures(FixturesCommand::Generate { dir }) => generate_fixtures(&dir),
     };
     // Do not wait for a name lookup that timed out but still runs on a blocking thread.
@@ -247,7 +251,9 @@ async fn serve(scenario: &str, listen: &str) -> ExitCode {
 
 fn explain(code: &str, extended: Option<&str>, json: bool) -> ExitCode {
     match rdpscope::diagnosis::explain(code, extended) {
-        Ok(explanation) if json => print_json(&explanation).map_or_else(|code| code, |()| ExitCode::SUCCESS),
+        Ok(explanation) if json => {
+            print_json(&explanation).map_or_else(|code| code, |()| ExitCode::SUCCESS)
+        }
         Ok(explanation) => {
             print!("{}", rdpscope::report::render_explanation(&explanation));
             ExitCode::SUCCESS

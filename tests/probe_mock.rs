@@ -67,6 +67,10 @@ async fn every_scenario_meets_its_expectation() {
         let context = format!("scenario {}: {}", scenario.name(), report.verdict());
         assert_stage_statuses(&report);
         assert_eq!(expected.check(&report), Ok(()), "{context}");
+        if expected.kind.is_some() {
+            let diagnosis = report.diagnosis.as_ref().expect(&context);
+            assert!(!diagnosis.causes.is_empty(), "{context}: no cause");
+        }
         match expected.kind {
             None => {
                 assert_eq!(report.outcome, Outcome::Connected, "{context}");
@@ -310,4 +314,23 @@ async fn certificate_name_mismatch_is_reported_and_fails_strict() {
             "credentials only after a passed certificate stage"
         );
     }
+}
+
+#[tokio::test]
+async fn the_classic_refusal_reports_what_mstsc_shows_and_why() {
+    let report = probe_scenario(Scenario::ServerErrorInfo(7), &options(MOCK_PASSWORD)).await;
+    let diagnosis = report.diagnosis.as_ref().expect("diagnosis");
+    assert_eq!(
+        diagnosis.mstsc[0].display,
+        "error code 0x904, extended error code 0x7"
+    );
+    assert_eq!(diagnosis.causes[0].id, "server_refuses_session");
+    let json = serde_json::to_value(&report).expect("json");
+    assert_eq!(
+        json["diagnosis"]["mstsc"][0]["extended_name"],
+        "exDiscReasonServerDeniedConnection"
+    );
+    assert!(json["diagnosis"]["causes"][0]["fixes"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty()));
 }

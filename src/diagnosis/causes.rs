@@ -332,7 +332,12 @@ mod tests {
         for cause in CAUSES {
             assert!(ids.insert(cause.id), "duplicate {}", cause.id);
             assert!(!cause.fixes.is_empty(), "{}", cause.id);
-            assert!(cause.confirm.starts_with("rdpscope ") || cause.confirm.starts_with("RDPSCOPE_PASSWORD"), "{}", cause.id);
+            assert!(
+                cause.confirm.starts_with("rdpscope ")
+                    || cause.confirm.starts_with("RDPSCOPE_PASSWORD"),
+                "{}",
+                cause.id
+            );
         }
     }
 }

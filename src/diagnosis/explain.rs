@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::causes::{Cause, cause};
+use super::causes::{cause, Cause};
 use super::codes::{self, CodeInfo};
 use super::rules::{causes_for_code, stages_for_code};
 use crate::Stage;
@@ -63,15 +63,35 @@ const RANKINGS: &[(u32, Option<u32>, &[&str])] = &[
     (
         0x904,
         Some(0x7),
-        &["cert_expired", "cert_key_unreadable", "middlebox_reset", "server_refuses_session", "licensing"],
+        &[
+            "cert_expired",
+            "cert_key_unreadable",
+            "middlebox_reset",
+            "server_refuses_session",
+            "licensing",
+        ],
     ),
     (
         0x904,
         None,
-        &["cert_key_unreadable", "cert_expired", "middlebox_reset", "server_drop", "server_refuses_session"],
+        &[
+            "cert_key_unreadable",
+            "cert_expired",
+            "middlebox_reset",
+            "server_drop",
+            "server_refuses_session",
+        ],
     ),
-    (0x204, None, &["port_blocked", "service_not_listening", "dns"]),
-    (0x807, None, &["wrong_credentials", "account_state", "not_authorized"]),
+    (
+        0x204,
+        None,
+        &["port_blocked", "service_not_listening", "dns"],
+    ),
+    (
+        0x807,
+        None,
+        &["wrong_credentials", "account_state", "not_authorized"],
+    ),
 ];
 
 fn ranking(disconnect: u32, extended: Option<u32>) -> Option<Vec<&'static Cause>> {
@@ -94,7 +114,10 @@ fn parse(text: &str) -> Result<Query, ExplainError> {
         t.parse::<u32>().ok()
     } else if let Some(negative) = t.strip_prefix('-') {
         // NTSTATUS values are sometimes printed as negative 32-bit integers.
-        negative.parse::<i64>().ok().and_then(|v| u32::try_from((1i64 << 32) - v).ok())
+        negative
+            .parse::<i64>()
+            .ok()
+            .and_then(|v| u32::try_from((1i64 << 32) - v).ok())
     } else {
         None
     };
@@ -129,7 +152,13 @@ fn number_matches(code: u32, tables: &[&'static str]) -> Vec<Match> {
 }
 
 /// Tables a bare number is looked up in, in the order matches are shown.
-const NUMBER_TABLES: [&str; 5] = ["mstsc_disconnect", "extended_disconnect", "errinfo", "ntstatus", "neg_failure"];
+const NUMBER_TABLES: [&str; 5] = [
+    "mstsc_disconnect",
+    "extended_disconnect",
+    "errinfo",
+    "ntstatus",
+    "neg_failure",
+];
 
 /// Explains `code`, or the pair `code extended` (also accepted as one string "0x904 0x7").
 pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, ExplainError> {
@@ -154,11 +183,15 @@ pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, Explai
             };
             let mut matches = number_matches(disconnect, &["mstsc_disconnect"]);
             if matches.is_empty() {
-                return Err(ExplainError::Unknown(format!("0x{disconnect:X} (as an mstsc disconnect reason)")));
+                return Err(ExplainError::Unknown(format!(
+                    "0x{disconnect:X} (as an mstsc disconnect reason)"
+                )));
             }
             let extended_matches = number_matches(extended_value, &["extended_disconnect"]);
             if extended_matches.is_empty() {
-                return Err(ExplainError::Unknown(format!("0x{extended_value:X} (as an extended disconnect reason)")));
+                return Err(ExplainError::Unknown(format!(
+                    "0x{extended_value:X} (as an extended disconnect reason)"
+                )));
             }
             matches.extend(extended_matches);
             (matches, Some(disconnect), Some(extended_value))
@@ -169,7 +202,10 @@ pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, Explai
                 if matches.is_empty() {
                     return Err(ExplainError::Unknown(format!("0x{n:X} ({n})")));
                 }
-                let disconnect = matches.iter().any(|m| m.table == "mstsc_disconnect").then_some(n);
+                let disconnect = matches
+                    .iter()
+                    .any(|m| m.table == "mstsc_disconnect")
+                    .then_some(n);
                 (matches, disconnect, None)
             }
             Query::Name(table, row) => {
@@ -188,7 +224,9 @@ pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, Explai
     };
 
     let mut stages: Vec<Stage> = Vec::new();
-    let mut causes: Vec<&'static Cause> = disconnect.and_then(|d| ranking(d, extended_code)).unwrap_or_default();
+    let mut causes: Vec<&'static Cause> = disconnect
+        .and_then(|d| ranking(d, extended_code))
+        .unwrap_or_default();
     for m in &matches {
         for stage in stages_for_code(m.table, m.row.code) {
             if !stages.contains(&stage) {

@@ -9,10 +9,11 @@ pub mod codes;
 mod explain;
 mod rules;
 
-pub use causes::{CAUSES, Cause, Fix, Side, cause};
+pub use causes::{cause, Cause, Fix, Side, CAUSES};
 pub use codes::{
-    CodeInfo, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT, MSTSC_DISCONNECT, NEG_FAILURE, NTSTATUS, TABLES,
-    disconnect_reason, errinfo, extended_disconnect, lookup_name, mstsc_disconnect, neg_failure, ntstatus,
+    disconnect_reason, errinfo, extended_disconnect, lookup_name, mstsc_disconnect, neg_failure,
+    ntstatus, CodeInfo, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT, MSTSC_DISCONNECT,
+    NEG_FAILURE, NTSTATUS, TABLES,
 };
-pub use explain::{ExplainError, Explanation, Match, explain};
-pub use rules::{Diagnosis, MstscCode, diagnose};
+pub use explain::{explain, ExplainError, Explanation, Match};
+pub use rules::{diagnose, Diagnosis, MstscCode};

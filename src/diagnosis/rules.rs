@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::causes::{Cause, cause};
+use super::causes::{cause, Cause};
 use super::codes;
 use crate::report::ProbeError;
 use crate::{FailureKind, Stage};
@@ -51,6 +51,8 @@ struct Rule {
     stage: Option<Stage>,
     kind: FailureKind,
     code: Option<u32>,
+    /// Matches the decisive certificate finding when set.
+    finding: Option<&'static [&'static str]>,
     mstsc: &'static [(u32, u32)],
     causes: &'static [&'static str],
 }
@@ -68,6 +70,22 @@ const fn rule(
         stage,
         kind,
         code,
+        finding: None,
+        mstsc,
+        causes,
+    }
+}
+
+const fn certificate_rule(
+    findings: &'static [&'static str],
+    mstsc: &'static [(u32, u32)],
+    causes: &'static [&'static str],
+) -> Rule {
+    Rule {
+        stage: Some(Stage::Certificate),
+        kind: FailureKind::Certificate,
+        code: None,
+        finding: Some(findings),
         mstsc,
         causes,
     }
@@ -79,14 +97,56 @@ use FailureKind as K;
 const SOCKET_CLOSED: u32 = 0x904;
 
 static RULES: &[Rule] = &[
-    rule(Some(Stage::Dns), K::DnsFailure, None, &[(0x104, 0)], &["dns"]),
+    rule(
+        Some(Stage::Dns),
+        K::DnsFailure,
+        None,
+        &[(0x104, 0)],
+        &["dns"],
+    ),
     rule(Some(Stage::Dns), K::Timeout, None, &[(0x104, 0)], &["dns"]),
-    rule(Some(Stage::Tcp), K::Refused, None, &[(0x204, 0)], &["service_not_listening", "port_blocked"]),
-    rule(Some(Stage::Tcp), K::Timeout, None, &[(0x204, 0)], &["port_blocked", "slow_network"]),
-    rule(Some(Stage::Tcp), K::Unreachable, None, &[(0x204, 0)], &["port_blocked"]),
-    rule(Some(Stage::X224), K::NotRdp, None, &[(SOCKET_CLOSED, 0)], &["wrong_service"]),
-    rule(Some(Stage::X224), K::ProtocolError, None, &[(SOCKET_CLOSED, 0)], &["wrong_service", "middlebox_reset"]),
-    rule(Some(Stage::X224), K::Timeout, None, &[(0x108, 0)], &["service_hung", "slow_network"]),
+    rule(
+        Some(Stage::Tcp),
+        K::Refused,
+        None,
+        &[(0x204, 0)],
+        &["service_not_listening", "port_blocked"],
+    ),
+    rule(
+        Some(Stage::Tcp),
+        K::Timeout,
+        None,
+        &[(0x204, 0)],
+        &["port_blocked", "slow_network"],
+    ),
+    rule(
+        Some(Stage::Tcp),
+        K::Unreachable,
+        None,
+        &[(0x204, 0)],
+        &["port_blocked"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::NotRdp,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["wrong_service"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::ProtocolError,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["wrong_service", "middlebox_reset"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::Timeout,
+        None,
+        &[(0x108, 0)],
+        &["service_hung", "slow_network"],
+    ),
     rule(
         Some(Stage::X224),
         K::ClosedByPeer,
@@ -94,36 +154,316 @@ static RULES: &[Rule] = &[
         &[(SOCKET_CLOSED, 0)],
         &["client_refused_before_negotiation", "middlebox_reset"],
     ),
-    rule(Some(Stage::X224), K::Reset, None, &[(0x404, 0)], &["middlebox_reset", "client_refused_before_negotiation"]),
-    rule(Some(Stage::X224), K::NegotiationFailure, Some(3), &[(SOCKET_CLOSED, 0)], &["cert_key_unreadable"]),
-    rule(Some(Stage::X224), K::NegotiationFailure, Some(5), &[(0x2107, 0)], &["nla_required"]),
-    rule(Some(Stage::X224), K::NegotiationFailure, None, &[(SOCKET_CLOSED, 0)], &["security_layer_mismatch"]),
-    rule(Some(Stage::X224), K::UnsupportedSecurity, None, &[(SOCKET_CLOSED, 0)], &["legacy_server", "security_layer_mismatch"]),
-    rule(Some(Stage::Tls), K::ClosedByPeer, None, &[(SOCKET_CLOSED, 0x7)], &["cert_key_unreadable", "tls_mismatch", "middlebox_reset"]),
-    rule(Some(Stage::Tls), K::TlsAlert, None, &[(SOCKET_CLOSED, 0x7)], &["tls_mismatch", "cert_key_unreadable"]),
-    rule(Some(Stage::Tls), K::TlsError, None, &[(SOCKET_CLOSED, 0x7)], &["legacy_server", "tls_mismatch", "cert_unusable"]),
-    rule(Some(Stage::Tls), K::Reset, None, &[(0x404, 0)], &["middlebox_reset"]),
-    rule(Some(Stage::Tls), K::Timeout, None, &[(0x108, 0)], &["service_hung", "slow_network"]),
-    rule(Some(Stage::Certificate), K::Certificate, None, &[(0x1B07, 0)], &["cert_expired", "cert_unusable", "cert_identity", "cert_changed"]),
-    rule(Some(Stage::Credssp), K::LogonFailure, Some(0xC000_006D), &[(0x807, 0)], &["wrong_credentials"]),
-    rule(Some(Stage::Credssp), K::LogonFailure, Some(0xC000_015B), &[(0x807, 0)], &["not_authorized"]),
-    rule(Some(Stage::Credssp), K::LogonFailure, None, &[(0x807, 0)], &["account_state", "wrong_credentials"]),
-    rule(Some(Stage::Credssp), K::AccessDenied, None, &[(0x807, 0)], &["not_authorized"]),
-    rule(Some(Stage::Credssp), K::CredentialsRequired, None, &[(0x807, 0)], &["nla_required"]),
-    rule(Some(Stage::Credssp), K::ClosedByPeer, None, &[(SOCKET_CLOSED, 0)], &["auth_backend", "server_drop"]),
-    rule(Some(Stage::Credssp), K::CredsspError, None, &[(0x807, 0)], &["auth_backend", "wrong_credentials"]),
-    rule(None, K::ServerErrorInfo, Some(0x9), &[(0x3, ERRINFO_AS_EXTENDED)], &["not_authorized"]),
-    rule(None, K::ServerErrorInfo, Some(0xA), &[(0x3, ERRINFO_AS_EXTENDED)], &["fresh_credentials"]),
-    rule(None, K::ServerErrorInfo, Some(0x1), &[(0x3, ERRINFO_AS_EXTENDED)], &["admin_disconnect"]),
-    rule(None, K::ServerErrorInfo, Some(0x2), &[(0x3, ERRINFO_AS_EXTENDED)], &["admin_disconnect"]),
-    rule(None, K::ServerErrorInfo, None, &[(SOCKET_CLOSED, ERRINFO_AS_EXTENDED)], &["server_refuses_session", "licensing"]),
-    rule(Some(Stage::Licensing), K::LicensingError, None, &[(0x3, 0x101)], &["licensing"]),
+    rule(
+        Some(Stage::X224),
+        K::Reset,
+        None,
+        &[(0x404, 0)],
+        &["middlebox_reset", "client_refused_before_negotiation"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::NegotiationFailure,
+        Some(3),
+        &[(SOCKET_CLOSED, 0)],
+        &["cert_key_unreadable"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::NegotiationFailure,
+        Some(5),
+        &[(0xB09, 0)],
+        &["nla_required"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::NegotiationFailure,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["security_layer_mismatch"],
+    ),
+    rule(
+        Some(Stage::X224),
+        K::UnsupportedSecurity,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["legacy_server", "security_layer_mismatch"],
+    ),
+    rule(
+        Some(Stage::Tls),
+        K::ClosedByPeer,
+        None,
+        &[(SOCKET_CLOSED, 0x7)],
+        &["cert_key_unreadable", "tls_mismatch", "middlebox_reset"],
+    ),
+    rule(
+        Some(Stage::Tls),
+        K::TlsAlert,
+        None,
+        &[(SOCKET_CLOSED, 0x7)],
+        &["tls_mismatch", "cert_key_unreadable"],
+    ),
+    rule(
+        Some(Stage::Tls),
+        K::TlsError,
+        None,
+        &[(SOCKET_CLOSED, 0x7)],
+        &["legacy_server", "tls_mismatch", "cert_unusable"],
+    ),
+    rule(
+        Some(Stage::Tls),
+        K::Reset,
+        None,
+        &[(0x404, 0)],
+        &["middlebox_reset"],
+    ),
+    rule(
+        Some(Stage::Tls),
+        K::Timeout,
+        None,
+        &[(0x108, 0)],
+        &["service_hung", "slow_network"],
+    ),
+    // SSL_ERR_CERT_EXPIRED: "expired or invalid"; a changed certificate is "unexpected".
+    certificate_rule(
+        &["expired", "not_yet_valid"],
+        &[(0x1B07, 0)],
+        &["cert_expired"],
+    ),
+    certificate_rule(&["pin_mismatch"], &[(0x907, 0)], &["cert_changed"]),
+    certificate_rule(
+        &[
+            "self_signed",
+            "untrusted_issuer",
+            "chain_incomplete",
+            "chain_order",
+            "name_mismatch",
+        ],
+        &[(0x1B07, 0)],
+        &["cert_identity"],
+    ),
+    rule(
+        Some(Stage::Certificate),
+        K::Certificate,
+        None,
+        &[(0x1B07, 0)],
+        &["cert_unusable", "cert_identity", "cert_expired"],
+    ),
+    // mstsc reports NLA logon failures as SSL_ERR_* codes (n << 8 | 7), one per NTSTATUS.
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_006D),
+        &[(0x807, 0)],
+        &["wrong_credentials"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_006A),
+        &[(0x807, 0)],
+        &["wrong_credentials"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0064),
+        &[(0xA07, 0)],
+        &["wrong_credentials"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0072),
+        &[(0xB07, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_006E),
+        &[(0xC07, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0234),
+        &[(0xD07, 0)],
+        &["account_state", "wrong_credentials"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0193),
+        &[(0xE07, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0071),
+        &[(0xF07, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_006F),
+        &[(0x1007, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0070),
+        &[(0x1107, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_0224),
+        &[(0x1207, 0)],
+        &["account_state"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_015B),
+        &[(0x1307, 0)],
+        &["not_authorized"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        Some(0xC000_005E),
+        &[(0x1807, 0)],
+        &["auth_backend"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::CredsspError,
+        Some(0x8009_0324),
+        &[(0x1D07, 0)],
+        &["auth_backend"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::LogonFailure,
+        None,
+        &[(0x807, 0)],
+        &["account_state", "wrong_credentials"],
+    ),
+    // The Early User Authorization Result has no SSL_ERR code of its own; mstsc reports the
+    // refusal like the server's insufficient-privileges error.
+    rule(
+        Some(Stage::Credssp),
+        K::AccessDenied,
+        None,
+        &[(SOCKET_CLOSED, 0x9)],
+        &["not_authorized"],
+    ),
+    // mstsc asks for credentials instead of failing: no code to show.
+    rule(
+        Some(Stage::Credssp),
+        K::CredentialsRequired,
+        None,
+        &[],
+        &["nla_required"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::ClosedByPeer,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["auth_backend", "server_drop"],
+    ),
+    rule(
+        Some(Stage::Credssp),
+        K::CredsspError,
+        None,
+        &[(0x807, 0)],
+        &["auth_backend", "wrong_credentials"],
+    ),
+    rule(
+        None,
+        K::ServerErrorInfo,
+        Some(0x9),
+        &[(SOCKET_CLOSED, ERRINFO_AS_EXTENDED)],
+        &["not_authorized"],
+    ),
+    rule(
+        None,
+        K::ServerErrorInfo,
+        Some(0xA),
+        &[(SOCKET_CLOSED, ERRINFO_AS_EXTENDED)],
+        &["fresh_credentials"],
+    ),
+    rule(
+        None,
+        K::ServerErrorInfo,
+        Some(0x1),
+        &[(0x3, ERRINFO_AS_EXTENDED)],
+        &["admin_disconnect"],
+    ),
+    rule(
+        None,
+        K::ServerErrorInfo,
+        Some(0x2),
+        &[(0x3, ERRINFO_AS_EXTENDED)],
+        &["admin_disconnect"],
+    ),
+    rule(
+        None,
+        K::ServerErrorInfo,
+        None,
+        &[(SOCKET_CLOSED, ERRINFO_AS_EXTENDED)],
+        &["server_refuses_session", "licensing"],
+    ),
+    rule(
+        Some(Stage::Licensing),
+        K::LicensingError,
+        None,
+        &[(0x3, 0x101)],
+        &["licensing"],
+    ),
     rule(None, K::Redirected, None, &[(0x3, 0)], &["broker_redirect"]),
-    rule(None, K::UnsupportedSecurity, None, &[(SOCKET_CLOSED, 0)], &["legacy_server"]),
-    rule(None, K::Timeout, None, &[(0x108, 0)], &["slow_network", "server_drop"]),
-    rule(None, K::ClosedByPeer, None, &[(SOCKET_CLOSED, 0)], &["server_drop", "server_refuses_session"]),
-    rule(None, K::Reset, None, &[(0x404, 0)], &["server_drop", "middlebox_reset"]),
-    rule(None, K::ProtocolError, None, &[(SOCKET_CLOSED, 0)], &["server_drop"]),
+    rule(
+        None,
+        K::UnsupportedSecurity,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["legacy_server"],
+    ),
+    rule(
+        None,
+        K::Timeout,
+        None,
+        &[(0x108, 0)],
+        &["slow_network", "server_drop"],
+    ),
+    rule(
+        None,
+        K::ClosedByPeer,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["server_drop", "server_refuses_session"],
+    ),
+    rule(
+        None,
+        K::Reset,
+        None,
+        &[(0x404, 0)],
+        &["server_drop", "middlebox_reset"],
+    ),
+    rule(
+        None,
+        K::ProtocolError,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["server_drop"],
+    ),
 ];
 
 /// What the knowledge base says about a probe failure; `None` for failures that are not the
@@ -131,7 +471,15 @@ static RULES: &[Rule] = &[
 pub fn diagnose(error: &ProbeError) -> Option<Diagnosis> {
     let code = error.neg_failure_code.or(error.ntstatus).or(error.errinfo);
     let rule = RULES.iter().find(|r| {
-        r.kind == error.kind && r.stage.is_none_or(|s| s == error.stage) && r.code.is_none_or(|c| Some(c) == code)
+        r.kind == error.kind
+            && r.stage.is_none_or(|s| s == error.stage)
+            && r.code.is_none_or(|c| Some(c) == code)
+            && r.finding.is_none_or(|f| {
+                error
+                    .finding
+                    .as_deref()
+                    .is_some_and(|found| f.contains(&found))
+            })
     })?;
     Some(Diagnosis {
         mstsc: rule
@@ -156,7 +504,10 @@ pub(super) fn causes_for_code(table: &str, code: u32) -> Vec<&'static Cause> {
     for r in RULES {
         let matches = match table {
             "neg_failure" => r.kind == K::NegotiationFailure && r.code.is_none_or(|c| c == code),
-            "ntstatus" => matches!(r.kind, K::LogonFailure | K::CredsspError) && r.code.is_none_or(|c| c == code),
+            "ntstatus" => {
+                matches!(r.kind, K::LogonFailure | K::CredsspError)
+                    && r.code.is_none_or(|c| c == code)
+            }
             "errinfo" => r.kind == K::ServerErrorInfo && r.code.is_none_or(|c| c == code),
             "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
             "extended_disconnect" => r
@@ -187,10 +538,9 @@ pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
     for r in RULES {
         let matches = match table {
             "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
-            "extended_disconnect" => r
-                .mstsc
-                .iter()
-                .any(|&(_, e)| e == code || (e == ERRINFO_AS_EXTENDED && r.code.is_none_or(|c| c == code))),
+            "extended_disconnect" => r.mstsc.iter().any(|&(_, e)| {
+                e == code || (e == ERRINFO_AS_EXTENDED && r.code.is_none_or(|c| c == code))
+            }),
             "neg_failure" => r.kind == K::NegotiationFailure,
             "ntstatus" => matches!(r.kind, K::LogonFailure | K::CredsspError),
             "errinfo" => r.kind == K::ServerErrorInfo,
@@ -200,8 +550,20 @@ pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
             let stage_list: &[Stage] = match (r.stage, r.kind) {
                 (Some(stage), _) => &[stage],
                 // Set Error Info arrives after the Client Info PDU, or later.
-                (None, K::ServerErrorInfo) => &[Stage::SecureSettings, Stage::Licensing, Stage::Capabilities, Stage::Finalization],
-                (None, _) => &[Stage::BasicSettings, Stage::ChannelConnection, Stage::SecureSettings, Stage::Licensing, Stage::Capabilities, Stage::Finalization],
+                (None, K::ServerErrorInfo) => &[
+                    Stage::SecureSettings,
+                    Stage::Licensing,
+                    Stage::Capabilities,
+                    Stage::Finalization,
+                ],
+                (None, _) => &[
+                    Stage::BasicSettings,
+                    Stage::ChannelConnection,
+                    Stage::SecureSettings,
+                    Stage::Licensing,
+                    Stage::Capabilities,
+                    Stage::Finalization,
+                ],
             };
             for stage in stage_list {
                 if !stages.contains(stage) {

@@ -314,7 +314,8 @@ fn certificate_stage(
     };
     rec.detail(Stage::Certificate, summary);
     let failure = cert::stage_fails(&info, options.cert_policy).then(|| {
-        let decisive: Vec<&str> = info
+        // The findings that decide the stage, most severe first.
+        let decisive: Vec<&crate::report::Finding> = info
             .findings
             .iter()
             .filter(|f| match info.pin_matched {
@@ -324,20 +325,22 @@ fn certificate_stage(
                 }
                 None => f.severity == Severity::Error,
             })
-            .map(|f| f.message.as_str())
             .collect();
         let rule = match info.pin_matched {
             Some(_) => "--pin".to_owned(),
             None => format!("policy {}", options.cert_policy.name()),
         };
-        Failure::new(
+        let messages: Vec<&str> = decisive.iter().map(|f| f.message.as_str()).collect();
+        let mut failure = Failure::new(
             Stage::Certificate,
             FailureKind::Certificate,
             format!(
                 "{} ({rule}; credentials were not sent)",
-                decisive.join("; ")
+                messages.join("; ")
             ),
-        )
+        );
+        failure.0.finding = decisive.first().map(|f| f.code.clone());
+        failure
     });
     facts.certificate = Some(info);
     match failure {

@@ -42,7 +42,11 @@ fn render_causes(out: &mut String, causes: &[&crate::diagnosis::Cause], limit: u
         }
     }
     if causes.len() > limit {
-        let _ = writeln!(out, "  (+{} less likely; --json lists all)", causes.len() - limit);
+        let _ = writeln!(
+            out,
+            "  (+{} less likely; --json lists all)",
+            causes.len() - limit
+        );
     }
 }
 
@@ -50,10 +54,17 @@ fn render_causes(out: &mut String, causes: &[&crate::diagnosis::Cause], limit: u
 pub fn render_explanation(explanation: &crate::diagnosis::Explanation) -> String {
     let mut out = String::new();
     for m in &explanation.matches {
-        let _ = writeln!(out, "0x{:X} ({}) {}: {}", m.row.code, m.row.code, m.row.name, m.table_title);
+        let _ = writeln!(
+            out,
+            "0x{:X} ({}) {}: {}",
+            m.row.code, m.row.code, m.row.name, m.table_title
+        );
         let _ = writeln!(out, "  meaning: {}", m.row.meaning);
         if m.row.uncertain {
-            let _ = writeln!(out, "  (uncertain: this meaning could not be confirmed against a public source)");
+            let _ = writeln!(
+                out,
+                "  (uncertain: this meaning could not be confirmed against a public source)"
+            );
         }
         let _ = writeln!(out, "  source:  {}", m.row.source);
     }

@@ -91,6 +91,9 @@ pub struct ProbeError {
     /// TLS alert description, when the server sent an alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_alert: Option<String>,
+    /// The decisive certificate finding (e.g. `expired`), when the certificate stage failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
 }
 
 impl ProbeError {
@@ -107,6 +110,7 @@ impl ProbeError {
             errinfo: None,
             errinfo_name: None,
             tls_alert: None,
+            finding: None,
         }
     }
 }
