@@ -498,80 +498,61 @@ pub fn diagnose(error: &ProbeError) -> Option<Diagnosis> {
     })
 }
 
-/// The causes the rules name for failures of this kind with this code (for `explain`).
+/// Whether rule `r` is about `code` of `table` (for `explain`).
+fn about(r: &Rule, table: &str, code: u32) -> bool {
+    match table {
+        "neg_failure" => r.kind == K::NegotiationFailure && r.code.is_none_or(|c| c == code),
+        "ntstatus" => {
+            matches!(r.kind, K::LogonFailure | K::CredsspError) && r.code.is_none_or(|c| c == code)
+        }
+        "errinfo" => r.kind == K::ServerErrorInfo && r.code.is_none_or(|c| c == code),
+        "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
+        "extended_disconnect" => r.mstsc.iter().any(|&(_, e)| {
+            e == code || (e == ERRINFO_AS_EXTENDED && r.code.is_none_or(|c| c == code))
+        }),
+        _ => false,
+    }
+}
+
+/// The causes the rules name for `code` of `table`, most likely first (for `explain`).
 pub(super) fn causes_for_code(table: &str, code: u32) -> Vec<&'static Cause> {
     let mut ids: Vec<&'static str> = Vec::new();
-    for r in RULES {
-        let matches = match table {
-            "neg_failure" => r.kind == K::NegotiationFailure && r.code.is_none_or(|c| c == code),
-            "ntstatus" => {
-                matches!(r.kind, K::LogonFailure | K::CredsspError)
-                    && r.code.is_none_or(|c| c == code)
+    for r in RULES.iter().filter(|r| about(r, table, code)) {
+        for id in r.causes {
+            if !ids.contains(id) {
+                ids.push(id);
             }
-            "errinfo" => r.kind == K::ServerErrorInfo && r.code.is_none_or(|c| c == code),
-            "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
-            "extended_disconnect" => r
-                .mstsc
-                .iter()
-                .any(|&(_, e)| e == code || (e == ERRINFO_AS_EXTENDED && r.code == Some(code))),
-            _ => false,
-        };
-        if matches {
-            // The first matching rule of a kind is the specific one; later generic rules add
-            // less likely causes.
-            for id in r.causes {
-                if !ids.contains(id) {
-                    ids.push(id);
-                }
-            }
-            if matches!(table, "neg_failure" | "ntstatus" | "errinfo") {
-                break;
-            }
+        }
+        // For protocol codes the first (most specific) rule is the answer; the disconnect
+        // reasons collect every rule that reports them.
+        if matches!(table, "neg_failure" | "ntstatus" | "errinfo") {
+            break;
         }
     }
     ids.into_iter().filter_map(cause).collect()
 }
 
-/// The stages a code can arise at, from the rules.
+/// The stages where `code` of `table` arises, from the rules (for `explain`).
 pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
     let mut stages: Vec<Stage> = Vec::new();
-    for r in RULES {
-        let matches = match table {
-            "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
-            "extended_disconnect" => r.mstsc.iter().any(|&(_, e)| {
-                e == code || (e == ERRINFO_AS_EXTENDED && r.code.is_none_or(|c| c == code))
-            }),
-            "neg_failure" => r.kind == K::NegotiationFailure,
-            "ntstatus" => matches!(r.kind, K::LogonFailure | K::CredsspError),
-            "errinfo" => r.kind == K::ServerErrorInfo,
-            _ => false,
-        };
-        if matches {
-            let stage_list: &[Stage] = match (r.stage, r.kind) {
-                (Some(stage), _) => &[stage],
-                // Set Error Info arrives after the Client Info PDU, or later.
-                (None, K::ServerErrorInfo) => &[
-                    Stage::SecureSettings,
-                    Stage::Licensing,
-                    Stage::Capabilities,
-                    Stage::Finalization,
-                ],
-                (None, _) => &[
-                    Stage::BasicSettings,
-                    Stage::ChannelConnection,
-                    Stage::SecureSettings,
-                    Stage::Licensing,
-                    Stage::Capabilities,
-                    Stage::Finalization,
-                ],
-            };
-            for stage in stage_list {
-                if !stages.contains(stage) {
-                    stages.push(*stage);
-                }
+    for r in RULES.iter().filter(|r| about(r, table, code)) {
+        let first = match (r.stage, r.kind) {
+            (Some(stage), _) => {
+                stages.push(stage);
+                continue;
             }
-        }
+            // Set Error Info arrives after the Client Info PDU, or later.
+            (None, K::ServerErrorInfo) => Stage::SecureSettings,
+            // Other stage-less rules: anything after authentication.
+            (None, _) => Stage::BasicSettings,
+        };
+        stages.extend(
+            Stage::ALL
+                .iter()
+                .filter(|s| (first..=Stage::Finalization).contains(s)),
+        );
     }
     stages.sort();
+    stages.dedup();
     stages
 }
