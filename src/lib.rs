@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cert;
 pub mod demo;
 pub mod diagnosis;

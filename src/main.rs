@@ -34,6 +34,8 @@ struct Cli {
 enum Command {
     /// Connect to an RDP server and report every stage up to the first failure
     Probe(Box<ProbeArgs>),
+    /// Benchmark connection setup: handshakes per second, latency per stage, errors, memory
+    Bench(Box<BenchArgs>),
     /// Start every built-in mock scenario on loopback, probe each, and compare with its expectation
     Demo {
         /// Print the table as JSON
@@ -86,6 +88,39 @@ struct ProbeArgs {
     /// Print the report as one JSON object
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// HOST[:PORT] to load; without it, the built-in mock servers in-process
+    target: Option<String>,
+    /// Built-in scenarios to load (default: success_tls and success_hybrid_ex)
+    #[arg(long)]
+    scenario: Vec<String>,
+    /// Connections to make per run
+    #[arg(long, default_value_t = 200)]
+    connections: usize,
+    /// Connections in flight at once
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Run for this long instead of a number of connections (e.g. 10s)
+    #[arg(long)]
+    duration: Option<String>,
+    /// Also run a raw TLS handshake loop (same certificate and key type) and report ratios
+    #[arg(long, value_parser = ["tls"])]
+    baseline: Option<String>,
+    /// Print the results as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+/// Connection options shared by `probe` and `bench`.
+#[derive(Args)]
+struct ConnectArgs {
     /// User name for NLA (the password comes from RDPSCOPE_PASSWORD or --password-stdin)
     #[arg(long)]
     user: Option<String>,
@@ -167,6 +202,7 @@ fn main() -> ExitCode {
     };
     let code = match cli.command {
         Command::Probe(args) => runtime.block_on(probe(*args)),
+        Command::Bench(args) => runtime.block_on(bench(*args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
         Command::Scenarios { json } => scenarios(json),
@@ -249,6 +285,63 @@ async fn serve(scenario: &str, listen: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+async fn bench(args: BenchArgs) -> ExitCode {
+    let mut probe = match probe_options(&args.connect) {
+        Ok(options) => options,
+        Err(e) => return usage_error(e),
+    };
+    let duration = match args.duration.as_deref().map(parse_duration).transpose() {
+        Ok(duration) => duration,
+        Err(e) => return usage_error(e),
+    };
+    if args.connections == 0 || args.concurrency == 0 {
+        return usage_error("--connections and --concurrency must be at least 1");
+    }
+    let target = match args.target.as_deref().map(str::parse::<Target>).transpose() {
+        Ok(target) => target,
+        Err(e) => return usage_error(e),
+    };
+    let scenarios = if args.scenario.is_empty() {
+        vec![Scenario::SuccessTls, Scenario::SuccessHybridEx]
+    } else {
+        match args
+            .scenario
+            .iter()
+            .map(|s| s.parse::<Scenario>())
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(scenarios) => scenarios,
+            Err(e) => return usage_error(format!("{e}; see `rdpscope scenarios`")),
+        }
+    };
+    if target.is_none() && probe.credentials.is_none() {
+        probe.credentials = Some(rdpscope::mock::credentials());
+    }
+    let options = rdpscope::bench::BenchOptions {
+        connections: args.connections,
+        concurrency: args.concurrency,
+        duration,
+        probe,
+        progress: !args.json && std::io::stderr().is_terminal(),
+    };
+    let report =
+        match rdpscope::bench::run(target, &scenarios, args.baseline.is_some(), &options).await {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("rdpscope: cannot run the benchmark: {e}");
+                return ExitCode::from(EXIT_INTERNAL);
+            }
+        };
+    if args.json {
+        if let Err(code) = print_json(&report) {
+            return code;
+        }
+    } else {
+        print!("{}", rdpscope::bench::render(&report));
+    }
+    ExitCode::SUCCESS
+}
+
 fn explain(code: &str, extended: Option<&str>, json: bool) -> ExitCode {
     match rdpscope::diagnosis::explain(code, extended) {
         Ok(explanation) if json => {
@@ -328,7 +421,7 @@ fn scenarios(json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn probe_options(args: &ProbeArgs) -> Result<ProbeOptions, String> {
+fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
     let parse_time = |s: &str| parse_duration(s).map_err(|e| e.to_string());
     let stage_timeout = parse_time(&args.timeout)?;
     let connect_timeout = match &args.connect_timeout {
@@ -408,7 +501,7 @@ async fn probe(args: ProbeArgs) -> ExitCode {
         Ok(target) => target,
         Err(e) => return usage_error(e),
     };
-    let options = match probe_options(&args) {
+    let options = match probe_options(&args.connect) {
         Ok(options) => options,
         Err(e) => return usage_error(e),
     };

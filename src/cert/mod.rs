@@ -115,6 +115,9 @@ impl std::str::FromStr for Pin {
     }
 }
 
+/// The system trust store, loaded once.
+static SYSTEM: OnceLock<TrustStore> = OnceLock::new();
+
 /// A trust anchor as the chain analysis needs it.
 #[derive(Debug)]
 pub(crate) struct Anchor {
@@ -148,10 +151,14 @@ impl TrustStore {
         }
     }
 
+    /// Whether the system roots have been loaded already.
+    pub fn system_loaded() -> bool {
+        SYSTEM.get().is_some()
+    }
+
     /// The system roots only, loaded from the OS store once per process (call it early on
     /// another thread to take the load off the certificate stage).
     pub fn system() -> Self {
-        static SYSTEM: OnceLock<TrustStore> = OnceLock::new();
         SYSTEM
             .get_or_init(|| {
                 let loaded = rustls_native_certs::load_native_certs().certs;

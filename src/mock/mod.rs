@@ -20,7 +20,7 @@
 //! IronRDP's acceptor futures are `!Send`, so every server runs on one dedicated thread with
 //! a current-thread tokio runtime and a `LocalSet`; each connection is a local task.
 
-mod cert;
+pub(crate) mod cert;
 mod check;
 mod conn;
 mod raw;

@@ -290,7 +290,10 @@ pub(crate) struct Facts {
 /// options' timeouts.
 pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
     let started = Instant::now();
-    if options.cert_policy != CertPolicy::Ignore && options.trust.is_none() {
+    if options.cert_policy != CertPolicy::Ignore
+        && options.trust.is_none()
+        && !TrustStore::system_loaded()
+    {
         // Load the system roots while TCP and X.224 run, not inside the certificate stage.
         drop(tokio::task::spawn_blocking(TrustStore::system));
     }

@@ -1,0 +1,122 @@
+//! Connection-setup benchmarks. Every figure is meant to be read as a ratio to the raw TLS
+//! handshake baseline measured in the same run (see the README).
+//!
+//! Run: `cargo bench --bench connection`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ironrdp_pdu::nego::{
+    ConnectionConfirm, ConnectionRequest, RequestFlags, ResponseFlags, SecurityProtocol,
+};
+use ironrdp_pdu::x224::X224;
+use rdpscope::bench::TlsBaseline;
+use rdpscope::cert::{analyze, AnalysisOptions, CertPolicy, TrustStore};
+use rdpscope::mock::{MockServer, Scenario};
+use rdpscope::target::Target;
+use rdpscope::{ProbeOptions, Report};
+use rustls::pki_types::CertificateDer;
+
+fn x224(c: &mut Criterion) {
+    let request = ConnectionRequest {
+        nego_data: None,
+        flags: RequestFlags::empty(),
+        protocol: SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
+        correlation_info: None,
+    };
+    let confirm = ConnectionConfirm::Response {
+        flags: ResponseFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
+        protocol: SecurityProtocol::HYBRID_EX,
+    };
+    c.bench_function("x224 request+confirm encode+decode", |b| {
+        b.iter(|| {
+            let request_bytes =
+                ironrdp_core::encode_vec(&X224(black_box(request.clone()))).expect("encode");
+            let decoded =
+                ironrdp_core::decode::<X224<ConnectionRequest>>(&request_bytes).expect("decode");
+            let confirm_bytes =
+                ironrdp_core::encode_vec(&X224(black_box(confirm.clone()))).expect("encode");
+            let confirmed =
+                ironrdp_core::decode::<X224<ConnectionConfirm>>(&confirm_bytes).expect("decode");
+            black_box((decoded, confirmed))
+        });
+    });
+}
+
+fn certificate(c: &mut Criterion) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let ca = rdpscope::cert::read_pem_certificates(&dir.join("test-ca.crt")).expect("test CA");
+    let trust = TrustStore::with_extra(&ca);
+    for name in ["intermediate-chain", "expired"] {
+        let (chain, _) = rdpscope::fixtures::read_chain(&dir, name).expect("fixture");
+        let chain: Vec<CertificateDer<'static>> =
+            chain.into_iter().map(CertificateDer::from).collect();
+        c.bench_function(&format!("certificate analysis ({name})"), |b| {
+            b.iter(|| {
+                black_box(analyze(
+                    black_box(&chain),
+                    &AnalysisOptions {
+                        server_name: "127.0.0.1",
+                        trust: &trust,
+                        policy: CertPolicy::Default,
+                        now: time::OffsetDateTime::now_utc(),
+                        expiry_warning_days: 30,
+                        pin: None,
+                    },
+                ))
+            });
+        });
+    }
+}
+
+fn connections(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("connection setup");
+    group.measurement_time(Duration::from_secs(8));
+
+    // The baseline: TCP connect + full TLS handshake, same certificate and key type.
+    let baseline = runtime
+        .block_on(TlsBaseline::start())
+        .expect("baseline server");
+    let addr = baseline.addr();
+    group.bench_function("raw TLS handshake (baseline)", |b| {
+        b.to_async(&runtime).iter(|| async move {
+            let sample = TlsBaseline::handshake(addr).await;
+            assert!(sample.ok, "{:?}", sample.error);
+        });
+    });
+    drop(baseline);
+
+    for scenario in [Scenario::SuccessTls, Scenario::SuccessHybridEx] {
+        let server = runtime
+            .block_on(MockServer::builder().scenario(scenario).start())
+            .expect("mock server");
+        let target = Target {
+            host: server.addr().ip().to_string(),
+            port: server.addr().port(),
+        };
+        let options = ProbeOptions {
+            credentials: Some(rdpscope::mock::credentials()),
+            ..ProbeOptions::default()
+        };
+        group.bench_function(format!("probe to connected ({})", scenario.name()), |b| {
+            b.to_async(&runtime).iter(|| {
+                let (target, options) = (target.clone(), options.clone());
+                async move {
+                    let report: Report = rdpscope::probe(&target, &options).await;
+                    assert_eq!(report.exit_code(), 0, "{}", report.verdict());
+                }
+            });
+        });
+        runtime.block_on(server.shutdown());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, x224, certificate, connections);
+criterion_main!(benches);

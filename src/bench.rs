@@ -1,0 +1,653 @@
+//! Connection-setup benchmark: a load generator that runs many real probes (or, for the
+//! baseline, raw TLS handshakes) with bounded concurrency, and reports throughput, latency per
+//! stage (HDR histograms), errors by stage and kind, and memory per concurrent connection.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use serde::Serialize;
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::oneshot;
+
+use crate::report::{Outcome, StageStatus};
+use crate::target::Target;
+use crate::{FailureKind, ProbeOptions, Stage};
+
+/// How to load the target.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Connections to make in total (ignored when `duration` is set).
+    pub connections: usize,
+    /// Connections in flight at once.
+    pub concurrency: usize,
+    /// Run for this long instead of a fixed number of connections.
+    pub duration: Option<Duration>,
+    /// The probe options of every connection (`until`, security, credentials, timeouts).
+    pub probe: ProbeOptions,
+    /// Print progress on stderr.
+    pub progress: bool,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Latency {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Maximum.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+impl Latency {
+    fn from(histogram: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: histogram.len(),
+            p50_ms: ms(histogram.value_at_quantile(0.50)),
+            p90_ms: ms(histogram.value_at_quantile(0.90)),
+            p99_ms: ms(histogram.value_at_quantile(0.99)),
+            max_ms: ms(histogram.max()),
+            mean_ms: histogram.mean() / 1000.0,
+        }
+    }
+}
+
+/// Failures of one stage and kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorGroup {
+    /// The stage.
+    pub stage: Stage,
+    /// The kind.
+    pub kind: FailureKind,
+    /// How many.
+    pub count: u64,
+    /// One message, as an example.
+    pub example: String,
+}
+
+/// Memory while the load ran.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Memory {
+    /// Resident set size before the load, KiB.
+    pub baseline_rss_kib: u64,
+    /// Highest resident set size during the load, KiB.
+    pub peak_rss_kib: u64,
+    /// (peak − baseline) / concurrency, KiB: client and any in-process server together.
+    pub per_connection_kib: f64,
+}
+
+/// The result of one load run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadResult {
+    /// What was loaded (a target, a scenario, or the TLS baseline).
+    pub label: String,
+    /// Connections attempted.
+    pub connections: u64,
+    /// Connections that reached the end stage.
+    pub succeeded: u64,
+    /// Concurrency.
+    pub concurrency: usize,
+    /// Wall time of the run, seconds.
+    pub elapsed_s: f64,
+    /// Successful connections (handshakes) per second.
+    pub handshakes_per_second: f64,
+    /// Latency to the end stage, successful connections only.
+    pub end_to_end: Latency,
+    /// Latency of each stage that ran.
+    pub stages: Vec<(Stage, Latency)>,
+    /// Failures by stage and kind.
+    pub errors: Vec<ErrorGroup>,
+    /// Memory, where the platform tells.
+    pub memory: Option<Memory>,
+}
+
+/// One connection's outcome, as the load generator records it.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Whether it reached the end stage.
+    pub ok: bool,
+    /// Wall time of the whole connection.
+    pub total: Duration,
+    /// Time of each stage that ran.
+    pub stages: Vec<(Stage, Duration)>,
+    /// The failure, if any.
+    pub error: Option<(Stage, FailureKind, String)>,
+}
+
+#[derive(Default)]
+struct Collector {
+    end_to_end: Option<Histogram<u64>>,
+    stages: BTreeMap<Stage, Histogram<u64>>,
+    errors: BTreeMap<(Stage, String), ErrorGroup>,
+    attempted: u64,
+    succeeded: u64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds, three significant figures, grows as needed.
+    Histogram::new(3)
+        .unwrap_or_else(|_| Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"))
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
+}
+
+impl Collector {
+    fn record(&mut self, sample: Sample) {
+        self.attempted += 1;
+        if sample.ok {
+            self.succeeded += 1;
+            let _ = self
+                .end_to_end
+                .get_or_insert_with(histogram)
+                .record(micros(sample.total));
+        }
+        for (stage, elapsed) in sample.stages {
+            let _ = self
+                .stages
+                .entry(stage)
+                .or_insert_with(histogram)
+                .record(micros(elapsed));
+        }
+        if let Some((stage, kind, message)) = sample.error {
+            self.errors
+                .entry((stage, kind.name().to_owned()))
+                .or_insert(ErrorGroup {
+                    stage,
+                    kind,
+                    count: 0,
+                    example: message,
+                })
+                .count += 1;
+        }
+    }
+}
+
+/// Resident set size of this process in KiB (Linux), `None` elsewhere.
+fn rss_kib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4)
+}
+
+/// Runs `connect` `options.connections` times (or for `options.duration`) with
+/// `options.concurrency` in flight, and collects the results.
+pub async fn load<F, Fut>(label: String, options: &BenchOptions, connect: F) -> LoadResult
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Sample> + Send,
+{
+    let connect = Arc::new(connect);
+    let collector = Arc::new(Mutex::new(Collector::default()));
+    let issued = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let total = options.connections;
+    let deadline = options.duration.map(|d| Instant::now() + d);
+
+    // Memory sampler on its own thread, so that a busy runtime does not starve it.
+    let baseline_rss = rss_kib();
+    let peak_rss = Arc::new(AtomicUsize::new(
+        usize::try_from(baseline_rss.unwrap_or(0)).unwrap_or(0),
+    ));
+    let sampler = {
+        let stop = stop.clone();
+        let peak = peak_rss.clone();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss) = rss_kib() {
+                    peak.fetch_max(
+                        usize::try_from(rss).unwrap_or(usize::MAX),
+                        Ordering::Relaxed,
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let progress = options.progress.then(|| {
+        let stop = stop.clone();
+        let done = done.clone();
+        let started = Instant::now();
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let n = done.load(Ordering::Relaxed);
+                let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                let of = if deadline.is_some() {
+                    String::new()
+                } else {
+                    format!("/{total}")
+                };
+                eprint!("\r\x1b[2K  {n}{of} connections, {rate:.0}/s");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            eprint!("\r\x1b[2K");
+        })
+    });
+
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..options.concurrency.max(1) {
+        let connect = connect.clone();
+        let collector = collector.clone();
+        let issued = issued.clone();
+        let done = done.clone();
+        workers.spawn(async move {
+            loop {
+                match deadline {
+                    Some(deadline) if Instant::now() >= deadline => break,
+                    Some(_) => {}
+                    None if issued.fetch_add(1, Ordering::Relaxed) >= total => break,
+                    None => {}
+                }
+                let sample = connect().await;
+                if let Ok(mut collector) = collector.lock() {
+                    collector.record(sample);
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    while workers.join_next().await.is_some() {}
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    if let Some(progress) = progress {
+        let _ = progress.join();
+    }
+
+    let collector = collector
+        .lock()
+        .map(|mut c| std::mem::take(&mut *c))
+        .unwrap_or_default();
+    let memory = baseline_rss.map(|baseline| {
+        let peak = peak_rss.load(Ordering::Relaxed) as u64;
+        Memory {
+            baseline_rss_kib: baseline,
+            peak_rss_kib: peak,
+            per_connection_kib: peak.saturating_sub(baseline) as f64
+                / options.concurrency.max(1) as f64,
+        }
+    });
+    LoadResult {
+        label,
+        connections: collector.attempted,
+        succeeded: collector.succeeded,
+        concurrency: options.concurrency,
+        elapsed_s: elapsed.as_secs_f64(),
+        handshakes_per_second: collector.succeeded as f64 / elapsed.as_secs_f64().max(1e-9),
+        end_to_end: collector.end_to_end.as_ref().map_or(
+            Latency {
+                count: 0,
+                p50_ms: 0.0,
+                p90_ms: 0.0,
+                p99_ms: 0.0,
+                max_ms: 0.0,
+                mean_ms: 0.0,
+            },
+            Latency::from,
+        ),
+        stages: collector
+            .stages
+            .iter()
+            .map(|(stage, h)| (*stage, Latency::from(h)))
+            .collect(),
+        errors: collector.errors.into_values().collect(),
+        memory,
+    }
+}
+
+/// One probe as a [`Sample`].
+pub async fn probe_sample(target: &Target, options: &ProbeOptions) -> Sample {
+    let report = crate::probe(target, options).await;
+    Sample {
+        ok: matches!(report.outcome, Outcome::Connected | Outcome::Reached),
+        total: Duration::from_secs_f64(report.total_ms / 1000.0),
+        stages: report
+            .stages
+            .iter()
+            .filter(|s| {
+                matches!(s.status, StageStatus::Ok | StageStatus::Failed)
+                    && s.stage != Stage::Connected
+            })
+            .filter_map(|s| {
+                s.elapsed_ms
+                    .map(|ms| (s.stage, Duration::from_secs_f64(ms / 1000.0)))
+            })
+            .collect(),
+        error: report.error.map(|e| (e.stage, e.kind, e.message)),
+    }
+}
+
+/// A raw TLS server on loopback with the same certificate and key type as the mock RDP
+/// servers (self-signed ECDSA P-256), for the `--baseline tls` handshake loop.
+pub struct TlsBaseline {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsBaseline {
+    /// Starts the server on 127.0.0.1:0, on one thread with a current-thread runtime (as the
+    /// mock servers run).
+    pub async fn start() -> std::io::Result<Self> {
+        let identity = crate::mock::cert::default_identity()?;
+        let acceptor =
+            tokio_rustls::TlsAcceptor::from(crate::mock::cert::server_config(&identity)?);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (shutdown, mut shutdown_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("rdpscope-tls-baseline".to_owned())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    loop {
+                        let accepted = tokio::select! {
+                            _ = &mut shutdown_rx => break,
+                            accepted = listener.accept() => accepted,
+                        };
+                        let Ok((tcp, _)) = accepted else { continue };
+                        let acceptor = acceptor.clone();
+                        tokio::spawn(async move {
+                            let _ = tcp.set_nodelay(true);
+                            if let Ok(Ok(mut tls)) =
+                                tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp))
+                                    .await
+                            {
+                                let mut sink = [0u8; 64];
+                                let _ = tokio::time::timeout(
+                                    Duration::from_secs(30),
+                                    tls.read(&mut sink),
+                                )
+                                .await;
+                            }
+                        });
+                    }
+                });
+            })?;
+        Ok(Self {
+            addr,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// One TCP connect and full TLS handshake (no resumption, signatures verified as the
+    /// probe does), as a [`Sample`] of the tls stage.
+    pub async fn handshake(addr: SocketAddr) -> Sample {
+        let started = Instant::now();
+        let result = async {
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let connector = tokio_rustls::TlsConnector::from(baseline_client_config());
+            let name = ServerName::IpAddress(addr.ip().into());
+            tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+                .await
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "tls handshake timed out")
+                })?
+        }
+        .await;
+        let total = started.elapsed();
+        Sample {
+            ok: result.is_ok(),
+            total,
+            stages: vec![(Stage::Tls, total)],
+            error: result
+                .err()
+                .map(|e| (Stage::Tls, FailureKind::TlsError, e.to_string())),
+        }
+    }
+}
+
+impl Drop for TlsBaseline {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Accepts any certificate but verifies handshake signatures, like the probe's verifier.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn baseline_client_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .expect("the ring provider supports TLS 1.2 and 1.3")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth();
+            config.resumption = rustls::client::Resumption::disabled();
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// Every run of `rdpscope bench`, the baseline, and the ratios to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// One run per target or scenario.
+    pub runs: Vec<LoadResult>,
+    /// The raw TLS handshake loop, with `--baseline tls`.
+    pub baseline: Option<LoadResult>,
+    /// Each run's handshake rate divided by the baseline's (the headline figure).
+    pub ratios: Vec<(String, f64)>,
+}
+
+/// Runs the benchmark: against `target`, or else against each built-in scenario in-process;
+/// with `baseline`, also the raw TLS handshake loop with the same options.
+pub async fn run(
+    target: Option<Target>,
+    scenarios: &[crate::mock::Scenario],
+    baseline: bool,
+    options: &BenchOptions,
+) -> std::io::Result<BenchReport> {
+    let mut runs = Vec::new();
+    match target {
+        Some(target) => {
+            let probe = options.probe.clone();
+            let label = target.to_string();
+            runs.push(
+                load(label, options, move || {
+                    let (target, probe) = (target.clone(), probe.clone());
+                    async move { probe_sample(&target, &probe).await }
+                })
+                .await,
+            );
+        }
+        None => {
+            for &scenario in scenarios {
+                let server = crate::mock::MockServer::builder()
+                    .scenario(scenario)
+                    .start()
+                    .await?;
+                let target = Target {
+                    host: server.addr().ip().to_string(),
+                    port: server.addr().port(),
+                };
+                let probe = options.probe.clone();
+                runs.push(
+                    load(scenario.name().to_owned(), options, move || {
+                        let (target, probe) = (target.clone(), probe.clone());
+                        async move { probe_sample(&target, &probe).await }
+                    })
+                    .await,
+                );
+                server.shutdown().await;
+            }
+        }
+    }
+    let baseline = if baseline {
+        let server = TlsBaseline::start().await?;
+        let addr = server.addr();
+        let result = load("tls baseline".to_owned(), options, move || {
+            TlsBaseline::handshake(addr)
+        })
+        .await;
+        drop(server);
+        Some(result)
+    } else {
+        None
+    };
+    let ratios = baseline
+        .as_ref()
+        .map(|b| {
+            runs.iter()
+                .map(|r| {
+                    (
+                        r.label.clone(),
+                        r.handshakes_per_second / b.handshakes_per_second.max(1e-9),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(BenchReport {
+        runs,
+        baseline,
+        ratios,
+    })
+}
+
+/// Renders a benchmark report for people.
+pub fn render(report: &BenchReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for run in report.runs.iter().chain(report.baseline.iter()) {
+        let _ = writeln!(
+            out,
+            "{}: {} connections ({} reached the end), concurrency {}, {:.2} s, {:.1} handshakes/s",
+            run.label,
+            run.connections,
+            run.succeeded,
+            run.concurrency,
+            run.elapsed_s,
+            run.handshakes_per_second
+        );
+        let _ = writeln!(
+            out,
+            "  {:<19} {:>9} {:>9} {:>9} {:>9}  (ms)",
+            "stage", "p50", "p90", "p99", "max"
+        );
+        let row = |out: &mut String, name: &str, l: &Latency| {
+            let _ = writeln!(
+                out,
+                "  {name:<19} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+            );
+        };
+        for (stage, latency) in &run.stages {
+            row(&mut out, stage.name(), latency);
+        }
+        row(&mut out, "end to end", &run.end_to_end);
+        if run.errors.is_empty() {
+            let _ = writeln!(out, "  errors: none");
+        }
+        for error in &run.errors {
+            let _ = writeln!(
+                out,
+                "  errors: {} x {}/{}: {}",
+                error.count, error.stage, error.kind, error.example
+            );
+        }
+        if let Some(memory) = &run.memory {
+            let _ = writeln!(
+                out,
+                "  memory: RSS {} KiB -> peak {} KiB: {:.1} KiB per concurrent connection (client and in-process server)",
+                memory.baseline_rss_kib, memory.peak_rss_kib, memory.per_connection_kib
+            );
+        }
+        let _ = writeln!(out);
+    }
+    for (label, ratio) in &report.ratios {
+        let _ = writeln!(
+            out,
+            "{label}: {:.0}% of the raw TLS handshake rate ({ratio:.2}x)",
+            ratio * 100.0
+        );
+    }
+    out
+}

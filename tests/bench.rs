@@ -1,0 +1,107 @@
+//! `rdpscope bench` works end to end (functional checks only: speed is measured by running
+//! the benchmark, never asserted in tests).
+
+use std::process::Command;
+
+#[test]
+fn bench_against_the_built_in_servers_reports_every_figure() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+        .args([
+            "bench",
+            "--connections",
+            "20",
+            "--concurrency",
+            "4",
+            "--baseline",
+            "tls",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let runs = report["runs"].as_array().expect("runs");
+    let labels: Vec<&str> = runs.iter().filter_map(|r| r["label"].as_str()).collect();
+    assert_eq!(labels, ["success_tls", "success_hybrid_ex"]);
+    for run in runs {
+        assert_eq!(run["connections"], 20);
+        assert_eq!(run["succeeded"], 20, "{run}");
+        assert!(run["errors"].as_array().is_some_and(Vec::is_empty));
+        assert!(run["handshakes_per_second"]
+            .as_f64()
+            .is_some_and(|r| r > 0.0));
+        assert_eq!(run["end_to_end"]["count"], 20);
+        let stages: Vec<&str> = run["stages"]
+            .as_array()
+            .expect("stages")
+            .iter()
+            .filter_map(|s| s[0].as_str())
+            .collect();
+        assert!(
+            stages.contains(&"tls") && stages.contains(&"finalization"),
+            "{stages:?}"
+        );
+    }
+    assert_eq!(report["baseline"]["succeeded"], 20);
+    assert_eq!(report["ratios"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn bench_errors_are_grouped_by_stage_and_kind() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+        .args([
+            "bench",
+            "--scenario",
+            "wrong_password",
+            "--connections",
+            "6",
+            "--concurrency",
+            "2",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let run = &report["runs"][0];
+    assert_eq!(run["succeeded"], 0);
+    assert_eq!(run["errors"][0]["stage"], "credssp");
+    assert_eq!(run["errors"][0]["kind"], "logon_failure");
+    assert_eq!(run["errors"][0]["count"], 6);
+}
+
+#[test]
+fn bench_until_a_stage_and_bad_input() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+        .args([
+            "bench",
+            "--scenario",
+            "success_tls",
+            "--connections",
+            "5",
+            "--until",
+            "tls",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(report["runs"][0]["succeeded"], 5);
+    for args in [
+        vec!["bench", "--connections", "0"],
+        vec!["bench", "--scenario", "nope"],
+        vec!["bench", "--baseline", "quic"],
+        vec!["bench", "--duration", "forever"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+            .args(&args)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+    }
+}
