@@ -282,11 +282,13 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
 
     let mut acceptor = Acceptor::new(security, DESKTOP_SIZE, capabilities(), credentials);
     let mut buf = WriteBuf::new();
+    let mut pending = Vec::new();
 
     let mut framed = TokioFramed::new(stream);
     while acceptor.reached_security_upgrade().is_none() {
-        step(&mut framed, &mut acceptor, &mut buf, config).await?;
+        step(&mut framed, &mut acceptor, &mut buf, &mut pending, config).await?;
     }
+    flush(&mut framed, &mut pending, config).await?;
 
     let (stream, leftover) = framed.into_inner();
     if !leftover.is_empty() {
@@ -368,6 +370,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         let state = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state());
         if let Some(stage) = state.and_then(close_point) {
             if scenario == Scenario::CloseDuring(stage) {
+                flush(&mut framed, &mut pending, config).await?;
                 info!(%peer, %stage, "Closing the connection");
                 close(framed.into_inner().0, config.timeout).await;
                 return Ok(());
@@ -378,15 +381,17 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         if licensing {
             // The acceptor has just consumed the Client Info PDU.
             if let Some(bytes) = after_client_info(scenario)? {
-                timed(config.timeout, "refusal write", framed.write_all(&bytes)).await?;
+                pending.extend(bytes);
+                flush(&mut framed, &mut pending, config).await?;
                 info!(%peer, scenario = scenario.name(), "Refused the connection after the Client Info PDU");
                 close(framed.into_inner().0, config.timeout).await;
                 return Ok(());
             }
         }
 
-        step(&mut framed, &mut acceptor, &mut buf, config).await?;
+        step(&mut framed, &mut acceptor, &mut buf, &mut pending, config).await?;
     }
+    flush(&mut framed, &mut pending, config).await?;
 
     // Keep the session up until the client leaves (or the wait runs out).
     drain(framed.into_inner().0, config.timeout).await;
@@ -419,47 +424,62 @@ impl ironrdp_acceptor::ConnectionSetupHandler for AuthorizationPolicy {
 ///
 /// When the acceptor fails after encoding a reply (RDP_NEG_FAILURE on a protocol mismatch),
 /// the reply is still sent, as a real server does.
+/// One acceptor step: flush what is pending and read the PDU it waits for (if any), step,
+/// and queue what it produced. Answers the acceptor produces back to back (Synchronize,
+/// Control, Font Map) thus go out in one write, as one TLS record.
+///
+/// When the acceptor fails after encoding a reply (RDP_NEG_FAILURE on a protocol mismatch),
+/// the reply is still sent, as a real server does.
 async fn step<S>(
     framed: &mut TokioFramed<S>,
     acceptor: &mut Acceptor,
     buf: &mut WriteBuf,
+    pending: &mut Vec<u8>,
     config: &Config,
 ) -> Result<(), ConnError>
 where
     S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
 {
-    let limit = config.timeout;
     buf.clear();
     let result = if let Some(hint) = acceptor.next_pdu_hint() {
+        flush(framed, pending, config).await?;
         let state = acceptor.state().name();
         debug!(state, "Wait for PDU");
-        let pdu = timed(limit, state, framed.read_by_hint(hint)).await?;
+        let pdu = timed(config.timeout, state, framed.read_by_hint(hint)).await?;
         acceptor.step(&pdu, None, buf)
     } else {
         acceptor.step_no_input(buf)
     };
-
-    let written = match result {
-        Ok(written) => written.size().unwrap_or(0),
+    match result {
+        Ok(written) => {
+            pending.extend_from_slice(&buf.filled()[..written.size().unwrap_or(0)]);
+            Ok(())
+        }
         Err(error) => {
-            if !buf.filled().is_empty() {
-                let _ = timed(limit, "final reply write", framed.write_all(buf.filled())).await;
-            }
-            return Err(error.into());
+            pending.extend_from_slice(buf.filled());
+            let _ = flush(framed, pending, config).await;
+            Err(error.into())
         }
-    };
-
-    if written > 0 {
-        if !config.delay.is_zero() {
-            tokio::time::sleep(config.delay).await;
-        }
-        timed(
-            limit,
-            "reply write",
-            framed.write_all(&buf.filled()[..written]),
-        )
-        .await?;
     }
+}
+
+/// Writes the queued answers (after the slow server's delay).
+async fn flush<S>(
+    framed: &mut TokioFramed<S>,
+    pending: &mut Vec<u8>,
+    config: &Config,
+) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
+{
+    if pending.is_empty() {
+        return Ok(());
+    }
+    if !config.delay.is_zero() {
+        tokio::time::sleep(config.delay).await;
+    }
+    timed(config.timeout, "reply write", framed.write_all(pending)).await?;
+    pending.clear();
     Ok(())
 }
 

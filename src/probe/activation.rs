@@ -250,8 +250,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
 {
     let mut buf = WriteBuf::new();
+    // PDUs the client sends back to back (e.g. Confirm Active, Synchronize, Control, Font
+    // List) go out in one write, and so in one TLS record, just before the next read.
+    let mut pending = Outgoing::default();
     let mut answered_client_info = false;
     loop {
+        if matches!(connector.state, ClientConnectorState::Connected { .. }) {
+            pending.flush(framed, rec).await?;
+        }
         if let ClientConnectorState::Connected { result } = &connector.state {
             rec.detail(
                 Stage::Finalization,
@@ -292,7 +298,7 @@ where
             let written = connector
                 .skip_multitransport(&mut buf)
                 .map_err(|e| step_failure(stage, &e))?;
-            send(framed, &buf, written.size(), stage, rec).await?;
+            pending.queue(&buf, written.size(), stage);
             continue;
         }
 
@@ -300,6 +306,7 @@ where
         let (stage, written) = match connector.next_pdu_hint() {
             None => (stage, connector.step_no_input(&mut buf)),
             Some(hint) => {
+                pending.flush(framed, rec).await?;
                 let pdu = io_within(
                     rec,
                     stage,
@@ -336,7 +343,7 @@ where
             }
         };
         let written = written.map_err(|e| step_failure(stage, &e))?;
-        send(framed, &buf, written.size(), stage, rec).await?;
+        pending.queue(&buf, written.size(), stage);
         describe_progress(connector, rec);
     }
 }
@@ -375,27 +382,38 @@ fn describe_progress(connector: &ClientConnector, rec: &mut Recorder) {
     }
 }
 
-async fn send<S>(
-    framed: &mut TokioFramed<S>,
-    buf: &WriteBuf,
-    size: Option<usize>,
-    stage: Stage,
-    rec: &Recorder,
-) -> Result<(), Failure>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
-{
-    if let Some(len) = size {
-        io_within(
-            rec,
-            stage,
-            "sending to the server",
-            during(stage),
-            framed.write_all(&buf[..len]),
-        )
-        .await?;
+/// Client PDUs waiting to be written, and the stage of the first of them.
+#[derive(Default)]
+struct Outgoing {
+    bytes: Vec<u8>,
+    stage: Option<Stage>,
+}
+
+impl Outgoing {
+    fn queue(&mut self, buf: &WriteBuf, size: Option<usize>, stage: Stage) {
+        if let Some(len) = size {
+            self.bytes.extend_from_slice(&buf[..len]);
+            self.stage.get_or_insert(stage);
+        }
     }
-    Ok(())
+
+    async fn flush<S>(&mut self, framed: &mut TokioFramed<S>, rec: &Recorder) -> Result<(), Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
+    {
+        if let Some(stage) = self.stage.take() {
+            io_within(
+                rec,
+                stage,
+                "sending to the server",
+                during(stage),
+                framed.write_all(&self.bytes),
+            )
+            .await?;
+            self.bytes.clear();
+        }
+        Ok(())
+    }
 }
 
 fn waiting_for(stage: Stage) -> &'static str {
