@@ -11,18 +11,5 @@ for tool in xfreerdp Xvfb xauth; do
 done
 
 if [ -n "$missing" ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    # Nothing here is a daemon, but x11-common (pulled in by xvfb) starts its init script
-    # from its postinst; deny service starts for the install, as .ci/install-xrdp.sh does.
-    policy_added=
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends freerdp2-x11 xvfb xauth >/dev/null
-    if [ -n "$policy_added" ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
+    sh "$(dirname "$0")/apt-install.sh" freerdp2-x11 xvfb xauth
 fi

@@ -4,25 +4,10 @@
 set -eu
 
 if [ ! -x /usr/sbin/xrdp ]; then
-    export DEBIAN_FRONTEND=noninteractive
-    # The postinst runs `invoke-rc.d xrdp start || exit 1`. Without systemd that would
-    # start the system xrdp + sesman daemons, and the daemon's /var/run/xrdp/xrdp.pid
-    # makes every test instance refuse to start ("xrdp is already running"), even with
-    # --nodaemon. Debian's container images already ship a policy-rc.d that denies
-    # service starts; add one for the duration of the install if it is missing.
-    policy_added=
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        policy_added=1
-    fi
-    apt-get update -qq
-    # Recommends (xorgxrdp, Xorg, fuse) are only needed for real sessions, not for the
-    # connection sequence up to xrdp's own login screen.
-    apt-get install -y -qq --no-install-recommends xrdp >/dev/null
-    if [ -n "$policy_added" ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
+    # The postinst would start the system xrdp + sesman daemons, and the daemon's
+    # /var/run/xrdp/xrdp.pid makes every test instance refuse to start ("xrdp is already
+    # running"), even with --nodaemon: apt-install.sh prevents service starts.
+    sh "$(dirname "$0")/apt-install.sh" xrdp
 fi
 
 # xrdp refuses to start without /etc/xrdp/rsakeys.ini (Standard RDP Security keys,
