@@ -315,19 +315,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     if scenario == Scenario::CloseAfterNtlmAuthenticate {
         // The server's answer to AUTHENTICATE is its second TSRequest: close instead.
         let mut framed = TokioFramed::new(CloseBeforeSecondTsRequest::new(tls));
-        let _ = timed(
-            config.timeout,
-            "CredSSP",
-            ironrdp_acceptor::accept_credssp(
-                &mut framed,
-                &mut acceptor,
-                &mut NoNetwork,
-                ServerName::new("rdpscope-mock"),
-                public_key,
-                None,
-            ),
-        )
-        .await;
+        let _ = credssp(&mut framed, &mut acceptor, public_key, false, config).await;
         info!(%peer, "Closing after the NTLM AUTHENTICATE message");
         close(framed.into_inner().0, config.timeout).await;
         return Ok(());
@@ -335,23 +323,8 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     let mut framed = TokioFramed::new(tls);
 
     if acceptor.should_perform_credssp() {
-        let mut policy = AuthorizationPolicy {
-            deny: scenario == Scenario::EarlyUserAuthorizationDenied,
-        };
-        timed(
-            config.timeout,
-            "CredSSP",
-            ironrdp_acceptor::accept_credssp_with(
-                &mut framed,
-                &mut acceptor,
-                &mut NoNetwork,
-                ServerName::new("rdpscope-mock"),
-                public_key,
-                None,
-                &mut policy,
-            ),
-        )
-        .await?;
+        let deny = scenario == Scenario::EarlyUserAuthorizationDenied;
+        credssp(&mut framed, &mut acceptor, public_key, deny, config).await?;
         info!(%peer, "CredSSP completed");
 
         if scenario == Scenario::CloseDuring(Stage::BasicSettings) {
@@ -396,6 +369,35 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     // Keep the session up until the client leaves (or the wait runs out).
     drain(framed.into_inner().0, config.timeout).await;
     Ok(())
+}
+
+/// The server's side of CredSSP (NTLM against the configured credentials), with `deny`
+/// refusing the authenticated user in the Early User Authorization Result.
+async fn credssp<S>(
+    framed: &mut TokioFramed<S>,
+    acceptor: &mut Acceptor,
+    public_key: Vec<u8>,
+    deny: bool,
+    config: &Config,
+) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
+{
+    let mut policy = AuthorizationPolicy { deny };
+    timed(
+        config.timeout,
+        "CredSSP",
+        ironrdp_acceptor::accept_credssp_with(
+            framed,
+            acceptor,
+            &mut NoNetwork,
+            ServerName::new("rdpscope-mock"),
+            public_key,
+            None,
+            &mut policy,
+        ),
+    )
+    .await
 }
 
 /// The server's authorization decision for an authenticated user (HYBRID_EX reports it in
