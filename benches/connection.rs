@@ -96,10 +96,7 @@ fn connections(c: &mut Criterion) {
         let server = runtime
             .block_on(MockServer::builder().scenario(scenario).start())
             .expect("mock server");
-        let target = Target {
-            host: server.addr().ip().to_string(),
-            port: server.addr().port(),
-        };
+        let target = Target::from(server.addr());
         let options = ProbeOptions {
             credentials: Some(rdpscope::mock::credentials()),
             ..ProbeOptions::default()

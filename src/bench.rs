@@ -544,10 +544,7 @@ pub async fn run(
                     .scenario(scenario)
                     .start()
                     .await?;
-                let target = Target {
-                    host: server.addr().ip().to_string(),
-                    port: server.addr().port(),
-                };
+                let target = Target::from(server.addr());
                 let probe = options.probe.clone();
                 runs.push(
                     load(scenario.name().to_owned(), options, move || {

@@ -55,10 +55,7 @@ pub async fn run_demo() -> std::io::Result<Vec<DemoRow>> {
         let server = MockServer::builder().scenario(scenario).start().await?;
         let options = options.clone();
         tasks.spawn(async move {
-            let target = crate::target::Target {
-                host: server.addr().ip().to_string(),
-                port: server.addr().port(),
-            };
+            let target = crate::target::Target::from(server.addr());
             let report = crate::probe(&target, &options).await;
             server.shutdown().await;
             (index, scenario, report)

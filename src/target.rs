@@ -38,6 +38,15 @@ impl Target {
     }
 }
 
+impl From<std::net::SocketAddr> for Target {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Target {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {

@@ -63,11 +63,7 @@ async fn probe_fixture(
         stage_timeout: Duration::from_secs(5),
         ..ProbeOptions::default()
     };
-    let report = rdpscope::probe(
-        &server.addr().to_string().parse().expect("target"),
-        &options,
-    )
-    .await;
+    let report = rdpscope::probe(&server.addr().into(), &options).await;
     server.shutdown().await;
     report
 }
@@ -158,11 +154,7 @@ async fn a_pin_decides_the_stage_whatever_the_findings() {
             trust: Some(trust.clone()),
             ..ProbeOptions::default()
         };
-        let report = rdpscope::probe(
-            &server.addr().to_string().parse().expect("target"),
-            &options,
-        )
-        .await;
+        let report = rdpscope::probe(&server.addr().into(), &options).await;
         server.shutdown().await;
         assert_eq!(
             report.outcome == Outcome::Connected,

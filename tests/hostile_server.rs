@@ -72,7 +72,7 @@ async fn hostile_probe(reply: Vec<u8>, after_tls: bool) -> Report {
         stage_timeout: Duration::from_millis(1500),
         ..ProbeOptions::default()
     };
-    let report = rdpscope::probe(&addr.to_string().parse().expect("target"), &options).await;
+    let report = rdpscope::probe(&addr.into(), &options).await;
     server.abort();
     report
 }

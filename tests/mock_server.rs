@@ -24,11 +24,7 @@ async fn probe(server: &MockServerHandle) -> Report {
         stage_timeout: Duration::from_secs(5),
         ..ProbeOptions::default()
     };
-    rdpscope::probe(
-        &server.addr().to_string().parse().expect("target"),
-        &options,
-    )
-    .await
+    rdpscope::probe(&server.addr().into(), &options).await
 }
 
 /// An X.224 Connection Request offering TLS, CredSSP and CredSSP with EUA.
@@ -87,7 +83,7 @@ async fn concurrent_connections_and_drop_shuts_down() {
     let addr = server.addr();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..8 {
-        let target = addr.to_string().parse().expect("target");
+        let target = addr.into();
         clients.spawn(async move { rdpscope::probe(&target, &ProbeOptions::default()).await });
     }
     while let Some(report) = clients.join_next().await {
@@ -212,11 +208,7 @@ async fn every_fixture_chain_is_presented_exactly() {
             cert_policy: rdpscope::cert::CertPolicy::Warn,
             ..ProbeOptions::default()
         };
-        let report = rdpscope::probe(
-            &server.addr().to_string().parse().expect("target"),
-            &options,
-        )
-        .await;
+        let report = rdpscope::probe(&server.addr().into(), &options).await;
         // The handshake completes (weak-rsa-1024 included: its signature is verified with
         // the `rsa` crate, since *ring* refuses 1024-bit keys).
         assert_eq!(
@@ -257,11 +249,7 @@ async fn credssp_binds_to_the_leaf_of_a_chain() {
             credentials: Some(rdpscope::mock::credentials()),
             ..ProbeOptions::default()
         };
-        let report = rdpscope::probe(
-            &server.addr().to_string().parse().expect("target"),
-            &options,
-        )
-        .await;
+        let report = rdpscope::probe(&server.addr().into(), &options).await;
         // CredSSP binds to the TLS public key: success proves the server used the leaf's key.
         assert_eq!(
             report.outcome,
@@ -298,7 +286,7 @@ async fn empty_chain_and_mismatched_key_are_errors_at_start() {
 #[tokio::test]
 async fn certificate_changes_on_every_connection_and_a_pin_catches_it() {
     let server = start(Scenario::CertificateChangesEveryConnection).await;
-    let target = server.addr().to_string().parse().expect("target");
+    let target = server.addr().into();
     let first = rdpscope::probe(&target, &ProbeOptions::default()).await;
     let first_sha256 = first
         .certificate

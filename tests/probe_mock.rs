@@ -186,11 +186,7 @@ async fn closed_port_is_refused_at_tcp() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    let report = rdpscope::probe(
-        &addr.to_string().parse().expect("target"),
-        &options(MOCK_PASSWORD),
-    )
-    .await;
+    let report = rdpscope::probe(&addr.into(), &options(MOCK_PASSWORD)).await;
     let error = report.error.as_ref().expect("the probe fails");
     assert_eq!(
         (error.stage, error.kind),

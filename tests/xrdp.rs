@@ -43,7 +43,7 @@ async fn probe(xrdp: &Xrdp, security: &str) -> Report {
         stage_timeout: Duration::from_secs(10),
         ..ProbeOptions::default()
     };
-    let target = xrdp.addr.to_string().parse().expect("target");
+    let target = xrdp.addr.into();
     let report = rdpscope::probe(&target, &options).await;
     if report.outcome == Outcome::Failed {
         eprintln!("xrdp log tail:\n{}", xrdp.log_tail(20));
