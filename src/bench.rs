@@ -32,6 +32,19 @@ pub struct BenchOptions {
     pub probe: ProbeOptions,
     /// Print progress on stderr.
     pub progress: bool,
+    /// Load-generator threads (each a single-threaded runtime driving its share of the
+    /// concurrency); `None` chooses: every core against a target, every core but the one the
+    /// in-process server runs on against the built-in server.
+    pub threads: Option<usize>,
+}
+
+/// The load-generator threads to use when none are given: the available cores, less
+/// `reserved` for in-process servers, at least one.
+pub fn default_threads(reserved: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_sub(reserved)
+        .max(1)
 }
 
 /// Latency percentiles in milliseconds.
@@ -100,6 +113,8 @@ pub struct LoadResult {
     pub succeeded: u64,
     /// Concurrency.
     pub concurrency: usize,
+    /// Load-generator threads.
+    pub threads: usize,
     /// Wall time of the run, seconds.
     pub elapsed_s: f64,
     /// Successful connections (handshakes) per second.
@@ -186,7 +201,11 @@ fn rss_kib() -> Option<u64> {
 
 /// Runs `connect` `options.connections` times (or for `options.duration`) with
 /// `options.concurrency` in flight, and collects the results.
-pub async fn load<F, Fut>(label: String, options: &BenchOptions, connect: F) -> LoadResult
+pub async fn load<F, Fut>(
+    label: String,
+    options: &BenchOptions,
+    connect: F,
+) -> std::io::Result<LoadResult>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
@@ -239,35 +258,81 @@ where
         })
     });
 
+    // The load runs on its own threads, each a single-threaded runtime with its share of the
+    // concurrency: no work stealing between connections, and no competition with the runtime
+    // (or the in-process server) that called us.
+    let concurrency = options.concurrency.max(1);
+    let threads = options
+        .threads
+        .unwrap_or_else(|| default_threads(0))
+        .clamp(1, concurrency);
     let started = Instant::now();
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..options.concurrency.max(1) {
+    let mut handles = Vec::with_capacity(threads);
+    for thread in 0..threads {
+        let share = concurrency / threads + usize::from(thread < concurrency % threads);
         let connect = connect.clone();
         let collector = collector.clone();
         let issued = issued.clone();
         let done = done.clone();
-        workers.spawn(async move {
-            loop {
-                match deadline {
-                    Some(deadline) if Instant::now() >= deadline => break,
-                    Some(_) => {}
-                    None if issued.fetch_add(1, Ordering::Relaxed) >= total => break,
-                    None => {}
-                }
-                let sample = connect().await;
-                if let Ok(mut collector) = collector.lock() {
-                    collector.record(sample);
-                }
-                done.fetch_add(1, Ordering::Relaxed);
-            }
-        });
+        let (finished, finished_rx) = oneshot::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name(format!("rdpscope-load-{thread}"))
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async move {
+                    let mut workers = tokio::task::JoinSet::new();
+                    for _ in 0..share {
+                        let connect = connect.clone();
+                        let collector = collector.clone();
+                        let issued = issued.clone();
+                        let done = done.clone();
+                        workers.spawn(async move {
+                            loop {
+                                match deadline {
+                                    Some(deadline) if Instant::now() >= deadline => break,
+                                    Some(_) => {}
+                                    None if issued.fetch_add(1, Ordering::Relaxed) >= total => {
+                                        break
+                                    }
+                                    None => {}
+                                }
+                                let sample = connect().await;
+                                if let Ok(mut collector) = collector.lock() {
+                                    collector.record(sample);
+                                }
+                                done.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                    while workers.join_next().await.is_some() {}
+                });
+                let _ = finished.send(());
+                Ok::<(), std::io::Error>(())
+            });
+        handles.push((handle, finished_rx));
     }
-    while workers.join_next().await.is_some() {}
+    let mut failure = None;
+    for (handle, finished) in handles {
+        match handle {
+            Ok(handle) => {
+                let _ = finished.await;
+                if let Ok(Err(e)) = handle.join() {
+                    failure = Some(e);
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     if let Some(progress) = progress {
         let _ = progress.join();
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
 
     let collector = collector
@@ -283,11 +348,12 @@ where
                 / options.concurrency.max(1) as f64,
         }
     });
-    LoadResult {
+    Ok(LoadResult {
         label,
         connections: collector.attempted,
         succeeded: collector.succeeded,
         concurrency: options.concurrency,
+        threads,
         elapsed_s: elapsed.as_secs_f64(),
         handshakes_per_second: collector.succeeded as f64 / elapsed.as_secs_f64().max(1e-9),
         end_to_end: collector.end_to_end.as_ref().map_or(
@@ -308,7 +374,7 @@ where
             .collect(),
         errors: collector.errors.into_values().collect(),
         memory,
-    }
+    })
 }
 
 /// One probe as a [`Sample`].
@@ -525,6 +591,15 @@ pub async fn run(
     baseline: bool,
     options: &BenchOptions,
 ) -> std::io::Result<BenchReport> {
+    // In-process servers run on one thread of their own: leave them a core.
+    let options = &BenchOptions {
+        threads: Some(
+            options
+                .threads
+                .unwrap_or_else(|| default_threads(usize::from(target.is_none()))),
+        ),
+        ..options.clone()
+    };
     let mut runs = Vec::new();
     match target {
         Some(target) => {
@@ -535,7 +610,7 @@ pub async fn run(
                     let (target, probe) = (target.clone(), probe.clone());
                     async move { probe_sample(&target, &probe).await }
                 })
-                .await,
+                .await?,
             );
         }
         None => {
@@ -551,7 +626,7 @@ pub async fn run(
                         let (target, probe) = (target.clone(), probe.clone());
                         async move { probe_sample(&target, &probe).await }
                     })
-                    .await,
+                    .await?,
                 );
                 server.shutdown().await;
             }
@@ -563,7 +638,7 @@ pub async fn run(
         let result = load("tls baseline".to_owned(), options, move || {
             TlsBaseline::handshake(addr)
         })
-        .await;
+        .await?;
         drop(server);
         Some(result)
     } else {
@@ -596,11 +671,12 @@ pub fn render(report: &BenchReport) -> String {
     for run in report.runs.iter().chain(report.baseline.iter()) {
         let _ = writeln!(
             out,
-            "{}: {} connections ({} reached the end), concurrency {}, {:.2} s, {:.1} handshakes/s",
+            "{}: {} connections ({} reached the end), concurrency {} on {} load thread(s), {:.2} s, {:.1} handshakes/s",
             run.label,
             run.connections,
             run.succeeded,
             run.concurrency,
+            run.threads,
             run.elapsed_s,
             run.handshakes_per_second
         );

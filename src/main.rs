@@ -105,6 +105,9 @@ struct BenchArgs {
     /// Connections in flight at once
     #[arg(long, default_value_t = 8)]
     concurrency: usize,
+    /// Load-generator threads (default: every core, less one for the in-process server)
+    #[arg(long)]
+    threads: Option<usize>,
     /// Run for this long instead of a number of connections (e.g. 10s)
     #[arg(long)]
     duration: Option<String>,
@@ -294,8 +297,8 @@ async fn bench(args: BenchArgs) -> ExitCode {
         Ok(duration) => duration,
         Err(e) => return usage_error(e),
     };
-    if args.connections == 0 || args.concurrency == 0 {
-        return usage_error("--connections and --concurrency must be at least 1");
+    if args.connections == 0 || args.concurrency == 0 || args.threads == Some(0) {
+        return usage_error("--connections, --concurrency and --threads must be at least 1");
     }
     let target = match args.target.as_deref().map(str::parse::<Target>).transpose() {
         Ok(target) => target,
@@ -323,6 +326,7 @@ async fn bench(args: BenchArgs) -> ExitCode {
         duration,
         probe,
         progress: !args.json && std::io::stderr().is_terminal(),
+        threads: args.threads,
     };
     let report =
         match rdpscope::bench::run(target, &scenarios, args.baseline.is_some(), &options).await {

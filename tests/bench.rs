@@ -61,6 +61,8 @@ fn bench_errors_are_grouped_by_stage_and_kind() {
             "--connections",
             "6",
             "--concurrency",
+            "3",
+            "--threads",
             "2",
             "--json",
         ])
@@ -70,6 +72,7 @@ fn bench_errors_are_grouped_by_stage_and_kind() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     let run = &report["runs"][0];
     assert_eq!(run["succeeded"], 0);
+    assert_eq!(run["threads"], 2);
     assert_eq!(run["errors"][0]["stage"], "credssp");
     assert_eq!(run["errors"][0]["kind"], "logon_failure");
     assert_eq!(run["errors"][0]["count"], 6);
@@ -94,6 +97,7 @@ fn bench_until_a_stage_and_bad_input() {
     assert_eq!(report["runs"][0]["succeeded"], 5);
     for args in [
         vec!["bench", "--connections", "0"],
+        vec!["bench", "--threads", "0"],
         vec!["bench", "--scenario", "nope"],
         vec!["bench", "--baseline", "quic"],
         vec!["bench", "--duration", "forever"],
