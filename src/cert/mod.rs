@@ -1,6 +1,7 @@
 //! Server certificate analysis: every finding about the presented chain, not only the first
 //! one a TLS library would report, and the verdict of the certificate policy.
 
+pub mod cache;
 mod chain;
 mod leaf;
 
@@ -169,6 +170,11 @@ impl TrustStore {
             .clone()
     }
 
+    /// Whether both are the very same store (not merely equal anchors).
+    pub(crate) fn same_as(&self, other: &TrustStore) -> bool {
+        Arc::ptr_eq(&self.anchors, &other.anchors)
+    }
+
     /// An empty store (nothing is trusted); for tests and for `--ca-file` only setups.
     pub fn empty() -> Self {
         Self {
@@ -256,6 +262,15 @@ pub fn stage_fails(info: &CertificateInfo, policy: CertPolicy) -> bool {
 /// Analyses the chain the server presented (leaf first) and returns the facts and every
 /// finding, most severe first. Never panics on malformed certificates.
 pub fn analyze(chain: &[CertificateDer<'_>], options: &AnalysisOptions<'_>) -> CertificateInfo {
+    analyze_until(chain, options).0
+}
+
+/// [`analyze`], and the first instant after `options.now` at which the result could differ.
+fn analyze_until(
+    chain: &[CertificateDer<'_>],
+    options: &AnalysisOptions<'_>,
+) -> (CertificateInfo, time::OffsetDateTime) {
+    let timeless = time::OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT);
     let mut info = CertificateInfo {
         subject: String::new(),
         issuer: String::new(),
@@ -282,7 +297,7 @@ pub fn analyze(chain: &[CertificateDer<'_>], options: &AnalysisOptions<'_>) -> C
             "no_certificate",
             "the server presented no certificate".to_owned(),
         ));
-        return info;
+        return (info, timeless);
     };
     info.sha1 = hex::encode_upper(sha1::Sha1::digest(leaf_der.as_ref()));
     info.sha256 = hex::encode_upper(sha2::Sha256::digest(leaf_der.as_ref()));
@@ -334,7 +349,7 @@ pub fn analyze(chain: &[CertificateDer<'_>], options: &AnalysisOptions<'_>) -> C
             "unparsable",
             "the server certificate cannot be parsed as X.509".to_owned(),
         ));
-        return info;
+        return (info, timeless);
     };
     leaf::describe(leaf, &mut info, options.now);
     let trust = chain::analyze(
@@ -348,7 +363,8 @@ pub fn analyze(chain: &[CertificateDer<'_>], options: &AnalysisOptions<'_>) -> C
     info.findings
         .extend(leaf::check(leaf, options, info.trusted));
     info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    info
+    let until = cache::stable_until(parsed.iter().flatten(), options.now);
+    (info, until)
 }
 
 #[cfg(test)]

@@ -373,9 +373,9 @@ async fn run(
         return activation::run(&mut framed, &mut connector, rec).await;
     }
 
-    let upgraded = tls::upgrade(tcp, target, options, rec, facts).await?;
+    let tls::Upgraded { stream, leaf } = tls::upgrade(tcp, target, options, rec, facts).await?;
     connector.mark_security_upgrade_as_done();
-    let mut framed = ironrdp_tokio::TokioFramed::new(upgraded.stream);
+    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
 
     if connector.should_perform_credssp() {
         rec.enter(Stage::Credssp).map_err(Stop::Reached)?;
@@ -383,7 +383,7 @@ async fn run(
             &mut framed,
             &mut connector,
             target,
-            upgraded.server_public_key,
+            tls::public_key(leaf.as_ref()),
             options,
             rec,
             facts,

@@ -1,6 +1,6 @@
 //! The tls and certificate stages.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -17,29 +17,32 @@ use crate::report::{Severity, TlsInfo};
 use crate::target::Target;
 use crate::{FailureKind, Stage};
 
-/// The TLS stream and the leaf's public key (for CredSSP's public key binding).
+/// The TLS stream and the server's leaf certificate.
 pub(crate) struct Upgraded {
     pub(crate) stream: TlsStream<TcpStream>,
-    /// `None` when the leaf cannot be parsed (only CredSSP needs it).
-    pub(crate) server_public_key: Option<Vec<u8>>,
+    pub(crate) leaf: Option<CertificateDer<'static>>,
+}
+
+/// The subjectPublicKey bits of the leaf's SPKI, which CredSSP binds to; `None` when the leaf
+/// cannot be parsed (only CredSSP needs it, so only CredSSP parses it).
+pub(crate) fn public_key(leaf: Option<&CertificateDer<'_>>) -> Option<Vec<u8>> {
+    let (_, cert) = X509Certificate::from_der(leaf?.as_ref()).ok()?;
+    Some(cert.public_key().subject_public_key.data.to_vec())
+}
+
+tokio::task_local! {
+    /// The chain the server presented, recorded by [`RecordingVerifier`] for the probe whose
+    /// handshake is running in this task (one shared TLS configuration serves every probe).
+    static PRESENTED: std::cell::RefCell<Vec<CertificateDer<'static>>>;
 }
 
 /// Accepts any certificate chain during the handshake (the chain is judged afterwards, in
-/// the certificate stage, so that every finding is reported), records it, and verifies the
-/// handshake signatures, so the server must hold the key of the certificate it presents.
+/// the certificate stage, so that every finding is reported), records it for the running
+/// probe, and verifies the handshake signatures, so the server must hold the key of the
+/// certificate it presents.
 #[derive(Debug)]
 struct RecordingVerifier {
     provider: Arc<CryptoProvider>,
-    chain: Mutex<Vec<CertificateDer<'static>>>,
-}
-
-impl RecordingVerifier {
-    fn chain(&self) -> Vec<CertificateDer<'static>> {
-        self.chain
-            .lock()
-            .map(|chain| chain.clone())
-            .unwrap_or_default()
-    }
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -51,12 +54,13 @@ impl ServerCertVerifier for RecordingVerifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut chain) = self.chain.lock() {
-            *chain = std::iter::once(end_entity)
+        // Outside a probe's handshake (no task-local) there is nothing to record.
+        let _ = PRESENTED.try_with(|chain| {
+            *chain.borrow_mut() = std::iter::once(end_entity)
                 .chain(intermediates)
                 .map(|c| c.clone().into_owned())
                 .collect();
-        }
+        });
         Ok(ServerCertVerified::assertion())
     }
 
@@ -181,24 +185,22 @@ mod weak_rsa {
     }
 }
 
-/// A TLS configuration for one probe (TLS 1.2 and 1.3, no resumption) and its recorder.
-fn client_config() -> (Arc<ClientConfig>, Arc<RecordingVerifier>) {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    let provider = PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone();
-    let verifier = Arc::new(RecordingVerifier {
-        provider: provider.clone(),
-        chain: Mutex::new(Vec::new()),
-    });
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("the ring provider supports TLS 1.2 and 1.3")
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    config.resumption = rustls::client::Resumption::disabled();
-    (Arc::new(config), verifier)
+/// The TLS configuration of every probe (TLS 1.2 and 1.3, no resumption), built once.
+fn client_config() -> Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let mut config = ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+                .expect("the ring provider supports TLS 1.2 and 1.3")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(RecordingVerifier { provider }))
+                .with_no_client_auth();
+            config.resumption = rustls::client::Resumption::disabled();
+            Arc::new(config)
+        })
+        .clone()
 }
 
 /// Performs the TLS handshake (tls stage), then judges the certificate (certificate stage).
@@ -220,21 +222,24 @@ pub(crate) async fn upgrade(
             )
         })?,
     };
-    let (config, verifier) = client_config();
-    let connector = tokio_rustls::TlsConnector::from(config);
-    let handshake = within(
-        rec,
-        Stage::Tls,
-        "the TLS handshake",
-        connector.connect(server_name, tcp),
-    )
-    .await?;
-    let stream = match handshake {
+    let connector = tokio_rustls::TlsConnector::from(client_config());
+    let (handshake, chain) = PRESENTED
+        .scope(std::cell::RefCell::new(Vec::new()), async {
+            let handshake = within(
+                rec,
+                Stage::Tls,
+                "the TLS handshake",
+                connector.connect(server_name, tcp),
+            )
+            .await;
+            (handshake, PRESENTED.with(std::cell::RefCell::take))
+        })
+        .await;
+    let stream = match handshake? {
         Ok(stream) => stream,
         Err(e) => {
             // Whatever the server presented before the handshake failed is still worth
             // analysing: it is often why the handshake failed.
-            let chain = verifier.chain();
             if !chain.is_empty() && options.cert_policy != CertPolicy::Ignore {
                 facts.certificate = Some(analyze(&chain, target, options));
             }
@@ -243,10 +248,6 @@ pub(crate) async fn upgrade(
     };
 
     let (_, session) = stream.get_ref();
-    let chain: Vec<CertificateDer<'static>> = session
-        .peer_certificates()
-        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-        .unwrap_or_default();
     let version = session
         .protocol_version()
         .map_or_else(|| "unknown".to_owned(), |v| format!("{v:?}"));
@@ -263,7 +264,7 @@ pub(crate) async fn upgrade(
     certificate_stage(&chain, target, options, rec, facts)?;
     Ok(Upgraded {
         stream,
-        server_public_key: leaf_public_key(&chain),
+        leaf: chain.into_iter().next(),
     })
 }
 
@@ -273,7 +274,7 @@ fn analyze(
     options: &ProbeOptions,
 ) -> crate::report::CertificateInfo {
     let trust = options.trust.clone().unwrap_or_else(TrustStore::system);
-    cert::analyze(
+    let info = cert::cache::analyze(
         chain,
         &cert::AnalysisOptions {
             server_name: options.server_name.as_deref().unwrap_or(&target.host),
@@ -283,7 +284,8 @@ fn analyze(
             expiry_warning_days: options.expiry_warning_days,
             pin: options.pin.as_ref(),
         },
-    )
+    );
+    crate::report::CertificateInfo::clone(&info)
 }
 
 /// The certificate stage: analyse the chain and apply the policy (or the pin).
@@ -347,13 +349,6 @@ fn certificate_stage(
         Some(failure) => Err(failure.into()),
         None => Ok(()),
     }
-}
-
-/// The subjectPublicKey bits of the leaf's SPKI, which CredSSP binds to.
-fn leaf_public_key(chain: &[CertificateDer<'_>]) -> Option<Vec<u8>> {
-    let leaf = chain.first()?;
-    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).ok()?;
-    Some(cert.public_key().subject_public_key.data.to_vec())
 }
 
 /// Classifies a failed TLS handshake.
