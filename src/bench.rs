@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use serde::Serialize;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::oneshot;
@@ -467,14 +467,14 @@ impl TlsBaseline {
         self.addr
     }
 
-    /// One TCP connect and full TLS handshake (no resumption, signatures verified as the
-    /// probe does), as a [`Sample`] of the tls stage.
+    /// One TCP connect and full TLS handshake with the probe's own TLS configuration (no
+    /// resumption, the same signature checks), as a [`Sample`] of the tls stage.
     pub async fn handshake(addr: SocketAddr) -> Sample {
         let started = Instant::now();
         let result = async {
             let tcp = tokio::net::TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
-            let connector = tokio_rustls::TlsConnector::from(baseline_client_config());
+            let connector = tokio_rustls::TlsConnector::from(crate::probe::tls_client_config());
             let name = ServerName::IpAddress(addr.ip().into());
             tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
                 .await
@@ -504,72 +504,6 @@ impl Drop for TlsBaseline {
             let _ = thread.join();
         }
     }
-}
-
-/// Accepts any certificate but verifies handshake signatures, like the probe's verifier.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn baseline_client_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .expect("the ring provider supports TLS 1.2 and 1.3")
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth();
-            config.resumption = rustls::client::Resumption::disabled();
-            Arc::new(config)
-        })
-        .clone()
 }
 
 /// Every run of `rdpscope bench`, the baseline, and the ratios to it.

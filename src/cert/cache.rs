@@ -163,7 +163,10 @@ mod tests {
         assert_eq!(until(&der, t + Duration::hours(60)), t + Duration::days(3));
         // Not yet valid, and valid in 5 hours: notBefore comes before the next day step.
         let later = certificate(t + Duration::hours(6), t + Duration::days(1000));
-        assert_eq!(until(&later, t + Duration::hours(1)), t + Duration::hours(6));
+        assert_eq!(
+            until(&later, t + Duration::hours(1)),
+            t + Duration::hours(6)
+        );
         // A whole number of days before expiry: the count changes right away.
         assert_eq!(until(&der, t - Duration::days(5)), t - Duration::days(5));
     }

@@ -18,6 +18,7 @@ use crate::target::Target;
 use crate::{FailureKind, Stage};
 
 pub use io::Secret;
+pub(crate) use tls::client_config as tls_client_config;
 
 /// The security protocols to offer in the X.224 Connection Request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

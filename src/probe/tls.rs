@@ -185,8 +185,9 @@ mod weak_rsa {
     }
 }
 
-/// The TLS configuration of every probe (TLS 1.2 and 1.3, no resumption), built once.
-fn client_config() -> Arc<ClientConfig> {
+/// The TLS configuration of every probe (TLS 1.2 and 1.3, no resumption), built once; the
+/// benchmark's raw TLS baseline uses it too, so both make the same signature checks.
+pub(crate) fn client_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
