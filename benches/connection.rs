@@ -71,8 +71,9 @@ fn certificate(c: &mut Criterion) {
 }
 
 fn connections(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One connection at a time on a single-threaded runtime, as `rdpscope bench` drives its
+    // connections; the servers run on threads of their own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
