@@ -199,6 +199,41 @@ fn rss_kib() -> Option<u64> {
     Some(pages * 4)
 }
 
+/// What every connection loop of one load run shares.
+struct Shared<F> {
+    connect: F,
+    collector: Mutex<Collector>,
+    /// Connections started (counts towards `total` when there is no deadline).
+    issued: AtomicUsize,
+    /// Connections finished (for the progress line).
+    done: AtomicUsize,
+    total: usize,
+    deadline: Option<Instant>,
+}
+
+impl<F, Fut> Shared<F>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Sample>,
+{
+    /// One connection after the other until the count or the deadline is reached.
+    async fn connections(&self) {
+        loop {
+            match self.deadline {
+                Some(deadline) if Instant::now() >= deadline => break,
+                Some(_) => {}
+                None if self.issued.fetch_add(1, Ordering::Relaxed) >= self.total => break,
+                None => {}
+            }
+            let sample = (self.connect)().await;
+            if let Ok(mut collector) = self.collector.lock() {
+                collector.record(sample);
+            }
+            self.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Runs `connect` `options.connections` times (or for `options.duration`) with
 /// `options.concurrency` in flight, and collects the results.
 pub async fn load<F, Fut>(
@@ -210,13 +245,17 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
 {
-    let connect = Arc::new(connect);
-    let collector = Arc::new(Mutex::new(Collector::default()));
-    let issued = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let total = options.connections;
     let deadline = options.duration.map(|d| Instant::now() + d);
+    let shared = Arc::new(Shared {
+        connect,
+        collector: Mutex::new(Collector::default()),
+        issued: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        total,
+        deadline,
+    });
+    let stop = Arc::new(AtomicBool::new(false));
 
     // Memory sampler on its own thread, so that a busy runtime does not starve it.
     let baseline_rss = rss_kib();
@@ -240,11 +279,11 @@ where
     };
     let progress = options.progress.then(|| {
         let stop = stop.clone();
-        let done = done.clone();
+        let shared = shared.clone();
         let started = Instant::now();
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let n = done.load(Ordering::Relaxed);
+                let n = shared.done.load(Ordering::Relaxed);
                 let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 let of = if deadline.is_some() {
                     String::new()
@@ -270,10 +309,7 @@ where
     let mut handles = Vec::with_capacity(threads);
     for thread in 0..threads {
         let share = concurrency / threads + usize::from(thread < concurrency % threads);
-        let connect = connect.clone();
-        let collector = collector.clone();
-        let issued = issued.clone();
-        let done = done.clone();
+        let shared = shared.clone();
         let (finished, finished_rx) = oneshot::channel::<()>();
         let handle = std::thread::Builder::new()
             .name(format!("rdpscope-load-{thread}"))
@@ -282,31 +318,12 @@ where
                     .enable_all()
                     .build()?;
                 runtime.block_on(async move {
-                    let mut workers = tokio::task::JoinSet::new();
+                    let mut loops = tokio::task::JoinSet::new();
                     for _ in 0..share {
-                        let connect = connect.clone();
-                        let collector = collector.clone();
-                        let issued = issued.clone();
-                        let done = done.clone();
-                        workers.spawn(async move {
-                            loop {
-                                match deadline {
-                                    Some(deadline) if Instant::now() >= deadline => break,
-                                    Some(_) => {}
-                                    None if issued.fetch_add(1, Ordering::Relaxed) >= total => {
-                                        break
-                                    }
-                                    None => {}
-                                }
-                                let sample = connect().await;
-                                if let Ok(mut collector) = collector.lock() {
-                                    collector.record(sample);
-                                }
-                                done.fetch_add(1, Ordering::Relaxed);
-                            }
-                        });
+                        let shared = shared.clone();
+                        loops.spawn(async move { shared.connections().await });
                     }
-                    while workers.join_next().await.is_some() {}
+                    while loops.join_next().await.is_some() {}
                 });
                 let _ = finished.send(());
                 Ok::<(), std::io::Error>(())
@@ -335,7 +352,8 @@ where
         return Err(e);
     }
 
-    let collector = collector
+    let collector = shared
+        .collector
         .lock()
         .map(|mut c| std::mem::take(&mut *c))
         .unwrap_or_default();
