@@ -330,3 +330,89 @@ async fn the_classic_refusal_reports_what_mstsc_shows_and_why() {
         .as_array()
         .is_some_and(|f| !f.is_empty()));
 }
+
+/// A server whose handshake signature is made with a key that does not belong to the
+/// certificate it presents: the tls stage fails, and the presented certificate is still
+/// analysed (the shared TLS configuration records it for this probe only).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_handshake_still_reports_the_presented_certificate() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    #[derive(Debug)]
+    struct Mismatched(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::server::ResolvesServerCert for Mismatched {
+        fn resolve(
+            &self,
+            _: rustls::server::ClientHello<'_>,
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+    }
+
+    let presented = rcgen::generate_simple_self_signed(vec!["presented.example".to_owned()])
+        .expect("certificate");
+    let other_key = rcgen::KeyPair::generate().expect("key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signing_key = provider
+        .key_provider
+        .load_private_key(rustls::pki_types::PrivateKeyDer::Pkcs8(
+            other_key.serialize_der().into(),
+        ))
+        .expect("signing key");
+    let certified =
+        rustls::sign::CertifiedKey::new(vec![presented.cert.der().clone()], signing_key);
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Mismatched(Arc::new(certified))));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.expect("accept");
+        let mut request = [0u8; 256];
+        let _ = tcp.read(&mut request).await.expect("X.224 request");
+        // X.224 Connection Confirm with RDP_NEG_RSP selecting TLS (PROTOCOL_SSL).
+        let confirm = [
+            0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x01, 0x08,
+            0x00, 0x01, 0x00, 0x00, 0x00,
+        ];
+        tcp.write_all(&confirm).await.expect("X.224 confirm");
+        let _ = acceptor.accept(tcp).await;
+    });
+
+    let report = rdpscope::probe(&Target::from(addr), &options(MOCK_PASSWORD)).await;
+    let _ = server.await;
+    assert_eq!(
+        report.failed_stage,
+        Some(Stage::Tls),
+        "{}",
+        report.verdict()
+    );
+    let error = report.error.as_ref().expect("error");
+    assert_eq!(error.kind, FailureKind::TlsError, "{}", error.message);
+    assert!(
+        error.message.contains("does not verify"),
+        "{}",
+        error.message
+    );
+    let certificate = report.certificate.as_ref().expect("certificate analysed");
+    assert_eq!(certificate.subject, "CN=rcgen self signed cert");
+    assert!(
+        certificate
+            .subject_alt_names
+            .iter()
+            .any(|name| name.contains("presented.example")),
+        "{:?}",
+        certificate.subject_alt_names
+    );
+    assert!(
+        report.credssp.is_none(),
+        "no credentials after a failed handshake"
+    );
+}
