@@ -416,3 +416,51 @@ async fn a_failed_handshake_still_reports_the_presented_certificate() {
         "no credentials after a failed handshake"
     );
 }
+
+/// Probes of different servers running at once share one TLS configuration and the analysis
+/// cache: each report still carries its own server's certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_probes_report_their_own_servers_certificate() {
+    let mut servers = Vec::new();
+    for name in ["localhost", "other.example"] {
+        let ck = rcgen::generate_simple_self_signed(vec![name.to_owned()]).expect("certificate");
+        let server = MockServer::builder()
+            .scenario(Scenario::SuccessTls)
+            .certificate(ck.cert.der().to_vec(), ck.signing_key.serialize_der())
+            .start()
+            .await
+            .expect("mock server starts");
+        servers.push(server);
+    }
+    let options = ProbeOptions {
+        cert_policy: rdpscope::cert::CertPolicy::Warn,
+        ..options(MOCK_PASSWORD)
+    };
+    let mut probes = tokio::task::JoinSet::new();
+    for round in 0..40 {
+        let server = &servers[round % 2];
+        let (target, expected) = (
+            Target::from(server.addr()),
+            server.certificate_der().to_vec(),
+        );
+        let options = options.clone();
+        probes.spawn(async move { (rdpscope::probe(&target, &options).await, expected) });
+    }
+    while let Some(joined) = probes.join_next().await {
+        let (report, expected) = joined.expect("probe task");
+        assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+        let sha256 = report
+            .certificate
+            .as_ref()
+            .expect("certificate")
+            .sha256
+            .clone();
+        assert_eq!(
+            sha256,
+            hex::encode_upper(<sha2::Sha256 as sha2::Digest>::digest(&expected))
+        );
+    }
+    for server in servers {
+        server.shutdown().await;
+    }
+}
