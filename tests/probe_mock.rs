@@ -116,6 +116,17 @@ async fn tls_success_reports_negotiation_tls_and_certificate_facts() {
         .find(|s| s.stage == Stage::Credssp)
         .expect("credssp row");
     assert_eq!(credssp.status, StageStatus::Skipped);
+    // Both IronRDP sides support SKIP_CHANNELJOIN, and the report says so.
+    let channels = report
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::ChannelConnection)
+        .and_then(|s| s.detail.as_deref())
+        .expect("channel_connection detail");
+    assert!(
+        channels.ends_with("channel joins skipped (SKIP_CHANNELJOIN)"),
+        "{channels}"
+    );
 }
 
 #[tokio::test]

@@ -83,6 +83,17 @@ async fn reaches_connected_over_tls_and_reports_the_configured_certificate() {
             };
             assert_eq!(stage.status, expected, "{label}: {}", stage.stage);
         }
+        // xrdp 0.9 does not offer SKIP_CHANNELJOIN: the user and I/O channels are joined.
+        let channels = report
+            .stages
+            .iter()
+            .find(|s| s.stage == Stage::ChannelConnection)
+            .and_then(|s| s.detail.as_deref())
+            .unwrap_or_default();
+        assert!(
+            channels.contains("2 channel(s) joined: the user channel, I/O channel"),
+            "{label}: {channels}"
+        );
         let negotiation = report.negotiation.as_ref().expect("negotiation");
         assert_eq!(
             negotiation.selected.as_deref(),

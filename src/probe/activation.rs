@@ -253,6 +253,7 @@ where
     // PDUs the client sends back to back (e.g. Confirm Active, Synchronize, Control, Font
     // List) go out in one write, and so in one TLS record, just before the next read.
     let mut pending = Outgoing::default();
+    let mut joins = None;
     let mut answered_client_info = false;
     loop {
         if matches!(connector.state, ClientConnectorState::Connected { .. }) {
@@ -344,14 +345,26 @@ where
         };
         let written = written.map_err(|e| step_failure(stage, &e))?;
         pending.queue(&buf, written.size(), stage);
-        describe_progress(connector, rec);
+        describe_progress(connector, &mut joins, rec);
     }
 }
 
-/// Records what a completed step taught us, keyed on the state the connector moved to.
-fn describe_progress(connector: &ClientConnector, rec: &mut Recorder) {
+/// Records what a completed step taught us, keyed on the state the connector moved to;
+/// `joins` keeps how many channels the channel connection joins (0: both sides support
+/// SKIP_CHANNELJOIN, so none).
+fn describe_progress(connector: &ClientConnector, joins: &mut Option<usize>, rec: &mut Recorder) {
     match &connector.state {
-        ClientConnectorState::ChannelConnection { io_channel_id, .. } => {
+        ClientConnectorState::ChannelConnection {
+            io_channel_id,
+            channel_connection,
+        } => {
+            // The user channel is joined too, once attached.
+            joins.get_or_insert_with(|| {
+                channel_connection
+                    .channel_ids
+                    .as_ref()
+                    .map_or(0, |ids| ids.len() + 1)
+            });
             let message = connector.message_channel_id.map_or_else(
                 || "no message channel".to_owned(),
                 |id| format!("message channel {id}"),
@@ -369,7 +382,16 @@ fn describe_progress(connector: &ClientConnector, rec: &mut Recorder) {
             user_channel_id,
         } => rec.detail(
             Stage::ChannelConnection,
-            format!("user channel {user_channel_id} attached, I/O channel {io_channel_id} joined"),
+            match *joins {
+                Some(0) => format!(
+                    "user channel {user_channel_id} attached; channel joins skipped (SKIP_CHANNELJOIN)"
+                ),
+                Some(n) => format!(
+                    "user channel {user_channel_id} attached; {n} channel(s) joined: the user channel, I/O channel {io_channel_id}{}",
+                    if n > 2 { format!(" and {} more", n - 2) } else { String::new() }
+                ),
+                None => format!("user channel {user_channel_id} attached"),
+            },
         ),
         ClientConnectorState::ConnectTimeAutoDetection { .. } => rec.detail(
             Stage::SecureSettings,
