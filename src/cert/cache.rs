@@ -133,16 +133,7 @@ mod tests {
     use x509_parser::prelude::FromDer as _;
 
     fn certificate(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Vec<u8> {
-        let mut params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-        params.not_before = not_before;
-        params.not_after = not_after;
-        let key = rcgen::KeyPair::generate().expect("key");
-        params
-            .self_signed(&key)
-            .expect("certificate")
-            .der()
-            .to_vec()
+        crate::cert::tests::self_signed(&["localhost"], not_before, not_after)
     }
 
     fn until(der: &[u8], now: OffsetDateTime) -> OffsetDateTime {

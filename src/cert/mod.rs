@@ -371,7 +371,8 @@ fn analyze_until(
 mod tests {
     use super::*;
 
-    fn self_signed(
+    /// A self-signed certificate (DER) for `names`, valid from `not_before` to `not_after`.
+    pub(super) fn self_signed(
         names: &[&str],
         not_before: time::OffsetDateTime,
         not_after: time::OffsetDateTime,
