@@ -235,7 +235,8 @@ where
 }
 
 /// Runs `connect` `options.connections` times (or for `options.duration`) with
-/// `options.concurrency` in flight, and collects the results.
+/// `options.concurrency` in flight, and collects the results. Without `options.threads` it
+/// uses every core ([`run`] is what leaves one to in-process servers).
 pub async fn load<F, Fut>(
     label: String,
     options: &BenchOptions,
