@@ -125,6 +125,9 @@ pub struct LoadResult {
     pub stages: Vec<(Stage, Latency)>,
     /// Failures by stage and kind.
     pub errors: Vec<ErrorGroup>,
+    /// The distinct warnings of the connections (e.g. credentials sent to a server whose
+    /// certificate has errors).
+    pub warnings: Vec<String>,
     /// Memory, where the platform tells.
     pub memory: Option<Memory>,
 }
@@ -140,6 +143,8 @@ pub struct Sample {
     pub stages: Vec<(Stage, Duration)>,
     /// The failure, if any.
     pub error: Option<(Stage, FailureKind, String)>,
+    /// The report's warnings.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Default)]
@@ -147,6 +152,7 @@ struct Collector {
     end_to_end: Option<Histogram<u64>>,
     stages: BTreeMap<Stage, Histogram<u64>>,
     errors: BTreeMap<(Stage, String), ErrorGroup>,
+    warnings: std::collections::BTreeSet<String>,
     attempted: u64,
     succeeded: u64,
 }
@@ -178,6 +184,7 @@ impl Collector {
                 .or_insert_with(histogram)
                 .record(micros(elapsed));
         }
+        self.warnings.extend(sample.warnings);
         if let Some((stage, kind, message)) = sample.error {
             self.errors
                 .entry((stage, kind.name().to_owned()))
@@ -392,6 +399,7 @@ where
             .map(|(stage, h)| (*stage, Latency::from(h)))
             .collect(),
         errors: collector.errors.into_values().collect(),
+        warnings: collector.warnings.into_iter().collect(),
         memory,
     })
 }
@@ -415,6 +423,7 @@ pub async fn probe_sample(target: &Target, options: &ProbeOptions) -> Sample {
             })
             .collect(),
         error: report.error.map(|e| (e.stage, e.kind, e.message)),
+        warnings: report.warnings,
     }
 }
 
@@ -510,6 +519,7 @@ impl TlsBaseline {
             error: result
                 .err()
                 .map(|e| (Stage::Tls, FailureKind::TlsError, e.to_string())),
+            warnings: Vec::new(),
         }
     }
 }
@@ -534,6 +544,38 @@ pub struct BenchReport {
     pub baseline: Option<LoadResult>,
     /// Each run's handshake rate divided by the baseline's (the headline figure).
     pub ratios: Vec<(String, f64)>,
+}
+
+impl BenchReport {
+    /// The distinct warnings of every run.
+    pub fn warnings(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self
+            .runs
+            .iter()
+            .flat_map(|r| r.warnings.iter().map(String::as_str))
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// A run (the baseline included) in which no connection reached the end stage, with
+    /// the stage most of its connections failed at (`None` when none even failed).
+    /// Such a run measured nothing: the benchmark has failed.
+    pub fn empty_run(&self) -> Option<(&LoadResult, Option<Stage>)> {
+        self.runs
+            .iter()
+            .chain(self.baseline.iter())
+            .find(|run| run.succeeded == 0)
+            .map(|run| {
+                let stage = run
+                    .errors
+                    .iter()
+                    .max_by_key(|group| group.count)
+                    .map(|group| group.stage);
+                (run, stage)
+            })
+    }
 }
 
 /// Runs the benchmark: against `target`, or else against each built-in scenario in-process;
@@ -658,6 +700,9 @@ pub fn render(report: &BenchReport) -> String {
                 "  errors: {} x {}/{}: {}",
                 error.count, error.stage, error.kind, error.example
             );
+        }
+        for warning in &run.warnings {
+            let _ = writeln!(out, "  warning: {}", crate::text::escape(warning));
         }
         if let Some(memory) = &run.memory {
             let _ = writeln!(

@@ -12,11 +12,14 @@ pub mod demo;
 pub mod diagnosis;
 mod failure;
 pub mod fixtures;
+pub mod logging;
 pub mod mock;
+pub mod ntlm;
 mod probe;
 pub mod report;
 mod stage;
 pub mod target;
+pub mod text;
 
 pub use failure::FailureKind;
 pub use stage::{Stage, UnknownStage};

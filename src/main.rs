@@ -1,6 +1,7 @@
 //! The `rdpscope` command line: a thin shell over the library.
 
-use std::io::{BufRead as _, IsTerminal as _};
+use std::fmt::Write as _;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -154,8 +155,8 @@ struct ConnectArgs {
     /// Name to check the certificate against (default: the target host)
     #[arg(long)]
     server_name: Option<String>,
-    /// Warn when the certificate expires in fewer days than this
-    #[arg(long, default_value_t = 30)]
+    /// Warn when the certificate expires in fewer days than this (0 to 36500)
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=36_500))]
     expiry_warning_days: i64,
     /// Pin the leaf certificate (sha256:HEX or sha1:HEX): the certificate stage passes exactly when it matches
     #[arg(long)]
@@ -163,43 +164,30 @@ struct ConnectArgs {
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("rdpscope: {message}");
+    say(message);
     ExitCode::from(EXIT_USAGE)
-}
-
-fn init_logging(verbose: u8, serving: bool) {
-    let filter = match verbose {
-        // Dependencies' warnings (e.g. IronRDP noting xrdp's Control PDU quirk) are noise in a
-        // report that already names every failure; -v shows them.
-        0 if serving => "error,rdpscope=warn,rdpscope::mock=info",
-        0 => "error,rdpscope=warn",
-        1 => "warn,rdpscope=debug",
-        _ => "info,rdpscope=debug,ironrdp_connector=debug,ironrdp_acceptor=debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RDPSCOPE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
 }
 
 fn main() -> ExitCode {
     // A panic is a bug in rdpscope, never the server's doing: exit 1, as documented.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("rdpscope: internal error (a bug, please report it): {info}");
+        say(format_args!(
+            "internal error (a bug, please report it): {info}"
+        ));
         std::process::exit(i32::from(EXIT_INTERNAL));
     }));
-    let cli = Cli::parse();
-    init_logging(cli.verbose, matches!(cli.command, Command::Serve { .. }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e),
+    };
+    rdpscope::logging::init(cli.verbose, matches!(cli.command, Command::Serve { .. }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("rdpscope: cannot start the runtime: {e}");
+            say(format_args!("cannot start the runtime: {e}"));
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
@@ -221,14 +209,54 @@ fn main() -> ExitCode {
     code
 }
 
+/// One line on stderr, `rdpscope: ` first. A closed stderr is ignored: nothing else could
+/// report it.
+fn say(message: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr().lock(), "rdpscope: {message}");
+}
+
+/// Help and version go out as clap renders them; every other command-line error is bad
+/// input: one line and exit 2.
+fn clap_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE))
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let line = rendered.lines().next().unwrap_or("invalid command line");
+            usage_error(line.strip_prefix("error: ").unwrap_or(line))
+        }
+    }
+}
+
+/// Writes a command's output to stdout. A closed pipe (`rdpscope ... | head -1`) ends the
+/// output quietly and the command keeps its exit code; any other write error is an
+/// internal error (exit 1).
+fn emit(text: &str) -> Result<(), ExitCode> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => {
+            say(format_args!("cannot write the output: {e}"));
+            Err(ExitCode::from(EXIT_INTERNAL))
+        }
+    }
+}
+
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ExitCode> {
     match serde_json::to_string_pretty(value) {
-        Ok(json) => {
-            println!("{json}");
-            Ok(())
-        }
+        Ok(json) => emit(&format!("{json}\n")),
         Err(e) => {
-            eprintln!("rdpscope: cannot serialise the output: {e}");
+            say(format_args!("cannot serialise the output: {e}"));
             Err(ExitCode::from(EXIT_INTERNAL))
         }
     }
@@ -238,16 +266,17 @@ async fn demo(json: bool) -> ExitCode {
     let rows = match rdpscope::demo::run_demo().await {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("rdpscope: cannot run the demo: {e}");
+            say(format_args!("cannot run the demo: {e}"));
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    if json {
-        if let Err(code) = print_json(&rows) {
-            return code;
-        }
+    let written = if json {
+        print_json(&rows)
     } else {
-        print!("{}", rdpscope::demo::render_demo(&rows));
+        emit(&rdpscope::demo::render_demo(&rows))
+    };
+    if let Err(code) = written {
+        return code;
     }
     if rows.iter().all(|row| row.matches) {
         ExitCode::SUCCESS
@@ -273,16 +302,18 @@ async fn serve(scenario: &str, listen: &str) -> ExitCode {
     {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("rdpscope: cannot listen on {listen}: {e}");
+            say(format_args!("cannot listen on {listen}: {e}"));
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    eprintln!(
-        "Serving scenario {} on {} (user {MOCK_USER}, password {MOCK_PASSWORD}); Ctrl-C to stop",
+    // The mock's own, published test credentials (README), for the client under test.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "Serving scenario {} on {} (user {MOCK_USER}, password {MOCK_PASSWORD}); Ctrl-C to stop\nExpected probe result: {}",
         scenario.name(),
-        server.addr()
+        server.addr(),
+        scenario.expected().summary()
     );
-    eprintln!("Expected probe result: {}", scenario.expected().summary());
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     ExitCode::SUCCESS
@@ -332,18 +363,37 @@ async fn bench(args: BenchArgs) -> ExitCode {
         match rdpscope::bench::run(target, &scenarios, args.baseline.is_some(), &options).await {
             Ok(report) => report,
             Err(e) => {
-                eprintln!("rdpscope: cannot run the benchmark: {e}");
+                say(format_args!("cannot run the benchmark: {e}"));
                 return ExitCode::from(EXIT_INTERNAL);
             }
         };
-    if args.json {
-        if let Err(code) = print_json(&report) {
-            return code;
-        }
-    } else {
-        print!("{}", rdpscope::bench::render(&report));
+    for warning in report.warnings() {
+        say(format_args!("warning: {warning}"));
     }
-    ExitCode::SUCCESS
+    let written = if args.json {
+        print_json(&report)
+    } else {
+        emit(&rdpscope::bench::render(&report))
+    };
+    if let Err(code) = written {
+        return code;
+    }
+    // A run in which no connection reached the end stage measured nothing: it fails with
+    // the exit code of the stage most of its connections failed at.
+    match report.empty_run() {
+        Some((run, Some(stage))) => {
+            say(format_args!(
+                "no connection of {} reached the end stage; most failed at {stage}",
+                run.label
+            ));
+            ExitCode::from(u8::try_from(stage.exit_code()).unwrap_or(EXIT_INTERNAL))
+        }
+        Some((run, None)) => {
+            say(format_args!("no connection of {} completed", run.label));
+            ExitCode::from(EXIT_INTERNAL)
+        }
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn explain(code: &str, extended: Option<&str>, json: bool) -> ExitCode {
@@ -351,10 +401,8 @@ fn explain(code: &str, extended: Option<&str>, json: bool) -> ExitCode {
         Ok(explanation) if json => {
             print_json(&explanation).map_or_else(|code| code, |()| ExitCode::SUCCESS)
         }
-        Ok(explanation) => {
-            print!("{}", rdpscope::report::render_explanation(&explanation));
-            ExitCode::SUCCESS
-        }
+        Ok(explanation) => emit(&rdpscope::report::render_explanation(&explanation))
+            .map_or_else(|code| code, |()| ExitCode::SUCCESS),
         Err(e) => usage_error(e),
     }
 }
@@ -375,18 +423,19 @@ struct ScenarioLine {
 
 fn generate_fixtures(dir: &std::path::Path) -> ExitCode {
     match rdpscope::fixtures::generate(dir) {
-        Ok(()) => {
-            println!(
-                "wrote {} fixtures, {} and {} to {}",
-                rdpscope::fixtures::FIXTURES.len(),
-                rdpscope::fixtures::TEST_CA_FILE,
-                rdpscope::fixtures::MANIFEST_FILE,
-                dir.display()
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(()) => emit(&format!(
+            "wrote {} fixtures, {} and {} to {}\n",
+            rdpscope::fixtures::FIXTURES.len(),
+            rdpscope::fixtures::TEST_CA_FILE,
+            rdpscope::fixtures::MANIFEST_FILE,
+            dir.display()
+        ))
+        .map_or_else(|code| code, |()| ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("rdpscope: cannot write fixtures to {}: {e}", dir.display());
+            say(format_args!(
+                "cannot write fixtures to {}: {e}",
+                dir.display()
+            ));
             ExitCode::from(EXIT_INTERNAL)
         }
     }
@@ -413,16 +462,17 @@ fn scenarios(json: bool) -> ExitCode {
     if json {
         return print_json(&lines).map_or_else(|code| code, |()| ExitCode::SUCCESS);
     }
+    let mut out = String::new();
     for line in &lines {
         let summary = line.expected_kind.map_or_else(
             || "connected".to_owned(),
             |kind| format!("{}/{kind}", line.expected_stage),
         );
-        println!("{:<58} {summary}", line.name);
-        println!("    what:  {}", line.description);
-        println!("    cause: {}", line.cause);
+        let _ = writeln!(out, "{:<58} {summary}", line.name);
+        let _ = writeln!(out, "    what:  {}", line.description);
+        let _ = writeln!(out, "    cause: {}", line.cause);
     }
-    ExitCode::SUCCESS
+    emit(&out).map_or_else(|code| code, |()| ExitCode::SUCCESS)
 }
 
 fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
@@ -471,9 +521,7 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
             password,
         }),
         (Some(_), None) => {
-            eprintln!(
-                "rdpscope: --user given without a password (RDPSCOPE_PASSWORD or --password-stdin): probing without credentials"
-            );
+            say("--user given without a password (RDPSCOPE_PASSWORD or --password-stdin): probing without credentials");
             None
         }
         _ => None,
@@ -510,16 +558,17 @@ async fn probe(args: ProbeArgs) -> ExitCode {
         Err(e) => return usage_error(e),
     };
     let report = rdpscope::probe(&target, &options).await;
-    if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("rdpscope: cannot serialise the report: {e}");
-                return ExitCode::from(EXIT_INTERNAL);
-            }
-        }
+    // Warnings go to stderr too, so that they reach the user whatever reads stdout.
+    for warning in &report.warnings {
+        say(format_args!("warning: {}", rdpscope::text::escape(warning)));
+    }
+    let written = if args.json {
+        print_json(&report)
     } else {
-        print!("{}", rdpscope::report::render_human(&report));
+        emit(&rdpscope::report::render_human(&report))
+    };
+    if let Err(code) = written {
+        return code;
     }
     ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(EXIT_INTERNAL))
 }

@@ -2,6 +2,8 @@
 
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
 
 fn rdpscope(args: &[&str], password: Option<&str>) -> Output {
@@ -260,16 +262,125 @@ fn bad_input_exits_2() {
         vec!["probe", "127.0.0.1", "--password-stdin"],
         vec!["probe", "127.0.0.1", "--user", "alice", "--password-stdin"],
         vec!["frobnicate"],
+        vec!["probe", "127.0.0.1", "--expiry-warning-days=-5"],
+        vec!["probe", "127.0.0.1", "--expiry-warning-days", "-5"],
+        vec!["probe", "127.0.0.1", "--expiry-warning-days", "99999999"],
+        vec!["probe"],
+        vec!["explain"],
     ] {
         let output = rdpscope(&args, None);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(!output.stderr.is_empty(), "{args:?} printed no error");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        // One line naming what is wrong, not a usage screen.
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("rdpscope: "), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn a_ca_file_with_a_broken_certificate_is_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    // A well-formed PEM block whose DER is not a certificate.
+    std::fs::write(
+        &ca,
+        "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+    let path = ca.to_string_lossy().into_owned();
+    let output = rdpscope(&["probe", "127.0.0.1:1", "--ca-file", &path], None);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--ca-file") && stderr.contains("X.509"),
+        "{stderr}"
+    );
+}
+
+/// Runs `args` with stdout a pipe whose reading end is closed before rdpscope writes.
+fn with_closed_stdout(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+        .args(args)
+        .env_remove("RDPSCOPE_PASSWORD")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rdpscope runs");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("rdpscope ends")
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_commands_own_exit_code() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let refused = listener.local_addr().expect("addr").to_string();
+    drop(listener);
+    for (args, code) in [
+        (vec!["probe", refused.as_str()], 11),
+        (vec!["probe", refused.as_str(), "--json"], 11),
+        (vec!["explain", "0x904", "0x7"], 0),
+        (vec!["explain", "0x904", "--json"], 0),
+        (vec!["scenarios"], 0),
+        (vec!["scenarios", "--json"], 0),
+        (vec!["--help"], 0),
+    ] {
+        let output = with_closed_stdout(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_color_turns_the_log_colours_off_on_a_terminal() {
+    // `script` gives rdpscope a terminal (a pty) for stdin, stdout and stderr.
+    if !support::tools::require_tool("script", "apt-get install bsdutils", "no_color") {
+        return;
+    }
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .start()
+        .await
+        .expect("mock starts");
+    let command = format!(
+        "{} probe {} --user {MOCK_USER} -v",
+        env!("CARGO_BIN_EXE_rdpscope"),
+        server.addr()
+    );
+    let run = move |no_color: Option<&'static str>| {
+        let command = command.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut script = Command::new("script");
+            script
+                .args(["-qec", &command, "/dev/null"])
+                .env("RDPSCOPE_PASSWORD", MOCK_PASSWORD)
+                .env_remove("RDPSCOPE_LOG")
+                .env_remove("NO_COLOR")
+                .stdin(Stdio::null());
+            if let Some(value) = no_color {
+                script.env("NO_COLOR", value);
+            }
+            script.output().expect("script runs")
+        })
+    };
+    let coloured = run(None).await.expect("join");
+    let plain = run(Some("1")).await.expect("join");
+    server.shutdown().await;
+    let coloured = String::from_utf8_lossy(&coloured.stdout).into_owned();
+    let plain = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert!(coloured.contains("TSRequest"), "no debug log: {coloured}");
+    assert!(
+        coloured.contains('\u{1b}'),
+        "no colour on a terminal: {coloured}"
+    );
+    assert!(plain.contains("TSRequest"), "no debug log: {plain}");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "colour despite NO_COLOR: {plain}"
+    );
 }
 
 #[test]

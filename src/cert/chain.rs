@@ -79,7 +79,21 @@ pub(super) fn analyze(
         }
     }
 
-    for _ in 0..MAX_PATH {
+    // The path ends (trusted or with a finding saying why not) by a `break`; running out
+    // of steps means it was cut short.
+    let mut depth = 0;
+    loop {
+        if depth == MAX_PATH {
+            findings.push(finding(
+                Severity::Error,
+                "chain_too_long",
+                format!(
+                    "the path from the certificate has more than {MAX_PATH} certificates; rdpscope stops there, so the chain cannot be verified (RDP servers send 1 to 4)"
+                ),
+            ));
+            break;
+        }
+        depth += 1;
         let Some(cert) = parsed[current].as_ref() else {
             break;
         };

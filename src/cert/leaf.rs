@@ -15,8 +15,8 @@ pub(super) fn describe(
     info: &mut CertificateInfo,
     now: time::OffsetDateTime,
 ) {
-    info.subject = leaf.subject().to_string();
-    info.issuer = leaf.issuer().to_string();
+    info.subject = crate::text::escaped(&leaf.subject().to_string());
+    info.issuer = crate::text::escaped(&leaf.issuer().to_string());
     info.serial = leaf.raw_serial_as_string().replace(':', "").to_uppercase();
     let not_before = leaf.validity().not_before.to_datetime();
     let not_after = leaf.validity().not_after.to_datetime();
@@ -26,7 +26,7 @@ pub(super) fn describe(
     let (dns, ips) = san_names(leaf);
     info.subject_alt_names = dns
         .iter()
-        .map(|d| format!("DNS:{d}"))
+        .map(|d| format!("DNS:{}", crate::text::escape(d)))
         .chain(ips.iter().map(|ip| format!("IP:{ip}")))
         .collect();
     info.key = key_description(leaf);

@@ -217,6 +217,16 @@ pub fn read_pem_certificates(
     if certs.is_empty() {
         return Err(invalid("no PEM certificate found".to_owned()));
     }
+    // A trust anchor that cannot be read would be ignored silently: refuse the file instead.
+    for (index, cert) in certs.iter().enumerate() {
+        if let Err(e) = X509Certificate::from_der(cert.as_ref()) {
+            return Err(invalid(format!(
+                "certificate {} of {} is not valid X.509 ({e})",
+                index + 1,
+                certs.len()
+            )));
+        }
+    }
     Ok(certs)
 }
 
@@ -237,11 +247,12 @@ pub struct AnalysisOptions<'a> {
     pub pin: Option<&'a Pin>,
 }
 
+/// A finding; the message is [escaped](crate::text::escape), as it quotes certificate names.
 pub(crate) fn finding(severity: Severity, code: &str, message: String) -> Finding {
     Finding {
         severity,
         code: code.to_owned(),
-        message,
+        message: crate::text::escaped(&message),
     }
 }
 
@@ -329,8 +340,8 @@ fn analyze_until(
     for (der, cert) in chain.iter().zip(&parsed) {
         info.chain.push(match cert {
             Some(cert) => ChainCertificate {
-                subject: cert.subject().to_string(),
-                issuer: cert.issuer().to_string(),
+                subject: crate::text::escaped(&cert.subject().to_string()),
+                issuer: crate::text::escaped(&cert.issuer().to_string()),
                 not_after: rfc3339(cert.validity().not_after.to_datetime()),
                 sha1: hex::encode_upper(sha1::Sha1::digest(der.as_ref())),
             },
@@ -362,6 +373,15 @@ fn analyze_until(
     info.findings.extend(trust.findings);
     info.findings
         .extend(leaf::check(leaf, options, info.trusted));
+    // "Not trusted" always comes with its reason: should the chain analysis ever stop
+    // without one, that is itself an error finding.
+    if !info.trusted && info.findings.iter().all(|f| f.severity < Severity::Warning) {
+        info.findings.push(finding(
+            Severity::Error,
+            "chain_unverified",
+            "the chain could not be verified to a trust anchor, and the analysis found no reason: treat the certificate as unverified".to_owned(),
+        ));
+    }
     info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let until = cache::stable_until(parsed.iter().flatten(), options.now);
     (info, until)

@@ -1,7 +1,7 @@
 //! The credssp stage: CredSSP / NLA with NTLM, including the Early User Authorization Result.
 
 use ironrdp_connector::credssp::{CredsspProcessGenerator, CredsspSequence};
-use ironrdp_connector::sspi::credssp::ClientState;
+use ironrdp_connector::sspi::credssp::{ClientState, TsRequest};
 use ironrdp_connector::sspi::generator::GeneratorState;
 use ironrdp_connector::{
     ClientConnector, ClientConnectorState, ConnectorError, ConnectorErrorKind, ServerName,
@@ -9,13 +9,14 @@ use ironrdp_connector::{
 use ironrdp_core::WriteBuf;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::debug;
 
 use super::io::io_within;
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::diagnosis::codes;
 use crate::report::CredsspInfo;
 use crate::target::Target;
-use crate::{FailureKind, Stage};
+use crate::{ntlm, FailureKind, Stage};
 
 /// Runs CredSSP to completion or to the first failure.
 pub(crate) async fn run<S>(
@@ -57,7 +58,21 @@ where
     };
 
     let result = match server_public_key {
-        Some(key) => exchange(framed, credentials, selected_protocol, target, key, rec).await,
+        Some(key) => {
+            let mut sent = Sent::default();
+            let result = exchange(
+                framed,
+                credentials,
+                selected_protocol,
+                target,
+                key,
+                rec,
+                &mut sent,
+            )
+            .await;
+            facts.credentials_sent = sent.authenticate;
+            result
+        }
         None => Err(Failure::new(
             Stage::Credssp,
             FailureKind::Certificate,
@@ -85,6 +100,65 @@ where
     result.map_err(Stop::Failed)
 }
 
+/// What the client has sent so far.
+#[derive(Default)]
+struct Sent {
+    /// The NTLM AUTHENTICATE message: from here on something derived from the password
+    /// has left the client.
+    authenticate: bool,
+}
+
+/// Logs what an outgoing TSRequest carries (the NTLM message type, whether it holds the
+/// pubKeyAuth or the TSCredentials, its size), never its content.
+fn describe_outgoing(bytes: &[u8], sent: &mut Sent) {
+    let Ok(request) = TsRequest::from_buffer(bytes) else {
+        debug!(bytes = bytes.len(), "Sending a CredSSP message");
+        return;
+    };
+    let ntlm = request.nego_tokens.as_deref().and_then(ntlm::message_type);
+    if ntlm == Some(ntlm::MessageType::Authenticate) || request.auth_info.is_some() {
+        sent.authenticate = true;
+    }
+    debug!(
+        bytes = bytes.len(),
+        version = request.version,
+        ntlm = ntlm.map_or("none", ntlm::MessageType::name),
+        pub_key_auth = request.pub_key_auth.is_some(),
+        ts_credentials = request.auth_info.is_some(),
+        "Sending a TSRequest"
+    );
+}
+
+/// Logs what the server's TSRequest carries: its CredSSP version, the NTLM message type,
+/// and for a CHALLENGE what it reveals about the server (names, version, clock).
+fn describe_incoming(request: &TsRequest) {
+    let ntlm = request.nego_tokens.as_deref();
+    let challenge = ntlm.and_then(ntlm::Challenge::parse);
+    match challenge {
+        Some(c) => debug!(
+            version = request.version,
+            flags = format_args!("0x{:08X}", c.flags),
+            target_name = c.target_name.as_deref().unwrap_or(""),
+            netbios_computer = c.netbios_computer.as_deref().unwrap_or(""),
+            netbios_domain = c.netbios_domain.as_deref().unwrap_or(""),
+            dns_computer = c.dns_computer.as_deref().unwrap_or(""),
+            dns_domain = c.dns_domain.as_deref().unwrap_or(""),
+            os_version = %c.version.map(|v| v.to_string()).unwrap_or_default(),
+            server_time = %c.server_time().map(crate::cert::rfc3339).unwrap_or_default(),
+            "Received the NTLM CHALLENGE"
+        ),
+        None => debug!(
+            version = request.version,
+            ntlm = ntlm
+                .and_then(ntlm::message_type)
+                .map_or("none", ntlm::MessageType::name),
+            pub_key_auth = request.pub_key_auth.is_some(),
+            error_code = request.error_code.map(|c| c.0),
+            "Received a TSRequest"
+        ),
+    }
+}
+
 async fn exchange<S>(
     framed: &mut TokioFramed<S>,
     credentials: &super::Credentials,
@@ -92,6 +166,7 @@ async fn exchange<S>(
     target: &Target,
     server_public_key: Vec<u8>,
     rec: &Recorder,
+    sent: &mut Sent,
 ) -> Result<(), Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + Sync,
@@ -120,6 +195,7 @@ where
             .handle_process_result(client_state, &mut buf)
             .map_err(|e| connector_failure(&e))?;
         if let Some(len) = written.size() {
+            describe_outgoing(&buf[..len], sent);
             let message = "sending a CredSSP message";
             io_within(
                 rec,
@@ -147,8 +223,14 @@ where
             .decode_server_message(&pdu)
             .map_err(|e| connector_failure(&e))?
         {
-            Some(next) => ts_request = next,
-            None => return Ok(()),
+            Some(next) => {
+                describe_incoming(&next);
+                ts_request = next;
+            }
+            None => {
+                debug!("Received the Early User Authorization Result");
+                return Ok(());
+            }
         }
     }
 }

@@ -254,15 +254,16 @@ impl Recorder {
         if self.until == Some(stage) {
             return Err(UntilReached);
         }
-        let slot = self.slot(stage);
-        slot.status = StageStatus::Skipped;
-        slot.detail = Some(detail.into());
+        self.slot(stage).status = StageStatus::Skipped;
+        self.detail(stage, detail);
         Ok(())
     }
 
-    /// Sets (replaces) the detail line of a stage.
+    /// Sets (replaces) the detail line of a stage, [escaped](crate::text::escape): details
+    /// quote what servers send.
     pub(crate) fn detail(&mut self, stage: Stage, detail: impl Into<String>) {
-        self.slot(stage).detail = Some(detail.into());
+        let detail: String = detail.into();
+        self.slot(stage).detail = Some(crate::text::escaped(&detail));
     }
 
     fn finish_current(&mut self, status: StageStatus) {
@@ -283,6 +284,9 @@ pub(crate) struct Facts {
     pub(crate) tls: Option<crate::report::TlsInfo>,
     pub(crate) certificate: Option<crate::report::CertificateInfo>,
     pub(crate) credssp: Option<crate::report::CredsspInfo>,
+    /// Whether the NTLM AUTHENTICATE message (or anything later) left the client.
+    pub(crate) credentials_sent: bool,
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Probes `target`: performs a real client-side RDP connection and reports every stage.
@@ -335,8 +339,41 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         tls: facts.tls,
         certificate: facts.certificate,
         credssp: facts.credssp,
+        credentials_sent: facts.credentials_sent,
+        warnings: facts.warnings,
         diagnosis,
     }
+}
+
+/// Why the certificate does not vouch for the server CredSSP is about to authenticate to,
+/// if it does not: its analysis found errors (the policy let them pass: `warn`), or it was
+/// not analysed (`ignore`). `None` when a `--pin` matched: the pin proves the identity.
+fn certificate_doubt(
+    options: &ProbeOptions,
+    certificate: Option<&crate::report::CertificateInfo>,
+) -> Option<String> {
+    let Some(info) = certificate else {
+        return (options.cert_policy == CertPolicy::Ignore).then(|| {
+            "credentials were sent to a server whose certificate was not checked (--cert-policy ignore)"
+                .to_owned()
+        });
+    };
+    if info.pin_matched == Some(true) {
+        return None;
+    }
+    let errors: Vec<&str> = info
+        .findings
+        .iter()
+        .filter(|f| f.severity == crate::report::Severity::Error)
+        .map(|f| f.code.as_str())
+        .collect();
+    (!errors.is_empty()).then(|| {
+        format!(
+            "credentials were sent to a server whose certificate has errors: {} (--cert-policy {})",
+            errors.join(", "),
+            options.cert_policy.name()
+        )
+    })
 }
 
 async fn run(
@@ -380,7 +417,8 @@ async fn run(
 
     if connector.should_perform_credssp() {
         rec.enter(Stage::Credssp).map_err(Stop::Reached)?;
-        credssp::run(
+        let doubt = certificate_doubt(options, facts.certificate.as_ref());
+        let result = credssp::run(
             &mut framed,
             &mut connector,
             target,
@@ -389,7 +427,12 @@ async fn run(
             rec,
             facts,
         )
-        .await?;
+        .await;
+        if let Some(doubt) = doubt.filter(|_| facts.credentials_sent) {
+            tracing::info!(warning = %doubt, "Credentials sent to a doubtful server");
+            facts.warnings.push(doubt);
+        }
+        result?;
         connector.mark_credssp_as_done();
     } else {
         // TLS security: the server shows its graphical logon; the Client Info PDU carries

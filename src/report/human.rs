@@ -2,25 +2,17 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Severity};
+use super::{Report, Severity, StageStatus};
+use crate::text::escape as esc;
+use crate::Stage;
 
 /// Renders a report as the multi-line text `rdpscope probe` prints.
 ///
-/// Control characters that a server put into a banner or a certificate name are escaped, so
-/// a hostile server cannot drive the terminal.
+/// Every value is [escaped](crate::text::escape) where it is written, so that a newline, an
+/// escape sequence or a bidi control a server put into a banner or a certificate name can
+/// neither start a line of its own (a forged verdict) nor drive the terminal.
 pub fn render_human(report: &Report) -> String {
-    let mut out = String::new();
-    for line in render(report).lines() {
-        for c in line.chars() {
-            if c.is_control() {
-                out.extend(c.escape_unicode());
-            } else {
-                out.push(c);
-            }
-        }
-        out.push('\n');
-    }
-    out
+    render(report)
 }
 
 /// The likely causes, most likely first, with how to confirm and fix each (at most `limit`).
@@ -76,10 +68,39 @@ pub fn render_explanation(explanation: &crate::diagnosis::Explanation) -> String
     out
 }
 
+/// Whether and why credentials were or were not sent, for the `credentials:` line.
+fn credentials_line(report: &Report) -> String {
+    let credssp = report
+        .stages
+        .iter()
+        .find(|s| s.stage == Stage::Credssp)
+        .map(|s| s.status);
+    if report.credentials_sent {
+        let mut line = "sent inside CredSSP (NTLM)".to_owned();
+        for warning in &report.warnings {
+            line.push_str("; ");
+            line.push_str(warning);
+        }
+        return line;
+    }
+    let why = match (credssp, &report.credssp) {
+        (_, Some(info)) if info.result == "no credentials" => "none were given",
+        (Some(StageStatus::Skipped), _) => "no NLA: the Client Info PDU carries the user name only",
+        (Some(StageStatus::NotReached) | None, _) => "the probe stopped before CredSSP",
+        _ => "CredSSP ended before the NTLM AUTHENTICATE message",
+    };
+    format!("not sent ({why})")
+}
+
 fn render(report: &Report) -> String {
     let mut out = String::new();
     let address = report.address.as_deref().unwrap_or("not connected");
-    let _ = writeln!(out, "rdpscope probe {} ({address})", report.target);
+    let _ = writeln!(
+        out,
+        "rdpscope probe {} ({})",
+        esc(&report.target),
+        esc(address)
+    );
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -96,27 +117,34 @@ fn render(report: &Report) -> String {
             stage.stage.name(),
             stage.status.name(),
             time,
-            stage.detail.as_deref().unwrap_or("")
+            esc(stage.detail.as_deref().unwrap_or(""))
         );
     }
 
     if let Some(cert) = &report.certificate {
         let _ = writeln!(out);
         let _ = writeln!(out, "certificate (policy {}):", cert.policy);
-        let _ = writeln!(out, "  subject   {}", cert.subject);
-        let _ = writeln!(out, "  issuer    {}", cert.issuer);
+        let _ = writeln!(out, "  subject   {}", esc(&cert.subject));
+        let _ = writeln!(out, "  issuer    {}", esc(&cert.issuer));
         let _ = writeln!(
             out,
             "  valid     {} .. {} ({} days left)",
-            cert.not_before, cert.not_after, cert.days_remaining
+            esc(&cert.not_before),
+            esc(&cert.not_after),
+            cert.days_remaining
         );
         let _ = writeln!(
             out,
             "  key       {}, signed {}",
-            cert.key, cert.signature_algorithm
+            esc(&cert.key),
+            esc(&cert.signature_algorithm)
         );
         if !cert.extended_key_usage.is_empty() {
-            let _ = writeln!(out, "  eku       {}", cert.extended_key_usage.join(", "));
+            let _ = writeln!(
+                out,
+                "  eku       {}",
+                esc(&cert.extended_key_usage.join(", "))
+            );
         }
         let _ = writeln!(
             out,
@@ -124,7 +152,11 @@ fn render(report: &Report) -> String {
             if cert.trusted { "yes" } else { "no" }
         );
         if !cert.subject_alt_names.is_empty() {
-            let _ = writeln!(out, "  names     {}", cert.subject_alt_names.join(", "));
+            let _ = writeln!(
+                out,
+                "  names     {}",
+                esc(&cert.subject_alt_names.join(", "))
+            );
         }
         let _ = writeln!(out, "  sha1      {}", cert.sha1);
         let _ = writeln!(out, "  sha256    {}", cert.sha256);
@@ -132,7 +164,9 @@ fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "  chain[{index}]  {} (issuer {}, sha1 {})",
-                link.subject, link.issuer, link.sha1
+                esc(&link.subject),
+                esc(&link.issuer),
+                esc(&link.sha1)
             );
         }
         for finding in &cert.findings {
@@ -144,12 +178,15 @@ fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "  {severity:<8}  {:<18} {}",
-                finding.code, finding.message
+                esc(&finding.code),
+                esc(&finding.message)
             );
         }
     }
 
     let _ = writeln!(out);
+    // The warnings are about the credentials today; the verdict repeats them.
+    let _ = writeln!(out, "credentials: {}", esc(&credentials_line(report)));
     if let Some(error) = &report.error {
         let _ = writeln!(out, "kind: {}", error.kind);
     }
@@ -159,7 +196,7 @@ fn render(report: &Report) -> String {
         }
         render_causes(&mut out, &diagnosis.causes, 3);
     }
-    let _ = writeln!(out, "verdict: {}", report.verdict());
+    let _ = writeln!(out, "verdict: {}", esc(&report.verdict()));
     out
 }
 
@@ -188,6 +225,8 @@ mod tests {
             tls: None,
             certificate: None,
             credssp: None,
+            credentials_sent: false,
+            warnings: Vec::new(),
             diagnosis: None,
         };
         let text = render_human(&report);

@@ -98,11 +98,14 @@ pub struct ProbeError {
 
 impl ProbeError {
     /// A failure with no protocol codes attached.
+    ///
+    /// The message is [escaped](crate::text::escape): it may quote what a server sent.
     pub fn new(stage: Stage, kind: FailureKind, message: impl Into<String>) -> Self {
+        let message: String = message.into();
         Self {
             stage,
             kind,
-            message: message.into(),
+            message: crate::text::escaped(&message),
             neg_failure_code: None,
             neg_failure_name: None,
             ntstatus: None,
@@ -264,6 +267,14 @@ pub struct Report {
     pub certificate: Option<CertificateInfo>,
     /// CredSSP facts.
     pub credssp: Option<CredsspInfo>,
+    /// Whether anything derived from the password left the client: the NTLM AUTHENTICATE
+    /// message (whose response can be cracked offline) and after it the TSCredentials.
+    /// Never true without NLA: the Client Info PDU carries the user name only.
+    pub credentials_sent: bool,
+    /// What the reader must know although the probe did not fail, one line each: e.g.
+    /// credentials sent to a server whose certificate has errors (`--cert-policy warn`) or
+    /// was not checked (`--cert-policy ignore`).
+    pub warnings: Vec<String>,
     /// What the knowledge base says about the failure: the mstsc codes a Windows client would
     /// most likely show and the likely causes with how to confirm and fix them.
     pub diagnosis: Option<crate::diagnosis::Diagnosis>,
@@ -281,8 +292,10 @@ impl Report {
     }
 
     /// The one-line verdict, e.g. `failed at credssp: logon failure (0xC000006D STATUS_LOGON_FAILURE)`.
+    /// Warnings (see [`Report::warnings`]) follow the verdict, so that it never reads as a
+    /// clean success when credentials went to a doubtful server.
     pub fn verdict(&self) -> String {
-        match (&self.outcome, &self.error) {
+        let mut verdict = match (&self.outcome, &self.error) {
             (Outcome::Failed, Some(error)) => {
                 format!("failed at {}: {}", error.stage, error.message)
             }
@@ -292,6 +305,11 @@ impl Report {
                 self.total_ms
             ),
             _ => format!("connected in {:.1} ms", self.total_ms),
+        };
+        for warning in &self.warnings {
+            verdict.push_str("; warning: ");
+            verdict.push_str(warning);
         }
+        verdict
     }
 }

@@ -1,0 +1,363 @@
+//! What a hostile server must not be able to do to a report, and what the probe must say
+//! about the credentials it hands over: forged report lines, a chain too long to analyse,
+//! credentials sent to a certificate with errors.
+
+use std::process::{Command, Output, Stdio};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
+};
+use rdpscope::mock::{MockServer, MockServerHandle, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::report::Outcome;
+use rdpscope::{FailureKind, Stage};
+
+fn rdpscope(args: &[&str], password: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_rdpscope"));
+    command
+        .args(args)
+        .env_remove("RDPSCOPE_PASSWORD")
+        .env_remove("RDPSCOPE_LOG")
+        .stdin(Stdio::null());
+    if let Some(password) = password {
+        command.env("RDPSCOPE_PASSWORD", password);
+    }
+    command.output().expect("rdpscope runs")
+}
+
+/// `rdpscope` against a server, run off the async runtime.
+async fn run(args: Vec<String>, password: Option<&'static str>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        rdpscope(&args, password)
+    })
+    .await
+    .expect("join")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A self-signed certificate for 127.0.0.1 whose subject CN is `cn`, and its key (DER).
+fn certificate_with_cn(cn: &str) -> (Vec<u8>, Vec<u8>) {
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("certificate parameters");
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.distinguished_name.push(DnType::OrganizationName, cn);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    (cert.der().to_vec(), key.serialize_der())
+}
+
+async fn serve(scenario: Scenario, cert: Option<(Vec<u8>, Vec<u8>)>) -> MockServerHandle {
+    let mut builder = MockServer::builder().scenario(scenario);
+    if let Some((cert, key)) = cert {
+        builder = builder.certificate(cert, key);
+    }
+    builder.start().await.expect("mock server starts")
+}
+
+/// Every string in a JSON document.
+fn strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+const BIDI_AND_CONTROLS: &[char] = &[
+    '\n', '\r', '\u{1b}', '\u{7}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_name_cannot_forge_report_lines_or_drive_the_terminal() {
+    let cn = "evil\nverdict: connected in 1.0 ms\n\u{1b}[2J\u{202E}moc.elpmaxe\u{2066}x\u{2069}\r";
+    let server = serve(Scenario::SuccessTls, Some(certificate_with_cn(cn))).await;
+    let addr = server.addr().to_string();
+
+    // Under strict the self-signed certificate fails: the verdict is "failed at certificate".
+    let human = run(
+        vec![
+            "probe".into(),
+            addr.clone(),
+            "--cert-policy".into(),
+            "strict".into(),
+        ],
+        None,
+    )
+    .await;
+    let stdout = text(&human.stdout);
+    assert_eq!(human.status.code(), Some(14), "{stdout}");
+    let verdicts: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.trim_start().starts_with("verdict:"))
+        .collect();
+    assert_eq!(verdicts.len(), 1, "a forged verdict line:\n{stdout}");
+    assert!(
+        verdicts[0].starts_with("verdict: failed at certificate"),
+        "{stdout}"
+    );
+    for c in BIDI_AND_CONTROLS.iter().filter(|c| **c != '\n') {
+        assert!(
+            !stdout.contains(*c),
+            "raw {c:?} in the human report:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("evil\\u{a}verdict"), "{stdout}");
+
+    let json = run(
+        vec![
+            "probe".into(),
+            addr,
+            "--cert-policy".into(),
+            "strict".into(),
+            "--json".into(),
+        ],
+        None,
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let mut all = Vec::new();
+    strings(&report, &mut all);
+    assert!(all.iter().any(|s| s.contains("evil")), "{report}");
+    for s in &all {
+        assert!(
+            !s.contains(BIDI_AND_CONTROLS),
+            "a JSON string with a raw control or bidi character: {s:?}"
+        );
+    }
+    server.shutdown().await;
+}
+
+/// A chain of `intermediates` CA certificates under a self-signed root, and a leaf for
+/// 127.0.0.1 under the last of them: (leaf first, then the intermediates, then the root;
+/// the leaf's key).
+fn long_chain(intermediates: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let ca_params = |name: String| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("parameters");
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    };
+    let root = CertifiedIssuer::self_signed(
+        ca_params("rdpscope long-chain root".to_owned()),
+        KeyPair::generate().expect("key"),
+    )
+    .expect("root");
+    let mut cas = vec![root.der().to_vec()];
+    let mut issuer = root;
+    for depth in 1..=intermediates {
+        let next = CertifiedIssuer::signed_by(
+            ca_params(format!("rdpscope intermediate {depth}")),
+            KeyPair::generate().expect("key"),
+            &issuer,
+        )
+        .expect("intermediate");
+        cas.push(next.der().to_vec());
+        issuer = next;
+    }
+    let leaf_key = KeyPair::generate().expect("key");
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("parameters")
+        .signed_by(&leaf_key, &issuer)
+        .expect("leaf");
+    let mut chain = vec![leaf.der().to_vec()];
+    chain.extend(cas.into_iter().rev());
+    (chain, leaf_key.serialize_der())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_too_long_to_analyse_fails_strict_and_gets_no_credentials() {
+    // 12 certificates: the leaf, 10 intermediates, the root.
+    let (chain, key) = long_chain(10);
+    assert_eq!(chain.len(), 12);
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .certificate_chain(chain, key)
+        .start()
+        .await
+        .expect("mock server starts");
+    let output = run(
+        vec![
+            "probe".into(),
+            server.addr().to_string(),
+            "--cert-policy".into(),
+            "strict".into(),
+            "--user".into(),
+            MOCK_USER.into(),
+            "--json".into(),
+        ],
+        Some(MOCK_PASSWORD),
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(output.status.code(), Some(14), "{report}");
+    assert_eq!(report["failed_stage"], "certificate", "{report}");
+    assert_eq!(report["certificate"]["trusted"], false, "{report}");
+    let findings = report["certificate"]["findings"]
+        .as_array()
+        .expect("findings");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["code"] == "chain_too_long" && f["severity"] == "error"),
+        "{report}"
+    );
+    assert_eq!(report["credentials_sent"], false, "{report}");
+    assert_eq!(report["stages"][5]["status"], "not_reached", "{report}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_untrusted_chain_names_why() {
+    // However long the chain, "not trusted" comes with a finding that says why.
+    for intermediates in [0, 1, 8, 9, 10, 11, 14] {
+        let (chain, _) = long_chain(intermediates);
+        let chain: Vec<rustls::pki_types::CertificateDer<'static>> =
+            chain.into_iter().map(Into::into).collect();
+        let trust = rdpscope::cert::TrustStore::empty();
+        let info = rdpscope::cert::analyze(
+            &chain,
+            &rdpscope::cert::AnalysisOptions {
+                server_name: "127.0.0.1",
+                trust: &trust,
+                policy: rdpscope::cert::CertPolicy::Strict,
+                now: time::OffsetDateTime::now_utc(),
+                expiry_warning_days: 30,
+                pin: None,
+            },
+        );
+        assert!(!info.trusted);
+        assert!(
+            info.findings
+                .iter()
+                .any(|f| f.severity >= rdpscope::report::Severity::Warning),
+            "{intermediates} intermediates: untrusted without a reason: {:?}",
+            info.findings
+        );
+        assert!(rdpscope::cert::CertPolicy::Strict.fails(&info.findings));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_sent_to_a_certificate_with_errors_are_announced() {
+    // An expired certificate under --cert-policy warn: the probe goes on and authenticates,
+    // and says so on stderr, in the human report and in the JSON report.
+    let fixture = rdpscope::fixtures::embedded("expired")
+        .expect("fixture")
+        .expect("parses");
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .certificate_chain(fixture.0, fixture.1)
+        .start()
+        .await
+        .expect("mock server starts");
+    let addr = server.addr().to_string();
+    let base = vec![
+        "probe".to_owned(),
+        addr.clone(),
+        "--cert-policy".into(),
+        "warn".into(),
+        "--user".into(),
+        MOCK_USER.into(),
+    ];
+
+    let human = run(base.clone(), Some(MOCK_PASSWORD)).await;
+    let (stdout, stderr) = (text(&human.stdout), text(&human.stderr));
+    assert_eq!(human.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("warning") && stderr.contains("credentials") && stderr.contains("expired"),
+        "no warning on stderr: {stderr}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("credentials:"))
+        .unwrap_or_else(|| panic!("no credentials line:\n{stdout}"));
+    assert!(line.contains("sent") && line.contains("expired"), "{line}");
+    let verdict = stdout.lines().last().unwrap_or_default();
+    assert!(verdict.contains("expired"), "{verdict}");
+
+    let mut json_args = base;
+    json_args.push("--json".into());
+    let json = run(json_args, Some(MOCK_PASSWORD)).await;
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    assert_eq!(report["credentials_sent"], true, "{report}");
+    let warnings = report["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("expired"))),
+        "{report}"
+    );
+    assert!(
+        text(&json.stderr).contains("expired"),
+        "no warning on stderr"
+    );
+
+    // The same certificate under the default policy fails and gets nothing.
+    let strict = run(
+        vec![
+            "probe".into(),
+            addr,
+            "--user".into(),
+            MOCK_USER.into(),
+            "--json".into(),
+        ],
+        Some(MOCK_PASSWORD),
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&strict.stdout).expect("json");
+    assert_eq!(report["failed_stage"], "certificate", "{report}");
+    assert_eq!(report["credentials_sent"], false, "{report}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_report_says_whether_credentials_were_sent() {
+    let cases = [
+        (Scenario::SuccessTls, true, false, "TLS without NLA"),
+        (Scenario::SuccessHybridEx, true, true, "NLA"),
+        (
+            Scenario::SuccessHybridEx,
+            false,
+            false,
+            "NLA without credentials",
+        ),
+        (Scenario::WrongPassword, true, true, "rejected credentials"),
+    ];
+    for (scenario, with_credentials, sent, what) in cases {
+        let server = serve(scenario, None).await;
+        let mut options = rdpscope::demo::demo_options();
+        if !with_credentials {
+            options.credentials = None;
+        }
+        let report = rdpscope::probe(&server.addr().into(), &options).await;
+        assert_eq!(
+            report.credentials_sent,
+            sent,
+            "{what}: {}",
+            report.verdict()
+        );
+        let human = rdpscope::report::render_human(&report);
+        assert!(
+            human.lines().any(|l| l.starts_with("credentials:")),
+            "{what}: no credentials line:\n{human}"
+        );
+        if scenario == Scenario::SuccessHybridEx && with_credentials {
+            assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+        }
+        if !with_credentials && scenario == Scenario::SuccessHybridEx {
+            let error = report.error.as_ref().expect("error");
+            assert_eq!(
+                (error.stage, error.kind),
+                (Stage::Credssp, FailureKind::CredentialsRequired)
+            );
+        }
+        server.shutdown().await;
+    }
+}
