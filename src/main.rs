@@ -161,6 +161,12 @@ struct ConnectArgs {
     /// Pin the leaf certificate (sha256:HEX or sha1:HEX): the certificate stage passes exactly when it matches
     #[arg(long)]
     pin: Option<String>,
+    /// Trust on first use with this known-hosts file: record each host's certificate at first contact, fail when it changes
+    #[arg(long, value_name = "FILE")]
+    known_hosts: Option<PathBuf>,
+    /// Trust on first use with the default known-hosts file ($XDG_CONFIG_HOME/rdpscope/known_hosts)
+    #[arg(long, conflicts_with = "known_hosts")]
+    tofu: bool,
 }
 
 fn usage_error(message: impl std::fmt::Display) -> ExitCode {
@@ -534,6 +540,17 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
         }
         None => None,
     };
+    let known_hosts = match (&args.known_hosts, args.tofu) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => Some(rdpscope::cert::known_hosts::default_path().ok_or(
+            "--tofu needs a configuration directory: set XDG_CONFIG_HOME or HOME, or use --known-hosts FILE",
+        )?),
+        (None, false) => None,
+    };
+    if let Some(path) = &known_hosts {
+        rdpscope::cert::known_hosts::read(path)
+            .map_err(|e| format!("cannot read the known hosts file {}: {e}", path.display()))?;
+    }
     Ok(ProbeOptions {
         credentials,
         security: args.security.parse::<SecurityProtocols>()?,
@@ -545,6 +562,7 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
         server_name: args.server_name.clone(),
         expiry_warning_days: args.expiry_warning_days,
         pin: args.pin.as_deref().map(str::parse).transpose()?,
+        known_hosts,
     })
 }
 

@@ -161,6 +161,8 @@ async fn no_output_of_a_probe_holds_the_password() {
                     "500ms",
                     "--cert-policy",
                     "warn",
+                    "--known-hosts",
+                    "known_hosts",
                 ]
                 .map(str::to_owned),
             );

@@ -361,3 +361,171 @@ async fn every_report_says_whether_credentials_were_sent() {
         server.shutdown().await;
     }
 }
+
+fn known_hosts_options(file: &std::path::Path) -> rdpscope::ProbeOptions {
+    rdpscope::ProbeOptions {
+        known_hosts: Some(file.to_owned()),
+        ..rdpscope::demo::demo_options()
+    }
+}
+
+fn codes(report: &rdpscope::Report) -> Vec<String> {
+    report
+        .certificate
+        .as_ref()
+        .map(|c| c.findings.iter().map(|f| f.code.clone()).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_hosts_record_at_first_contact_and_catch_a_cloned_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("known_hosts");
+    // A new self-signed certificate on every connection, always with the same subject and
+    // issuer: what an interception proxy cloning a certificate looks like.
+    let server = serve(Scenario::CertificateChangesEveryConnection, None).await;
+    let options = known_hosts_options(&file);
+
+    let first = rdpscope::probe(&server.addr().into(), &options).await;
+    assert_eq!(first.outcome, Outcome::Connected, "{}", first.verdict());
+    assert!(
+        codes(&first).contains(&"known_host_added".to_owned()),
+        "{:?}",
+        codes(&first)
+    );
+    let recorded = std::fs::read_to_string(&file).expect("file written");
+    assert_eq!(
+        recorded.lines().filter(|l| !l.starts_with('#')).count(),
+        1,
+        "{recorded}"
+    );
+
+    let second = rdpscope::probe(&server.addr().into(), &options).await;
+    let error = second.error.as_ref().expect("the change fails the stage");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::Certificate, FailureKind::Certificate)
+    );
+    assert_eq!(error.finding.as_deref(), Some("certificate_changed"));
+    let sha1_before = first
+        .certificate
+        .as_ref()
+        .expect("certificate")
+        .sha1
+        .clone();
+    let sha1_after = second
+        .certificate
+        .as_ref()
+        .expect("certificate")
+        .sha1
+        .clone();
+    assert!(error.message.contains(&sha1_before), "{}", error.message);
+    assert!(error.message.contains(&sha1_after), "{}", error.message);
+    assert!(
+        error
+            .message
+            .contains("copies the old one's subject and issuer"),
+        "{}",
+        error.message
+    );
+    assert!(!second.credentials_sent);
+    // What was recorded stays: the change is not accepted silently.
+    assert_eq!(std::fs::read_to_string(&file).expect("file"), recorded);
+    server.shutdown().await;
+
+    // The same certificate again matches.
+    let steady = serve(Scenario::SuccessTls, None).await;
+    let a = rdpscope::probe(&steady.addr().into(), &options).await;
+    let b = rdpscope::probe(&steady.addr().into(), &options).await;
+    assert!(codes(&a).contains(&"known_host_added".to_owned()));
+    assert!(
+        codes(&b).contains(&"known_host_matched".to_owned()),
+        "{:?}",
+        codes(&b)
+    );
+    assert_eq!(b.outcome, Outcome::Connected);
+    steady.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_probes_share_a_known_hosts_file_without_corrupting_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("known_hosts");
+    let mut servers = Vec::new();
+    for _ in 0..6 {
+        servers.push(serve(Scenario::SuccessTls, None).await);
+    }
+    // In one process: 6 servers, 5 probes each, all at once.
+    let options = known_hosts_options(&file);
+    let mut probes = tokio::task::JoinSet::new();
+    for server in &servers {
+        for _ in 0..5 {
+            let (target, options) = (
+                rdpscope::target::Target::from(server.addr()),
+                options.clone(),
+            );
+            probes.spawn(async move { rdpscope::probe(&target, &options).await });
+        }
+    }
+    while let Some(report) = probes.join_next().await {
+        let report = report.expect("join");
+        assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    }
+    // In many processes: 6 more servers, 3 processes each, at once.
+    let mut more = Vec::new();
+    for _ in 0..6 {
+        more.push(serve(Scenario::SuccessTls, None).await);
+    }
+    let path = file.to_string_lossy().into_owned();
+    let mut children = Vec::new();
+    for server in &more {
+        for _ in 0..3 {
+            children.push(
+                Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+                    .args(["probe", &server.addr().to_string(), "--known-hosts", &path])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("rdpscope runs"),
+            );
+        }
+    }
+    for child in children {
+        let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .expect("join")
+            .expect("output");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let entries = rdpscope::cert::known_hosts::read(&file).expect("the file parses");
+    assert_eq!(entries.len(), 12, "{entries:?}");
+    for server in servers.into_iter().chain(more) {
+        let port = server.addr().port();
+        assert_eq!(entries.iter().filter(|e| e.port == port).count(), 1);
+        server.shutdown().await;
+    }
+}
+
+#[test]
+fn a_malformed_known_hosts_file_is_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("known_hosts");
+    std::fs::write(&file, "127.0.0.1 3389 sha1:00 broken\n").expect("write");
+    let output = rdpscope(
+        &[
+            "probe",
+            "127.0.0.1:1",
+            "--known-hosts",
+            &file.to_string_lossy(),
+        ],
+        None,
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 1"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod chain;
+pub mod known_hosts;
 mod leaf;
 
 use std::sync::{Arc, OnceLock};

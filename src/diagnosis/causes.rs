@@ -208,10 +208,12 @@ pub static CAUSES: &[Cause] = &[
     Cause {
         id: "cert_changed",
         title: "the server's certificate changed (regenerated, replaced, or a man in the middle)",
-        confirm: "rdpscope probe HOST --pin sha256:KNOWN-FINGERPRINT",
-        shows: "failed at certificate: certificate changed (pin_mismatch), with the new fingerprints",
+        confirm: "rdpscope probe HOST --pin sha256:KNOWN-FINGERPRINT, or --tofu on every probe",
+        shows: "failed at certificate: certificate changed (pin_mismatch or certificate_changed), with the old and new fingerprints",
         fixes: &[
             fix(Server, "confirm the new thumbprint on the server (certlm.msc, Win32_TSGeneralSetting SSLCertificateSHA1Hash) before trusting it"),
+            fix(Network, "a new certificate with the old subject and issuer but another key, on a server nobody touched, is an interception proxy: probe from another network path and compare"),
+            fix(Client, "once the new certificate is confirmed, delete the host's line from the known hosts file (or update --pin)"),
         ],
     },
     Cause {

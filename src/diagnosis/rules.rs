@@ -230,7 +230,11 @@ static RULES: &[Rule] = &[
         &[(0x1B07, 0)],
         &["cert_expired"],
     ),
-    certificate_rule(&["pin_mismatch"], &[(0x907, 0)], &["cert_changed"]),
+    certificate_rule(
+        &["pin_mismatch", "certificate_changed"],
+        &[(0x907, 0)],
+        &["cert_changed"],
+    ),
     certificate_rule(
         &[
             "self_signed",

@@ -142,6 +142,9 @@ pub struct ProbeOptions {
     pub expiry_warning_days: i64,
     /// The pinned leaf certificate: the certificate stage passes exactly when it matches.
     pub pin: Option<crate::cert::Pin>,
+    /// A known-hosts file (trust on first use, [`crate::cert::known_hosts`]): the leaf is
+    /// recorded at first contact, and another certificate later is `certificate_changed`.
+    pub known_hosts: Option<std::path::PathBuf>,
 }
 
 impl Default for ProbeOptions {
@@ -157,6 +160,7 @@ impl Default for ProbeOptions {
             server_name: None,
             expiry_warning_days: 30,
             pin: None,
+            known_hosts: None,
         }
     }
 }

@@ -289,6 +289,35 @@ fn analyze(
     crate::report::CertificateInfo::clone(&info)
 }
 
+/// The known-hosts finding for the leaf (recorded at first contact). A file that cannot be
+/// read or written is a local problem: an internal failure of the stage.
+fn known_host(
+    file: &std::path::Path,
+    chain: &[CertificateDer<'_>],
+    target: &Target,
+) -> Result<Option<crate::report::Finding>, Failure> {
+    let Some(entry) = chain.first().and_then(|leaf| {
+        cert::known_hosts::Entry::new(
+            &target.host,
+            target.port,
+            leaf.as_ref(),
+            time::OffsetDateTime::now_utc(),
+        )
+    }) else {
+        // No certificate, or not X.509: the analysis has said so already.
+        return Ok(None);
+    };
+    cert::known_hosts::check(file, entry)
+        .map(|check| Some(check.finding(file)))
+        .map_err(|e| {
+            Failure::new(
+                Stage::Certificate,
+                FailureKind::Internal,
+                format!("cannot use the known hosts file {}: {e}", file.display()),
+            )
+        })
+}
+
 /// The certificate stage: analyse the chain and apply the policy (or the pin).
 fn certificate_stage(
     chain: &[CertificateDer<'_>],
@@ -303,7 +332,11 @@ fn certificate_stage(
             .map_err(Stop::Reached);
     }
     rec.enter(Stage::Certificate).map_err(Stop::Reached)?;
-    let info = analyze(chain, target, options);
+    let mut info = analyze(chain, target, options);
+    if let Some(file) = &options.known_hosts {
+        info.findings.extend(known_host(file, chain, target)?);
+        info.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    }
     let summary = if info.findings.is_empty() {
         format!("{}; {}; no findings", info.subject, info.key)
     } else {
