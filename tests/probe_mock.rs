@@ -232,6 +232,61 @@ async fn black_hole_times_out_at_x224_within_the_timeout() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_silent_at_any_stage_times_out_there_within_the_stage_timeout() {
+    let options = ProbeOptions {
+        stage_timeout: Duration::from_millis(400),
+        ..options(MOCK_PASSWORD)
+    };
+    let silent: Vec<Scenario> = Scenario::ALL
+        .iter()
+        .copied()
+        .filter(|s| {
+            matches!(
+                s,
+                Scenario::BlackHole
+                    | Scenario::SilentDuring(_)
+                    | Scenario::SilentAfterCredsspMessage(_)
+            )
+        })
+        .collect();
+    let mut stages = Vec::new();
+    for scenario in silent {
+        let report = probe_scenario(scenario, &options).await;
+        let context = format!("{scenario}: {}", report.verdict());
+        let error = report.error.as_ref().expect(&context);
+        assert_eq!(error.kind, FailureKind::Timeout, "{context}");
+        assert_eq!(error.stage, scenario.expected().stage, "{context}");
+        let row = report
+            .stages
+            .iter()
+            .find(|s| s.stage == error.stage)
+            .expect("stage row");
+        let elapsed = row.elapsed_ms.expect("timed");
+        // The wait is bounded by the stage timeout (generous margin for a loaded machine).
+        assert!(
+            (400.0..3_000.0).contains(&elapsed),
+            "{context}: {elapsed} ms"
+        );
+        stages.push(error.stage);
+    }
+    stages.dedup();
+    // Every stage a server can go silent in (licensing: see the README).
+    assert_eq!(
+        stages,
+        [
+            Stage::X224,
+            Stage::Tls,
+            Stage::Credssp,
+            Stage::BasicSettings,
+            Stage::ChannelConnection,
+            Stage::SecureSettings,
+            Stage::Capabilities,
+            Stage::Finalization
+        ]
+    );
+}
+
 #[tokio::test]
 async fn until_stops_successfully_at_the_stage() {
     let options = ProbeOptions {

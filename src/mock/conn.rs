@@ -68,23 +68,38 @@ fn close_point(state: &AcceptorState) -> Option<Stage> {
     })
 }
 
-/// A stream that refuses the second TSRequest the server writes (its answer to the NTLM
-/// AUTHENTICATE message), so that the server closes right after reading AUTHENTICATE.
-struct CloseBeforeSecondTsRequest<S> {
-    inner: S,
-    ts_requests: usize,
+/// What the server does in place of its n-th CredSSP write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Fail the write: the server closes the connection.
+    Close,
+    /// Never complete the write: the server goes silent, holding the connection.
+    Hang,
 }
 
-impl<S> CloseBeforeSecondTsRequest<S> {
-    fn new(inner: S) -> Self {
+/// A stream that lets the server's first `allowed` CredSSP writes through (the CHALLENGE,
+/// the pubKeyAuth answer, the Early User Authorization Result: one write each) and cuts
+/// the next one, so that the server closes or goes silent right after reading the client's
+/// (`allowed` + 1)-th message.
+struct CutCredssp<S> {
+    inner: S,
+    allowed: usize,
+    writes: usize,
+    cut: Cut,
+}
+
+impl<S> CutCredssp<S> {
+    fn new(inner: S, allowed: usize, cut: Cut) -> Self {
         Self {
             inner,
-            ts_requests: 0,
+            allowed,
+            writes: 0,
+            cut,
         }
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for CloseBeforeSecondTsRequest<S> {
+impl<S: AsyncRead + Unpin> AsyncRead for CutCredssp<S> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -94,23 +109,27 @@ impl<S: AsyncRead + Unpin> AsyncRead for CloseBeforeSecondTsRequest<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for CloseBeforeSecondTsRequest<S> {
+impl<S: AsyncWrite + Unpin> AsyncWrite for CutCredssp<S> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<io::Result<usize>> {
-        // A TSRequest is a DER SEQUENCE: it starts with 0x30.
-        if buf.first() == Some(&0x30) {
-            self.ts_requests += 1;
-            if self.ts_requests >= 2 {
-                return std::task::Poll::Ready(Err(io::Error::new(
+        if self.writes >= self.allowed {
+            return match self.cut {
+                Cut::Close => std::task::Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::BrokenPipe,
-                    "closing after the NTLM AUTHENTICATE message",
-                )));
-            }
+                    "closing instead of answering",
+                ))),
+                // Never woken: the server's CredSSP wait runs into its timeout.
+                Cut::Hang => std::task::Poll::Pending,
+            };
         }
-        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(written, std::task::Poll::Ready(Ok(_))) {
+            self.writes += 1;
+        }
+        written
     }
 
     fn poll_flush(
@@ -193,6 +212,8 @@ pub(crate) async fn serve(
         | Scenario::TlsHandshakeFailure
         | Scenario::CloseDuringTlsHandshake
         | Scenario::TlsVersionTooOld
+        | Scenario::SilentDuring(Stage::Tls)
+        | Scenario::SilentAfterCredsspMessage(1)
         | Scenario::CredsspError(_) => super::raw::serve(stream, peer, config).await,
         // Nothing listens, so no connection ever gets here.
         Scenario::NothingListening => Ok(()),
@@ -236,7 +257,9 @@ pub(crate) async fn serve(
         | Scenario::CloseDuring(_)
         | Scenario::ServerErrorInfo(_)
         | Scenario::LicensingErrorNoLicenseServer
-        | Scenario::SlowServer => accept(stream, peer, config).await,
+        | Scenario::SlowServer
+        | Scenario::SilentDuring(_)
+        | Scenario::SilentAfterCredsspMessage(_) => accept(stream, peer, config).await,
     }
 }
 
@@ -263,10 +286,14 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     let security = match scenario {
         Scenario::SuccessHybrid
         | Scenario::CloseAfterNtlmAuthenticate
-        | Scenario::CloseDuring(_) => SecurityProtocol::HYBRID,
+        | Scenario::CloseDuring(_)
+        | Scenario::SilentDuring(_) => SecurityProtocol::HYBRID,
         Scenario::SuccessHybridEx
         | Scenario::EarlyUserAuthorizationDenied
-        | Scenario::WrongPassword => SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
+        | Scenario::WrongPassword
+        | Scenario::SilentAfterCredsspMessage(_) => {
+            SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
+        }
         _ => SecurityProtocol::SSL,
     };
     // With TLS only, like a server showing its logon screen, any Client Info credentials do.
@@ -312,12 +339,26 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     acceptor.mark_security_upgrade_as_done();
     debug!(%peer, "TLS handshake completed");
 
-    if scenario == Scenario::CloseAfterNtlmAuthenticate {
-        // The server's answer to AUTHENTICATE is its second TSRequest: close instead.
-        let mut framed = TokioFramed::new(CloseBeforeSecondTsRequest::new(tls));
+    // Cut CredSSP short after the client's n-th message: the server's n-th write.
+    let cut = match scenario {
+        Scenario::CloseAfterNtlmAuthenticate => Some((1, Cut::Close)),
+        Scenario::SilentAfterCredsspMessage(message) => Some((usize::from(message) - 1, Cut::Hang)),
+        _ => None,
+    };
+    if let Some((allowed, cut)) = cut {
+        let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, cut));
         let _ = credssp(&mut framed, &mut acceptor, public_key, false, config).await;
-        info!(%peer, "Closing after the NTLM AUTHENTICATE message");
-        close(framed.into_inner().0, config.timeout).await;
+        let stream = framed.into_inner().0;
+        match cut {
+            Cut::Close => {
+                info!(%peer, allowed, "Closing in the middle of CredSSP");
+                close(stream, config.timeout).await;
+            }
+            Cut::Hang => {
+                info!(%peer, allowed, "Stopped answering in the middle of CredSSP");
+                drain(stream, config.timeout).await;
+            }
+        }
         return Ok(());
     }
     let mut framed = TokioFramed::new(tls);
@@ -330,6 +371,11 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         if scenario == Scenario::CloseDuring(Stage::BasicSettings) {
             info!(%peer, "Closing after CredSSP");
             close(framed.into_inner().0, config.timeout).await;
+            return Ok(());
+        }
+        if scenario == Scenario::SilentDuring(Stage::BasicSettings) {
+            info!(%peer, "Silent after CredSSP");
+            drain(framed.into_inner().0, config.timeout).await;
             return Ok(());
         }
     }
@@ -346,6 +392,12 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
                 flush(&mut framed, &mut pending, config).await?;
                 info!(%peer, %stage, "Closing the connection");
                 close(framed.into_inner().0, config.timeout).await;
+                return Ok(());
+            }
+            if scenario == Scenario::SilentDuring(stage) {
+                flush(&mut framed, &mut pending, config).await?;
+                info!(%peer, %stage, "Silent from here on");
+                drain(framed.into_inner().0, config.timeout).await;
                 return Ok(());
             }
         }

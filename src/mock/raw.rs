@@ -135,6 +135,16 @@ fn behaviour(scenario: Scenario) -> Option<Behaviour> {
             ],
             end: End::Close,
         },
+        // Selects TLS, reads the ClientHello, and never answers.
+        Scenario::SilentDuring(crate::Stage::Tls) => Behaviour {
+            script: vec![Read, Write(confirm(SecurityProtocol::SSL)), Read],
+            end: End::Hold,
+        },
+        // Selects NLA, completes TLS, reads the NTLM NEGOTIATE, and never answers.
+        Scenario::SilentAfterCredsspMessage(1) => Behaviour {
+            script: vec![SelectNla, Tls, Read],
+            end: End::Hold,
+        },
         // Selects HYBRID_EX and answers the first TSRequest with errorCode = the NTSTATUS.
         Scenario::CredsspError(status) => Behaviour {
             script: vec![SelectNla, Tls, Read, Write(ts_request_error(status))],

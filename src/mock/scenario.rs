@@ -105,6 +105,14 @@ pub enum Scenario {
     /// Like [`Scenario::SuccessTls`], but waits 3 s (or the builder's `delay`) before every
     /// answer.
     SlowServer,
+    /// Stops answering at this stage and holds the connection open: tls (after the
+    /// ClientHello), or, after authenticating with HYBRID, basic_settings,
+    /// channel_connection, secure_settings, capabilities or finalization.
+    SilentDuring(Stage),
+    /// Selects HYBRID_EX and stops answering after the client's n-th CredSSP message
+    /// (1: NTLM NEGOTIATE, 2: NTLM AUTHENTICATE, 3: TSCredentials, before the Early User
+    /// Authorization Result), holding the connection open.
+    SilentAfterCredsspMessage(u8),
 }
 
 /// What a correct probe reports against a scenario.
@@ -304,6 +312,60 @@ const CLOSES: [(Stage, &str, &str); 5] = [
     ),
 ];
 
+/// The silent-at-stage family: stage, name, cause.
+const SILENCES: [(Stage, &str, &str); 6] = [
+    (
+        Stage::Tls,
+        "silent_during_tls_handshake",
+        "a TLS-inspecting middlebox or a hung RDP service that never answers the ClientHello",
+    ),
+    (
+        Stage::BasicSettings,
+        "silent_after_credssp",
+        "a session host that hangs after authentication (a stuck TermService or a full session queue)",
+    ),
+    (
+        Stage::ChannelConnection,
+        "silent_during_channel_connection",
+        "a hung RDP stack while joining channels",
+    ),
+    (
+        Stage::SecureSettings,
+        "silent_during_secure_settings",
+        "a server that never answers the Client Info PDU (a hung logon, a Group Policy wait)",
+    ),
+    (
+        Stage::Capabilities,
+        "silent_during_capabilities",
+        "a session host that never creates the session (no Demand Active)",
+    ),
+    (
+        Stage::Finalization,
+        "silent_during_finalization",
+        "a session that hangs while starting",
+    ),
+];
+
+/// The silent-in-CredSSP family: the client message after which the server goes silent,
+/// name, cause.
+const CREDSSP_SILENCES: [(u8, &str, &str); 3] = [
+    (
+        1,
+        "silent_after_ntlm_negotiate",
+        "a CredSSP provider that hangs before it can challenge (a broken NTLM package or LSA)",
+    ),
+    (
+        2,
+        "silent_after_ntlm_authenticate",
+        "a server that cannot reach a domain controller and waits on it to verify the logon",
+    ),
+    (
+        3,
+        "silent_after_ts_credentials",
+        "a server that hangs deciding the Early User Authorization Result (a slow authorization lookup)",
+    ),
+];
+
 impl Scenario {
     /// Every concrete scenario, in catalogue order.
     pub const ALL: &'static [Scenario] = &[
@@ -373,6 +435,15 @@ impl Scenario {
         Scenario::ServerErrorInfo(ERROR_INFOS[3].0),
         Scenario::LicensingErrorNoLicenseServer,
         Scenario::SlowServer,
+        Scenario::SilentDuring(SILENCES[0].0),
+        Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[0].0),
+        Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[1].0),
+        Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[2].0),
+        Scenario::SilentDuring(SILENCES[1].0),
+        Scenario::SilentDuring(SILENCES[2].0),
+        Scenario::SilentDuring(SILENCES[3].0),
+        Scenario::SilentDuring(SILENCES[4].0),
+        Scenario::SilentDuring(SILENCES[5].0),
     ];
 
     fn spec(&self) -> Spec {
@@ -609,6 +680,34 @@ impl Scenario {
                 "an overloaded server or a congested link (the demo's 1 s stage timeout fires)",
                 failure(S::X224, K::Timeout),
             ),
+            Scenario::SilentDuring(stage) => {
+                let (name, cause) = SILENCES
+                    .iter()
+                    .find(|(s, ..)| *s == stage)
+                    .map_or(("silent_during", "the server hangs"), |(_, name, cause)| {
+                        (*name, *cause)
+                    });
+                spec(
+                    name,
+                    "stops answering at this stage (after authenticating with HYBRID past tls) and holds the connection open",
+                    cause,
+                    failure(stage, K::Timeout),
+                )
+            }
+            Scenario::SilentAfterCredsspMessage(message) => {
+                let (name, cause) = CREDSSP_SILENCES
+                    .iter()
+                    .find(|(m, ..)| *m == message)
+                    .map_or(("silent_in_credssp", "the server hangs"), |(_, name, cause)| {
+                        (*name, *cause)
+                    });
+                spec(
+                    name,
+                    "selects HYBRID_EX and stops answering after this CredSSP message of the client",
+                    cause,
+                    failure(S::Credssp, K::Timeout),
+                )
+            }
         }
     }
 
@@ -734,5 +833,15 @@ mod tests {
             .filter(|s| matches!(s, Scenario::CloseDuring(_)))
             .count();
         assert_eq!(closes, CLOSES.len());
+        let silences = Scenario::ALL
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s,
+                    Scenario::SilentDuring(_) | Scenario::SilentAfterCredsspMessage(_)
+                )
+            })
+            .count();
+        assert_eq!(silences, SILENCES.len() + CREDSSP_SILENCES.len());
     }
 }
