@@ -1,0 +1,190 @@
+//! The mock server under abuse: thousands of hostile connections (junk, half-open, resets,
+//! slow-loris, half-closed) while normal probes keep connecting, and no descriptor leaks.
+//!
+//! `RDPSCOPE_ABUSE_CONNECTIONS` sets how many hostile connections to make (default 1,200,
+//! which runs in a few seconds; the README gives the figure for 10,000). This file holds one
+//! test, so that the descriptor count is this test's alone.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdpscope::mock::{MockServer, Scenario};
+use rdpscope::report::Outcome;
+use rdpscope::ProbeOptions;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// The server's bound on every wait: idle and slow clients are dropped after this.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+/// An X.224 Connection Request offering TLS, CredSSP and CredSSP with EUA.
+fn connection_request() -> Vec<u8> {
+    use ironrdp_pdu::nego::{ConnectionRequest, RequestFlags, SecurityProtocol};
+    let request = ConnectionRequest {
+        nego_data: None,
+        flags: RequestFlags::empty(),
+        protocol: SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
+        correlation_info: None,
+    };
+    ironrdp_core::encode_vec(&ironrdp_pdu::x224::X224(request)).expect("encode")
+}
+
+/// Reads until the server closes; `false` if it has not within `limit`.
+async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut sink = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// One hostile connection of kind `index % 5`. Returns whether the server behaved: it
+/// dropped junk, idle, slow and half-closed clients within its timeout (plus slack).
+async fn hostile(addr: std::net::SocketAddr, index: usize) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let deadline = SERVER_TIMEOUT * 4;
+    match index % 5 {
+        // Junk: bytes that are not TPKT.
+        0 => {
+            let junk: Vec<u8> = (0..64).map(|i| (i * 37 + index) as u8 | 0x80).collect();
+            let _ = stream.write_all(&junk).await;
+            closed_by_server(&mut stream, deadline).await
+        }
+        // Half-open: connects and never speaks.
+        1 => closed_by_server(&mut stream, deadline).await,
+        // Reset: a partial TPKT, then RST.
+        2 => {
+            let _ = stream.write_all(&[0x03, 0x00, 0x00, 0x2c, 0x27]).await;
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            drop(stream);
+            true
+        }
+        // Slow-loris: the Connection Request one byte every 250 ms.
+        3 => {
+            for byte in connection_request() {
+                if stream.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            closed_by_server(&mut stream, deadline).await
+        }
+        // Half-closed: the request, then FIN, without reading the answer.
+        _ => {
+            let _ = stream.write_all(&connection_request()).await;
+            let _ = stream.shutdown().await;
+            closed_by_server(&mut stream, deadline).await
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_survives_hostile_connections_and_leaks_no_descriptor() {
+    let total: usize = std::env::var("RDPSCOPE_ABUSE_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_200);
+    let concurrency = 400.min(total.max(1));
+    let options = ProbeOptions {
+        credentials: Some(rdpscope::mock::credentials()),
+        stage_timeout: Duration::from_secs(10),
+        ..ProbeOptions::default()
+    };
+
+    // Warm up what the process keeps once loaded (trust store, TLS configuration).
+    let warm_up = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .start()
+        .await
+        .expect("mock starts");
+    let report = rdpscope::probe(&warm_up.addr().into(), &options).await;
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    warm_up.shutdown().await;
+    let before = open_descriptors();
+
+    let server = MockServer::builder()
+        .scenario(Scenario::SuccessHybridEx)
+        .timeout(SERVER_TIMEOUT)
+        .start()
+        .await
+        .expect("mock starts");
+    let addr = server.addr();
+
+    // Normal probes, one after another, for as long as the abuse lasts.
+    let done = Arc::new(AtomicUsize::new(0));
+    let prober = {
+        let (done, options) = (Arc::clone(&done), options.clone());
+        tokio::spawn(async move {
+            let mut verdicts = Vec::new();
+            while done.load(Ordering::Relaxed) < total {
+                let report = rdpscope::probe(&addr.into(), &options).await;
+                verdicts.push((report.outcome, report.verdict()));
+            }
+            verdicts
+        })
+    };
+
+    let misbehaved = Arc::new(AtomicUsize::new(0));
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut clients = tokio::task::JoinSet::new();
+    for index in 0..total {
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("semaphore");
+        let (done, misbehaved) = (Arc::clone(&done), Arc::clone(&misbehaved));
+        clients.spawn(async move {
+            if !hostile(addr, index).await {
+                misbehaved.fetch_add(1, Ordering::Relaxed);
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+            drop(permit);
+        });
+        while clients.try_join_next().is_some() {}
+    }
+    while clients.join_next().await.is_some() {}
+
+    let verdicts = prober.await.expect("prober");
+    assert!(!verdicts.is_empty());
+    for (outcome, verdict) in &verdicts {
+        assert_eq!(*outcome, Outcome::Connected, "a probe during the abuse: {verdict}");
+    }
+    assert_eq!(
+        misbehaved.load(Ordering::Relaxed),
+        0,
+        "the server kept a hostile connection past its timeout"
+    );
+    // The server still serves after the abuse.
+    let after = rdpscope::probe(&addr.into(), &options).await;
+    assert_eq!(after.outcome, Outcome::Connected, "{}", after.verdict());
+
+    server.shutdown().await;
+    // Sockets the kernel closes asynchronously: give them a moment.
+    let mut now = open_descriptors();
+    for _ in 0..50 {
+        if now <= before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now = open_descriptors();
+    }
+    assert_eq!(now, before, "descriptors before {before}, after {now}");
+    eprintln!(
+        "{total} hostile connections, {} probes during them, all connected; descriptors back to {before}",
+        verdicts.len()
+    );
+}
