@@ -49,29 +49,40 @@ async fn closed_by_server(stream: &mut TcpStream, limit: Duration) -> bool {
     .is_ok()
 }
 
+/// The kinds of hostile client, by `index % 5`.
+const KINDS: [&str; 5] = ["junk", "half-open", "reset", "slow-loris", "half-closed"];
+
 /// One hostile connection of kind `index % 5`. Returns whether the server behaved: it
 /// dropped junk, idle, slow and half-closed clients within its timeout (plus slack).
-async fn hostile(addr: std::net::SocketAddr, index: usize) -> bool {
-    let Ok(mut stream) = TcpStream::connect(addr).await else {
-        return false;
+async fn hostile(addr: std::net::SocketAddr, index: usize) -> Result<(), String> {
+    let mut stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let kept = |closed: bool| {
+        if closed {
+            Ok(())
+        } else {
+            Err("kept open past the server's timeout".to_owned())
+        }
     };
-    let deadline = SERVER_TIMEOUT * 4;
+    // Generous: the point is that the server drops them, not how fast on a loaded machine.
+    let deadline = SERVER_TIMEOUT * 10;
     match index % 5 {
         // Junk: bytes that are not TPKT.
         0 => {
             let junk: Vec<u8> = (0..64).map(|i| (i * 37 + index) as u8 | 0x80).collect();
             let _ = stream.write_all(&junk).await;
-            closed_by_server(&mut stream, deadline).await
+            kept(closed_by_server(&mut stream, deadline).await)
         }
         // Half-open: connects and never speaks.
-        1 => closed_by_server(&mut stream, deadline).await,
+        1 => kept(closed_by_server(&mut stream, deadline).await),
         // Reset: a partial TPKT, then RST.
         2 => {
             let _ = stream.write_all(&[0x03, 0x00, 0x00, 0x2c, 0x27]).await;
             #[allow(deprecated)]
             let _ = stream.set_linger(Some(Duration::ZERO));
             drop(stream);
-            true
+            Ok(())
         }
         // Slow-loris: the Connection Request one byte every 250 ms.
         3 => {
@@ -81,13 +92,13 @@ async fn hostile(addr: std::net::SocketAddr, index: usize) -> bool {
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            closed_by_server(&mut stream, deadline).await
+            kept(closed_by_server(&mut stream, deadline).await)
         }
         // Half-closed: the request, then FIN, without reading the answer.
         _ => {
             let _ = stream.write_all(&connection_request()).await;
             let _ = stream.shutdown().await;
-            closed_by_server(&mut stream, deadline).await
+            kept(closed_by_server(&mut stream, deadline).await)
         }
     }
 }
@@ -138,7 +149,7 @@ async fn the_mock_survives_hostile_connections_and_leaks_no_descriptor() {
         })
     };
 
-    let misbehaved = Arc::new(AtomicUsize::new(0));
+    let misbehaved = Arc::new(std::sync::Mutex::new(Vec::new()));
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut clients = tokio::task::JoinSet::new();
     for index in 0..total {
@@ -148,8 +159,10 @@ async fn the_mock_survives_hostile_connections_and_leaks_no_descriptor() {
             .expect("semaphore");
         let (done, misbehaved) = (Arc::clone(&done), Arc::clone(&misbehaved));
         clients.spawn(async move {
-            if !hostile(addr, index).await {
-                misbehaved.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = hostile(addr, index).await {
+                if let Ok(mut list) = misbehaved.lock() {
+                    list.push(format!("{} #{index}: {e}", KINDS[index % 5]));
+                }
             }
             done.fetch_add(1, Ordering::Relaxed);
             drop(permit);
@@ -161,12 +174,18 @@ async fn the_mock_survives_hostile_connections_and_leaks_no_descriptor() {
     let verdicts = prober.await.expect("prober");
     assert!(!verdicts.is_empty());
     for (outcome, verdict) in &verdicts {
-        assert_eq!(*outcome, Outcome::Connected, "a probe during the abuse: {verdict}");
+        assert_eq!(
+            *outcome,
+            Outcome::Connected,
+            "a probe during the abuse: {verdict}"
+        );
     }
-    assert_eq!(
-        misbehaved.load(Ordering::Relaxed),
-        0,
-        "the server kept a hostile connection past its timeout"
+    let misbehaved = misbehaved.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(
+        misbehaved.is_empty(),
+        "{} hostile connections misbehaved, e.g. {:?}",
+        misbehaved.len(),
+        &misbehaved[..misbehaved.len().min(10)]
     );
     // The server still serves after the abuse.
     let after = rdpscope::probe(&addr.into(), &options).await;
