@@ -12,6 +12,9 @@ pub mod demo;
 pub mod diagnosis;
 mod failure;
 pub mod fixtures;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod mock;
 pub mod ntlm;

@@ -116,7 +116,7 @@ fn stage_of(state: &ClientConnectorState, answered: bool) -> Option<Stage> {
 
 /// What an incoming PDU is, as far as the probe cares.
 #[derive(Debug, PartialEq, Eq)]
-enum Incoming {
+pub(crate) enum Incoming {
     /// A Set Error Info PDU with its ERRINFO code.
     ErrorInfo(u32),
     /// An MCS Disconnect Provider Ultimatum.
@@ -135,7 +135,7 @@ const SEC_LICENSE_PKT: u16 = 0x0080;
 const ERROR_ALERT: u8 = 0xFF;
 const STATUS_VALID_CLIENT: u32 = 0x7;
 
-fn classify(pdu: &[u8]) -> Incoming {
+pub(crate) fn classify(pdu: &[u8]) -> Incoming {
     match ironrdp_core::decode::<X224<McsMessage<'_>>>(pdu) {
         Ok(X224(McsMessage::DisconnectProviderUltimatum(ultimatum))) => {
             Incoming::Ultimatum(ultimatum.reason)
@@ -145,7 +145,7 @@ fn classify(pdu: &[u8]) -> Incoming {
     }
 }
 
-fn classify_user_data(data: &[u8]) -> Incoming {
+pub(crate) fn classify_user_data(data: &[u8]) -> Incoming {
     let u16_at = |i: usize| data.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |i: usize| {
         data.get(i..i + 4)
@@ -189,7 +189,7 @@ fn license_error_name(code: u32) -> &'static str {
 }
 
 /// Failure for an incoming PDU that ends the connection, if it is one.
-fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Failure> {
+pub(crate) fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Failure> {
     match *incoming {
         Incoming::ErrorInfo(0) | Incoming::LicenseValidClient | Incoming::Other => None,
         Incoming::ErrorInfo(code) => {

@@ -1,12 +1,12 @@
 //! The probe pipeline: one module per stage group, and a driver that runs them in order,
 //! times each stage, stops at the first failure and returns a [`Report`].
 
-mod activation;
+pub(crate) mod activation;
 mod credssp;
 mod io;
 mod net;
 mod tls;
-mod x224;
+pub(crate) mod x224;
 
 use std::time::{Duration, Instant};
 

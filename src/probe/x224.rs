@@ -4,8 +4,7 @@ use ironrdp_connector::{ClientConnector, Sequence as _};
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::nego::{ConnectionConfirm, ResponseFlags, SecurityProtocol};
 use ironrdp_pdu::x224::X224;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::io::{io_failure, io_within, within};
 use super::{protocol_names, Facts, Failure, ProbeOptions, Recorder, Stop};
@@ -19,13 +18,16 @@ const MIN_CONFIRM_LEN: usize = 11;
 
 /// Sends the Connection Request, reads and classifies the Confirm, and returns the
 /// selected protocol (empty = Standard RDP Security).
-pub(crate) async fn negotiate(
-    mut tcp: TcpStream,
+pub(crate) async fn negotiate<S>(
+    mut tcp: S,
     connector: &mut ClientConnector,
     options: &ProbeOptions,
     rec: &mut Recorder,
     facts: &mut Facts,
-) -> Result<(TcpStream, SecurityProtocol), Stop> {
+) -> Result<(S, SecurityProtocol), Stop>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     rec.enter(Stage::X224).map_err(Stop::Reached)?;
     let requested = options.security.protocol();
     let mut buf = WriteBuf::new();
@@ -75,9 +77,36 @@ pub(crate) async fn negotiate(
         }
     };
 
-    let decoded = ironrdp_core::decode::<X224<ConnectionConfirm>>(&frame).map(|pdu| pdu.0);
+    let result = interpret(&frame, &extra, requested, &mut negotiation);
+    if let Some(detail) = describe(&negotiation) {
+        rec.detail(Stage::X224, detail);
+    }
+    facts.negotiation = Some(negotiation);
+    let selected = result?;
+
+    let mut out = WriteBuf::new();
+    connector.step(&frame, None, &mut out).map_err(|e| {
+        Failure::new(
+            Stage::X224,
+            FailureKind::ProtocolError,
+            format!("connection confirm: {e}"),
+        )
+    })?;
+    Ok((tcp, selected))
+}
+
+/// Interprets a Connection Confirm (`frame`, and the bytes that came after it), filling in
+/// `negotiation`; returns the selected protocol or the failure. Pure: the fuzz target and the
+/// property tests call it with arbitrary bytes.
+pub(crate) fn interpret(
+    frame: &[u8],
+    extra: &[u8],
+    requested: SecurityProtocol,
+    negotiation: &mut Negotiation,
+) -> Result<SecurityProtocol, Failure> {
+    let decoded = ironrdp_core::decode::<X224<ConnectionConfirm>>(frame).map(|pdu| pdu.0);
     negotiation.negotiation_data_present = frame.len() > MIN_CONFIRM_LEN;
-    let result = match decoded {
+    let selected = match decoded {
         Err(e) => Err(Failure::new(
             Stage::X224,
             FailureKind::ProtocolError,
@@ -89,13 +118,6 @@ pub(crate) async fn negotiate(
             let name = info.map_or("UNKNOWN", |i| i.name);
             negotiation.failure_code = Some(code);
             negotiation.failure_name = Some(name.to_owned());
-            rec.detail(
-                Stage::X224,
-                format!(
-                    "requested {}; RDP_NEG_FAILURE {code} {name}",
-                    negotiation.requested.join(",")
-                ),
-            );
             let mut failure = Failure::new(
                 Stage::X224,
                 FailureKind::NegotiationFailure,
@@ -116,31 +138,10 @@ pub(crate) async fn negotiate(
             negotiation.selected_raw = Some(protocol.bits());
             negotiation.response_flags = flag_names(flags);
             negotiation.response_flags_raw = Some(flags.bits());
-            let flags_text = if negotiation.response_flags.is_empty() {
-                "none".to_owned()
-            } else {
-                negotiation.response_flags.join("|")
-            };
-            rec.detail(
-                Stage::X224,
-                if negotiation.negotiation_data_present {
-                    format!(
-                        "requested {}; selected {}; flags {flags_text}",
-                        negotiation.requested.join(","),
-                        protocol_names(protocol).join(",")
-                    )
-                } else {
-                    format!(
-                        "requested {}; no RDP_NEG_RSP (legacy server: Standard RDP Security only)",
-                        negotiation.requested.join(",")
-                    )
-                },
-            );
             check_selection(requested, protocol, negotiation.negotiation_data_present)
         }
     };
-    facts.negotiation = Some(negotiation);
-    let selected = result?;
+    let selected = selected?;
     if !extra.is_empty() {
         // Nothing may follow a successful Confirm before the client speaks again (TLS
         // ClientHello or MCS Connect Initial). After a failure, servers such as xrdp
@@ -153,19 +154,30 @@ pub(crate) async fn negotiate(
                 extra.len(),
                 hex::encode(&extra[..extra.len().min(16)])
             ),
-        )
-        .into());
+        ));
     }
+    Ok(selected)
+}
 
-    let mut out = WriteBuf::new();
-    connector.step(&frame, None, &mut out).map_err(|e| {
-        Failure::new(
-            Stage::X224,
-            FailureKind::ProtocolError,
-            format!("connection confirm: {e}"),
-        )
-    })?;
-    Ok((tcp, selected))
+/// The x224 detail line for what the Confirm said, if it was one.
+fn describe(negotiation: &Negotiation) -> Option<String> {
+    let requested = negotiation.requested.join(",");
+    if let (Some(code), Some(name)) = (negotiation.failure_code, &negotiation.failure_name) {
+        return Some(format!(
+            "requested {requested}; RDP_NEG_FAILURE {code} {name}"
+        ));
+    }
+    let selected = negotiation.selected.as_deref()?;
+    Some(if negotiation.negotiation_data_present {
+        let flags = if negotiation.response_flags.is_empty() {
+            "none".to_owned()
+        } else {
+            negotiation.response_flags.join("|")
+        };
+        format!("requested {requested}; selected {selected}; flags {flags}")
+    } else {
+        format!("requested {requested}; no RDP_NEG_RSP (legacy server: Standard RDP Security only)")
+    })
 }
 
 /// Checks the server's choice against the offer.
@@ -212,31 +224,18 @@ fn check_selection(
     Ok(selected)
 }
 
+/// A Connection Confirm frame and the bytes that came after it, or why there is none.
+pub(crate) type Framed = Result<(Vec<u8>, Vec<u8>), Failure>;
+
 /// Reads one TPKT frame from the raw socket, recognising servers that are not RDP.
 ///
 /// Returns the frame and any bytes that arrived after it in the same reads.
-async fn read_tpkt(tcp: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), Failure> {
-    let mut frame = Vec::with_capacity(64);
+async fn read_tpkt<S: AsyncRead + Unpin>(tcp: &mut S) -> Framed {
+    let mut received = Vec::with_capacity(64);
     let mut chunk = [0u8; 512];
     loop {
-        if frame.len() >= 2 {
-            if let Some(foreign) = foreign_bytes(&frame) {
-                return Err(Failure::new(Stage::X224, FailureKind::NotRdp, foreign));
-            }
-        }
-        if frame.len() >= TPKT_HEADER_LEN {
-            let length = usize::from(u16::from_be_bytes([frame[2], frame[3]]));
-            if length < MIN_CONFIRM_LEN {
-                return Err(Failure::new(
-                    Stage::X224,
-                    FailureKind::ProtocolError,
-                    format!("invalid TPKT length {length} in the X.224 Connection Confirm"),
-                ));
-            }
-            if frame.len() >= length {
-                let extra = frame.split_off(length);
-                return Ok((frame, extra));
-            }
+        if let Some(framed) = split_confirm(&received, false) {
+            return framed;
         }
         let n = match tcp.read(&mut chunk).await {
             Ok(n) => n,
@@ -249,34 +248,76 @@ async fn read_tpkt(tcp: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), Failure> {
             }
         };
         if n == 0 {
-            return Err(match frame.len() {
-                0 => Failure::new(
-                    Stage::X224,
-                    FailureKind::ClosedByPeer,
-                    "the server closed the connection without answering the X.224 Connection Request",
-                ),
-                1 => Failure::new(
-                    Stage::X224,
-                    FailureKind::NotRdp,
-                    format!("the server sent one byte (0x{:02x}) and closed the connection", frame[0]),
-                ),
-                got if got < TPKT_HEADER_LEN => Failure::new(
+            return split_confirm(&received, true).unwrap_or_else(|| {
+                Err(Failure::new(
                     Stage::X224,
                     FailureKind::ProtocolError,
-                    format!("truncated TPKT header: {got} of 4 bytes, then the connection closed"),
-                ),
-                got => Failure::new(
-                    Stage::X224,
-                    FailureKind::ProtocolError,
-                    format!(
-                        "truncated TPKT: {got} of {} bytes, then the connection closed",
-                        u16::from_be_bytes([frame[2], frame[3]])
-                    ),
-                ),
+                    "the connection closed in the middle of the X.224 Connection Confirm",
+                ))
             });
         }
-        frame.extend_from_slice(&chunk[..n]);
+        received.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// What the bytes received so far amount to: `None` while a TPKT frame is incomplete and
+/// the connection open; else the frame and the bytes after it, or why they are not one
+/// (not RDP, a bad or truncated TPKT, nothing at all). `closed`: the server closed the
+/// connection after these bytes. Pure, for the fuzz target and the property tests.
+pub(crate) fn split_confirm(
+    received: &[u8],
+    closed: bool,
+) -> Option<Framed> {
+    if received.len() >= 2 {
+        if let Some(foreign) = foreign_bytes(received) {
+            return Some(Err(Failure::new(Stage::X224, FailureKind::NotRdp, foreign)));
+        }
+    }
+    if received.len() >= TPKT_HEADER_LEN {
+        let length = usize::from(u16::from_be_bytes([received[2], received[3]]));
+        if length < MIN_CONFIRM_LEN {
+            return Some(Err(Failure::new(
+                Stage::X224,
+                FailureKind::ProtocolError,
+                format!("invalid TPKT length {length} in the X.224 Connection Confirm"),
+            )));
+        }
+        if received.len() >= length {
+            let (frame, extra) = received.split_at(length);
+            return Some(Ok((frame.to_vec(), extra.to_vec())));
+        }
+    }
+    if !closed {
+        return None;
+    }
+    Some(Err(match received.len() {
+        0 => Failure::new(
+            Stage::X224,
+            FailureKind::ClosedByPeer,
+            "the server closed the connection without answering the X.224 Connection Request",
+        ),
+        1 => Failure::new(
+            Stage::X224,
+            FailureKind::NotRdp,
+            format!(
+                "the server sent one byte (0x{:02x}) and closed the connection",
+                received[0]
+            ),
+        ),
+        got if got < TPKT_HEADER_LEN => Failure::new(
+            Stage::X224,
+            FailureKind::ProtocolError,
+            format!("truncated TPKT header: {got} of 4 bytes, then the connection closed"),
+        ),
+        got => Failure::new(
+            Stage::X224,
+            FailureKind::ProtocolError,
+            format!(
+                "truncated TPKT: {got} of {} bytes, then the connection closed",
+                u16::from_be_bytes([received[2], received[3]])
+            ),
+        ),
+    }))
 }
 
 /// Describes what answered when the first bytes are not a TPKT header, or `None` if they are.
