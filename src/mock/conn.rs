@@ -39,7 +39,7 @@ const IO_CHANNEL_ID: u16 = 1003;
 /// How long a black hole holds a connection the client keeps open.
 const BLACK_HOLE_HOLD: Duration = Duration::from_secs(600);
 
-const DESKTOP_SIZE: DesktopSize = DesktopSize {
+pub(crate) const DESKTOP_SIZE: DesktopSize = DesktopSize {
     width: 1024,
     height: 768,
 };
@@ -623,7 +623,7 @@ where
 }
 
 /// The server capability sets of the Demand Active PDU.
-fn capabilities() -> Vec<CapabilitySet> {
+pub(crate) fn capabilities() -> Vec<CapabilitySet> {
     vec![
         CapabilitySet::General(General {
             major_platform_type: MajorPlatformType::WINDOWS,
@@ -671,7 +671,7 @@ fn capabilities() -> Vec<CapabilitySet> {
 }
 
 /// CredSSP with NTLM never talks to a KDC: any network request is refused.
-struct NoNetwork;
+pub(crate) struct NoNetwork;
 
 impl ironrdp_tokio::NetworkClient for NoNetwork {
     async fn send(&mut self, _request: &NetworkRequest) -> ConnectorResult<Vec<u8>> {

@@ -22,7 +22,7 @@
 
 pub(crate) mod cert;
 mod check;
-mod conn;
+pub(crate) mod conn;
 mod raw;
 mod scenario;
 

@@ -225,6 +225,7 @@ where
         {
             Some(next) => {
                 describe_incoming(&next);
+                check_server_message(&next)?;
                 ts_request = next;
             }
             None => {
@@ -232,6 +233,26 @@ where
                 return Ok(());
             }
         }
+    }
+}
+
+/// The size of an NTLM message signature (MS-NLMP 2.2.2.9), which starts every sealed
+/// message such as pubKeyAuth.
+const NTLM_SIGNATURE_LEN: usize = 16;
+
+/// Rejects what sspi cannot take from a server without panicking: a pubKeyAuth shorter than
+/// the signature it must start with (sspi splits it at 16 bytes unchecked).
+fn check_server_message(request: &TsRequest) -> Result<(), Failure> {
+    match &request.pub_key_auth {
+        Some(auth) if auth.len() < NTLM_SIGNATURE_LEN => Err(Failure::new(
+            Stage::Credssp,
+            FailureKind::ProtocolError,
+            format!(
+                "invalid CredSSP message: the server's pubKeyAuth is {} bytes, shorter than the {NTLM_SIGNATURE_LEN}-byte signature it must start with",
+                auth.len()
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! times each stage, stops at the first failure and returns a [`Report`].
 
 pub(crate) mod activation;
-mod credssp;
+pub(crate) mod credssp;
 mod io;
 mod net;
 mod tls;
@@ -199,7 +199,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    fn new(until: Option<Stage>, stage_timeout: Duration) -> Self {
+    pub(crate) fn new(until: Option<Stage>, stage_timeout: Duration) -> Self {
         Self {
             results: Stage::ALL
                 .iter()
@@ -219,6 +219,12 @@ impl Recorder {
     fn slot(&mut self, stage: Stage) -> &mut StageResult {
         let index = Stage::ALL.iter().position(|&s| s == stage).unwrap_or(0);
         &mut self.results[index]
+    }
+
+    /// Every stage's result so far.
+    #[cfg(test)]
+    pub(crate) fn results(&self) -> &[StageResult] {
+        &self.results
     }
 
     /// The stage currently running.

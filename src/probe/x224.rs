@@ -264,10 +264,7 @@ async fn read_tpkt<S: AsyncRead + Unpin>(tcp: &mut S) -> Framed {
 /// the connection open; else the frame and the bytes after it, or why they are not one
 /// (not RDP, a bad or truncated TPKT, nothing at all). `closed`: the server closed the
 /// connection after these bytes. Pure, for the fuzz target and the property tests.
-pub(crate) fn split_confirm(
-    received: &[u8],
-    closed: bool,
-) -> Option<Framed> {
+pub(crate) fn split_confirm(received: &[u8], closed: bool) -> Option<Framed> {
     if received.len() >= 2 {
         if let Some(foreign) = foreign_bytes(received) {
             return Some(Err(Failure::new(Stage::X224, FailureKind::NotRdp, foreign)));

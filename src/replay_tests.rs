@@ -1,0 +1,567 @@
+//! Property tests that start from valid server PDUs of every stage and mutate, truncate or
+//! replace them.
+//!
+//! A real IronRDP acceptor (configured as the mock servers are) answers the probe's own code
+//! once, in memory; its answers are recorded. Each case then replays them to a fresh probe
+//! with one answer broken, followed by the rest and the end of the stream. Whatever the
+//! breakage, the probe must end (connected, or failed at the stage of the broken answer or
+//! later), never with an internal failure, and with one-line escaped messages and details.
+//! Stage by stage: x224 (the Connection Confirm), credssp (the NTLM CHALLENGE and the
+//! pubKeyAuth answer), and each activation stage (basic_settings through finalization).
+//! TLS records are rustls's to defend and are not mutated here.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use ironrdp_acceptor::Acceptor;
+use ironrdp_connector::{ClientConnector, Sequence as _};
+use ironrdp_core::WriteBuf;
+use ironrdp_pdu::nego::SecurityProtocol;
+use ironrdp_pdu::rdp::client_info::Credentials as ServerCredentials;
+use proptest::prelude::*;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, DuplexStream};
+
+use crate::mock::conn::{capabilities, NoNetwork, DESKTOP_SIZE};
+use crate::mock::{MOCK_PASSWORD, MOCK_USER};
+use crate::probe::{activation, credssp, x224, Facts, ProbeOptions, Recorder, Stop};
+use crate::report::{ProbeError, StageResult};
+use crate::target::Target;
+use crate::{FailureKind, Stage};
+
+/// What every case gets as time per stage; nothing waits on it (the stream ends).
+const STAGE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The public key both sides bind CredSSP to (any bytes do, in memory).
+const PUBLIC_KEY: [u8; 64] = [0x5A; 64];
+
+fn client_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50_000))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn options(with_credentials: bool) -> ProbeOptions {
+    ProbeOptions {
+        credentials: with_credentials.then(crate::mock::credentials),
+        stage_timeout: STAGE_TIMEOUT,
+        ..ProbeOptions::default()
+    }
+}
+
+/// A probe's connector that has sent its Connection Request offering `offer`: the request.
+fn initiated(offer: SecurityProtocol, with_credentials: bool) -> (ClientConnector, Vec<u8>) {
+    let mut connector = activation::new_connector(&options(with_credentials), client_addr());
+    let mut request = WriteBuf::new();
+    let written = connector
+        .initiate_with_security_protocol(offer, &mut request)
+        .expect("connection request");
+    let len = written.size().expect("request bytes");
+    (connector, request[..len].to_vec())
+}
+
+/// The acceptor's Connection Confirm to `request`, and the acceptor at the security upgrade.
+fn accepted(selected: SecurityProtocol, request: &[u8]) -> (Acceptor, Vec<u8>) {
+    let credentials = selected
+        .contains(SecurityProtocol::HYBRID)
+        .then(|| ServerCredentials {
+            username: MOCK_USER.to_owned(),
+            password: MOCK_PASSWORD.to_owned(),
+            domain: None,
+        });
+    let mut acceptor = Acceptor::new(selected, DESKTOP_SIZE, capabilities(), credentials);
+    let mut confirm = Vec::new();
+    let mut buf = WriteBuf::new();
+    let mut input = Some(request);
+    while acceptor.reached_security_upgrade().is_none() {
+        buf.clear();
+        let written = match acceptor.next_pdu_hint() {
+            Some(_) => acceptor.step(input.take().expect("one request"), None, &mut buf),
+            None => acceptor.step_no_input(&mut buf),
+        }
+        .expect("acceptor step");
+        confirm.extend_from_slice(&buf[..written.size().unwrap_or(0)]);
+    }
+    acceptor.mark_security_upgrade_as_done();
+    (acceptor, confirm)
+}
+
+/// A probe's connector past the X.224 exchange and the security upgrade.
+fn upgraded(selected: SecurityProtocol, confirm: &[u8], with_credentials: bool) -> ClientConnector {
+    let (mut connector, _) = initiated(selected, with_credentials);
+    let mut out = WriteBuf::new();
+    connector.step(confirm, None, &mut out).expect("confirm");
+    connector.mark_security_upgrade_as_done();
+    connector
+}
+
+/// A stream that records every write (one server message each).
+struct Recording<S> {
+    inner: S,
+    writes: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Recording<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Recording<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = written {
+            if let Ok(mut writes) = self.writes.lock() {
+                writes.push(buf[..n].to_vec());
+            }
+        }
+        written
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The acceptor's side of the activation stages, on `stream`, until it has sent its last
+/// PDU; returns the stream (kept open until the client is done).
+async fn serve_activation(
+    mut acceptor: Acceptor,
+    stream: Recording<DuplexStream>,
+) -> Recording<DuplexStream> {
+    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+    let mut buf = WriteBuf::new();
+    while acceptor.get_result().is_none() {
+        buf.clear();
+        let written = match acceptor.next_pdu_hint() {
+            Some(hint) => {
+                let pdu = framed.read_by_hint(hint).await.expect("client PDU");
+                acceptor.step(&pdu, None, &mut buf)
+            }
+            None => acceptor.step_no_input(&mut buf),
+        }
+        .expect("acceptor step");
+        if let Some(len) = written.size() {
+            ironrdp_tokio::FramedWrite::write_all(&mut framed, &buf[..len])
+                .await
+                .expect("server write");
+        }
+    }
+    framed.into_inner().0
+}
+
+/// Splits a slow-path byte stream into its TPKT frames.
+fn tpkt_frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 4 {
+        assert_eq!(bytes[0], 0x03, "the acceptor sends TPKT frames only");
+        let len = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+        frames.push(bytes[..len].to_vec());
+        bytes = &bytes[len..];
+    }
+    assert!(bytes.is_empty());
+    frames
+}
+
+/// What the probe's code reports: the failure if any, and every stage's detail.
+struct Outcome {
+    error: Option<ProbeError>,
+    details: Vec<String>,
+}
+
+fn outcome(result: Result<(), Stop>, rec: &Recorder) -> Outcome {
+    let error = match result {
+        Ok(()) => None,
+        Err(Stop::Failed(failure)) => Some(*failure.0),
+        Err(Stop::Reached(_)) => panic!("no --until here"),
+    };
+    Outcome {
+        error,
+        details: rec
+            .results()
+            .iter()
+            .filter_map(|r: &StageResult| r.detail.clone())
+            .collect(),
+    }
+}
+
+/// A duplex stream whose server side has sent `server_bytes` and closed its sending half.
+async fn replayed(server_bytes: &[u8]) -> (DuplexStream, DuplexStream) {
+    let (client, mut server) = tokio::io::duplex(1 << 20);
+    server.write_all(server_bytes).await.expect("replay");
+    server.shutdown().await.expect("end of the replay");
+    (client, server)
+}
+
+/// The recorded valid server answers, each with the stage the probe is in when it reads it.
+struct Recorded {
+    /// The Connection Confirm selecting TLS.
+    confirm_tls: Vec<u8>,
+    /// The Connection Confirm selecting HYBRID.
+    confirm_hybrid: Vec<u8>,
+    /// The server's CredSSP messages (CHALLENGE, then the pubKeyAuth answer).
+    credssp: Vec<Vec<u8>>,
+    /// The server's PDUs from the MCS Connect Response to the Font Map, with their stage.
+    activation: Vec<(Stage, Vec<u8>)>,
+}
+
+fn recorded() -> &'static Recorded {
+    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    RECORDED.get_or_init(record)
+}
+
+fn record() -> Recorded {
+    let runtime = runtime();
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, async {
+        // Activation over TLS security (the TLS layer itself is left out in memory).
+        let (_, request) = initiated(SecurityProtocol::SSL, false);
+        let (acceptor, confirm_tls) = accepted(SecurityProtocol::SSL, &request);
+        let connector = upgraded(SecurityProtocol::SSL, &confirm_tls, false);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let server = tokio::task::spawn_local(serve_activation(
+            acceptor,
+            Recording {
+                inner: server,
+                writes: Arc::clone(&writes),
+            },
+        ));
+        let clean = run_activation(connector, client).await;
+        assert!(
+            clean.error.is_none(),
+            "the clean run fails: {:?}",
+            clean.error
+        );
+        drop(server.await.expect("server"));
+        let frames = tpkt_frames(&writes.lock().expect("writes").concat());
+
+        // The stage of each answer: the stream cut just before it fails at that stage.
+        let mut activation = Vec::new();
+        for index in 0..frames.len() {
+            let cut = frames[..index].concat();
+            let connector = upgraded(SecurityProtocol::SSL, &confirm_tls, false);
+            let (client, _server) = replayed(&cut).await;
+            let out = run_activation(connector, client).await;
+            let error = out.error.expect("a cut stream fails");
+            assert_eq!(error.kind, FailureKind::ClosedByPeer, "{}", error.message);
+            activation.push((error.stage, frames[index].clone()));
+        }
+
+        // CredSSP (HYBRID, NTLM) against the acceptor's CredSSP.
+        let (_, request) = initiated(SecurityProtocol::HYBRID, true);
+        let (mut acceptor, confirm_hybrid) = accepted(SecurityProtocol::HYBRID, &request);
+        let connector = upgraded(SecurityProtocol::HYBRID, &confirm_hybrid, true);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let server = tokio::task::spawn_local({
+            let writes = Arc::clone(&writes);
+            async move {
+                let mut framed = ironrdp_tokio::TokioFramed::new(Recording {
+                    inner: server,
+                    writes,
+                });
+                ironrdp_acceptor::accept_credssp(
+                    &mut framed,
+                    &mut acceptor,
+                    &mut NoNetwork,
+                    ironrdp_connector::ServerName::new("rdpscope-mock"),
+                    PUBLIC_KEY.to_vec(),
+                    None,
+                )
+                .await
+                .expect("server CredSSP");
+                framed
+            }
+        });
+        let clean = run_credssp(connector, client).await;
+        assert!(
+            clean.error.is_none(),
+            "clean CredSSP fails: {:?}",
+            clean.error
+        );
+        drop(server.await.expect("server"));
+        let credssp = writes.lock().expect("writes").clone();
+        assert_eq!(credssp.len(), 2, "CHALLENGE and pubKeyAuth");
+
+        Recorded {
+            confirm_tls,
+            confirm_hybrid,
+            credssp,
+            activation,
+        }
+    })
+}
+
+async fn run_activation(mut connector: ClientConnector, stream: DuplexStream) -> Outcome {
+    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+    let mut rec = Recorder::new(None, STAGE_TIMEOUT);
+    let result = activation::run(&mut framed, &mut connector, &mut rec).await;
+    outcome(result, &rec)
+}
+
+async fn run_credssp(mut connector: ClientConnector, stream: DuplexStream) -> Outcome {
+    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+    let mut rec = Recorder::new(None, STAGE_TIMEOUT);
+    let _ = rec.enter(Stage::Credssp);
+    let mut facts = Facts::default();
+    let target = Target::from(client_addr());
+    let result = credssp::run(
+        &mut framed,
+        &mut connector,
+        &target,
+        Some(PUBLIC_KEY.to_vec()),
+        &options(true),
+        &mut rec,
+        &mut facts,
+    )
+    .await;
+    outcome(result, &rec)
+}
+
+async fn run_x224(confirm: &[u8]) -> Outcome {
+    // A fresh connector: negotiate sends its own request.
+    let mut connector = activation::new_connector(&options(false), client_addr());
+    let (client, _server) = replayed(confirm).await;
+    let mut rec = Recorder::new(None, STAGE_TIMEOUT);
+    let mut facts = Facts::default();
+    let result = x224::negotiate(
+        client,
+        &mut connector,
+        &options(false),
+        &mut rec,
+        &mut facts,
+    )
+    .await
+    .map(|_| ());
+    outcome(result, &rec)
+}
+
+/// How one valid answer is broken.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// XOR these bytes in at these positions (modulo the length).
+    Flip(Vec<(usize, u8)>),
+    /// Keep only this many bytes (modulo the length).
+    Truncate(usize),
+    /// Overwrite from this position (modulo the length) with these bytes.
+    Overwrite(usize, Vec<u8>),
+    /// Insert these bytes at this position (modulo the length + 1).
+    Insert(usize, Vec<u8>),
+    /// Replace the whole answer with these bytes.
+    Replace(Vec<u8>),
+    /// Leave the answer out.
+    Drop,
+    /// Send the answer twice.
+    Duplicate,
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let bytes = || prop::collection::vec(any::<u8>(), 0..48);
+    prop_oneof![
+        4 => prop::collection::vec((any::<usize>(), 1..=255u8), 1..6).prop_map(Mutation::Flip),
+        2 => any::<usize>().prop_map(Mutation::Truncate),
+        2 => (any::<usize>(), bytes()).prop_map(|(at, b)| Mutation::Overwrite(at, b)),
+        1 => (any::<usize>(), bytes()).prop_map(|(at, b)| Mutation::Insert(at, b)),
+        1 => prop::collection::vec(any::<u8>(), 0..96).prop_map(Mutation::Replace),
+        1 => Just(Mutation::Drop),
+        1 => Just(Mutation::Duplicate),
+    ]
+}
+
+fn mutate(valid: &[u8], mutation: &Mutation) -> Vec<u8> {
+    let mut bytes = valid.to_vec();
+    let len = bytes.len().max(1);
+    match mutation {
+        Mutation::Flip(flips) => {
+            for (at, mask) in flips {
+                if let Some(b) = bytes.get_mut(at % len) {
+                    *b ^= mask;
+                }
+            }
+        }
+        Mutation::Truncate(keep) => bytes.truncate(keep % len),
+        Mutation::Overwrite(at, with) => {
+            for (offset, b) in with.iter().enumerate() {
+                if let Some(slot) = bytes.get_mut(at % len + offset) {
+                    *slot = *b;
+                }
+            }
+        }
+        Mutation::Insert(at, with) => {
+            let at = at % (bytes.len() + 1);
+            bytes.splice(at..at, with.iter().copied());
+        }
+        Mutation::Replace(with) => bytes.clone_from(with),
+        Mutation::Drop => bytes.clear(),
+        Mutation::Duplicate => bytes.extend_from_slice(valid),
+    }
+    bytes
+}
+
+/// What must hold whatever a broken answer at `stage` did.
+fn check(out: &Outcome, stage: Stage) -> Result<(), TestCaseError> {
+    for detail in &out.details {
+        prop_assert!(
+            !detail.chars().any(crate::text::is_unsafe),
+            "detail {detail:?}"
+        );
+    }
+    if let Some(error) = &out.error {
+        prop_assert!(
+            error.stage >= stage,
+            "failed at {} before {stage}: {}",
+            error.stage,
+            error.message
+        );
+        prop_assert_ne!(error.kind, FailureKind::Internal, "{}", error.message);
+        prop_assert!(!error.message.is_empty());
+        prop_assert!(
+            !error.message.chars().any(crate::text::is_unsafe),
+            "message {:?}",
+            error.message
+        );
+    }
+    Ok(())
+}
+
+/// Cases per stage.
+const CASES: u32 = 1_500;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+#[test]
+fn recording_covers_every_activation_stage() {
+    let stages: Vec<Stage> = recorded().activation.iter().map(|(s, _)| *s).collect();
+    for stage in [
+        Stage::BasicSettings,
+        Stage::ChannelConnection,
+        Stage::SecureSettings,
+        Stage::Capabilities,
+        Stage::Finalization,
+    ] {
+        assert!(stages.contains(&stage), "{stage}: {stages:?}");
+    }
+}
+
+#[test]
+fn a_short_pub_key_auth_is_a_protocol_error_not_a_panic() {
+    // sspi splits pubKeyAuth at its 16-byte signature without checking the length: found by
+    // `credssp_broken_answer`.
+    use ironrdp_connector::sspi::credssp::TsRequest;
+    let r = recorded();
+    let mut short = Vec::new();
+    TsRequest {
+        pub_key_auth: Some(vec![1; 5]),
+        ..TsRequest::default()
+    }
+    .encode_ts_request(&mut short)
+    .expect("encode");
+    let connector = upgraded(SecurityProtocol::HYBRID, &r.confirm_hybrid, true);
+    let out = runtime().block_on(async {
+        let (client, _server) = replayed(&[r.credssp[0].clone(), short].concat()).await;
+        run_credssp(connector, client).await
+    });
+    let error = out.error.expect("fails");
+    assert_eq!(
+        (error.stage, error.kind),
+        (Stage::Credssp, FailureKind::ProtocolError)
+    );
+    assert!(error.message.contains("pubKeyAuth"), "{}", error.message);
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn x224_broken_confirm(m in mutation(), hybrid in any::<bool>()) {
+        let r = recorded();
+        let valid = if hybrid { &r.confirm_hybrid } else { &r.confirm_tls };
+        let out = runtime().block_on(run_x224(&mutate(valid, &m)));
+        check(&out, Stage::X224)?;
+        if let Some(error) = &out.error {
+            prop_assert_eq!(error.stage, Stage::X224);
+        }
+    }
+
+    #[test]
+    fn credssp_broken_answer(m in mutation(), which in 0..2usize) {
+        let r = recorded();
+        let mut answers = r.credssp.clone();
+        answers[which] = mutate(&answers[which], &m);
+        let connector = upgraded(SecurityProtocol::HYBRID, &r.confirm_hybrid, true);
+        let out = runtime().block_on(async {
+            let (client, _server) = replayed(&answers.concat()).await;
+            run_credssp(connector, client).await
+        });
+        check(&out, Stage::Credssp)?;
+        // Replayed CredSSP answers belong to another session: it never succeeds.
+        let error = out.error.as_ref().expect("replayed CredSSP fails");
+        prop_assert_eq!(error.stage, Stage::Credssp);
+    }
+}
+
+/// One proptest per activation stage: each breaks one of that stage's valid answers.
+macro_rules! activation_stage {
+    ($name:ident, $stage:expr) => {
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn $name(m in mutation(), pick in any::<usize>()) {
+                let r = recorded();
+                let of_stage: Vec<usize> = (0..r.activation.len())
+                    .filter(|i| r.activation[*i].0 == $stage)
+                    .collect();
+                prop_assume!(!of_stage.is_empty());
+                let index = of_stage[pick % of_stage.len()];
+                let stream: Vec<u8> = r
+                    .activation
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, (_, pdu))| if i == index { mutate(pdu, &m) } else { pdu.clone() })
+                    .collect();
+                let connector = upgraded(SecurityProtocol::SSL, &r.confirm_tls, false);
+                let out = runtime().block_on(async {
+                    let (client, _server) = replayed(&stream).await;
+                    run_activation(connector, client).await
+                });
+                check(&out, $stage)?;
+            }
+        }
+    };
+}
+
+activation_stage!(basic_settings_broken_answer, Stage::BasicSettings);
+activation_stage!(channel_connection_broken_answer, Stage::ChannelConnection);
+activation_stage!(secure_settings_broken_answer, Stage::SecureSettings);
+activation_stage!(capabilities_broken_answer, Stage::Capabilities);
+activation_stage!(finalization_broken_answer, Stage::Finalization);
