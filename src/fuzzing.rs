@@ -8,7 +8,7 @@ use ironrdp_pdu::nego::SecurityProtocol;
 
 use crate::probe::activation::{classify, classify_user_data, incoming_failure};
 use crate::probe::x224;
-use crate::report::{Negotiation, ProbeError};
+use crate::report::ProbeError;
 use crate::Stage;
 
 /// Checks what every reported failure must be: a non-empty line of visible text.
@@ -41,17 +41,7 @@ pub fn x224_confirm(data: &[u8]) {
     match result {
         Err(failure) => check(&failure.0),
         Ok((frame, extra)) => {
-            let mut negotiation = Negotiation {
-                requested: Vec::new(),
-                requested_raw: requested.bits(),
-                selected: None,
-                selected_raw: None,
-                response_flags: Vec::new(),
-                response_flags_raw: None,
-                negotiation_data_present: false,
-                failure_code: None,
-                failure_name: None,
-            };
+            let mut negotiation = x224::offered(requested);
             if let Err(failure) = x224::interpret(&frame, &extra, requested, &mut negotiation) {
                 check(&failure.0);
             }

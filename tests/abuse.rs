@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
+use support::rdp::connection_request;
+
 use rdpscope::mock::{MockServer, Scenario};
 use rdpscope::report::Outcome;
 use rdpscope::ProbeOptions;
@@ -20,18 +24,6 @@ const SERVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 fn open_descriptors() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
-}
-
-/// An X.224 Connection Request offering TLS, CredSSP and CredSSP with EUA.
-fn connection_request() -> Vec<u8> {
-    use ironrdp_pdu::nego::{ConnectionRequest, RequestFlags, SecurityProtocol};
-    let request = ConnectionRequest {
-        nego_data: None,
-        flags: RequestFlags::empty(),
-        protocol: SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
-        correlation_info: None,
-    };
-    ironrdp_core::encode_vec(&ironrdp_pdu::x224::X224(request)).expect("encode")
 }
 
 /// Reads until the server closes; `false` if it has not within `limit`.

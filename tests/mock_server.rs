@@ -3,6 +3,10 @@
 
 use std::time::Duration;
 
+mod support;
+
+use support::rdp::connection_request;
+
 use rdpscope::mock::{MockServer, MockServerHandle, Scenario};
 use rdpscope::report::Outcome;
 use rdpscope::{ProbeOptions, Report};
@@ -25,18 +29,6 @@ async fn probe(server: &MockServerHandle) -> Report {
         ..ProbeOptions::default()
     };
     rdpscope::probe(&server.addr().into(), &options).await
-}
-
-/// An X.224 Connection Request offering TLS, CredSSP and CredSSP with EUA.
-fn connection_request() -> Vec<u8> {
-    use ironrdp_pdu::nego::{ConnectionRequest, RequestFlags, SecurityProtocol};
-    let request = ConnectionRequest {
-        nego_data: None,
-        flags: RequestFlags::empty(),
-        protocol: SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX,
-        correlation_info: None,
-    };
-    ironrdp_core::encode_vec(&ironrdp_pdu::x224::X224(request)).expect("encode")
 }
 
 #[tokio::test]

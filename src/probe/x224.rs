@@ -51,17 +51,7 @@ where
     )
     .await?;
 
-    let mut negotiation = Negotiation {
-        requested: protocol_names(requested),
-        requested_raw: requested.bits(),
-        selected: None,
-        selected_raw: None,
-        response_flags: Vec::new(),
-        response_flags_raw: None,
-        negotiation_data_present: false,
-        failure_code: None,
-        failure_name: None,
-    };
+    let mut negotiation = offered(requested);
     let frame = within(
         rec,
         Stage::X224,
@@ -93,6 +83,21 @@ where
         )
     })?;
     Ok((tcp, selected))
+}
+
+/// The negotiation facts before the server has answered an offer of `requested`.
+pub(crate) fn offered(requested: SecurityProtocol) -> Negotiation {
+    Negotiation {
+        requested: protocol_names(requested),
+        requested_raw: requested.bits(),
+        selected: None,
+        selected_raw: None,
+        response_flags: Vec::new(),
+        response_flags_raw: None,
+        negotiation_data_present: false,
+        failure_code: None,
+        failure_name: None,
+    }
 }
 
 /// Interprets a Connection Confirm (`frame`, and the bytes that came after it), filling in
