@@ -72,3 +72,51 @@ pub fn share_data(data: &[u8]) {
         check(&failure.0);
     }
 }
+
+thread_local! {
+    /// One runtime per fuzzing thread, for the stream targets.
+    static RUNTIME: tokio::runtime::Runtime = crate::replay::runtime();
+}
+
+/// Runs `stage`'s code on `data` as the whole of what a server sends, then checks the outcome.
+fn stream(stage: Stage, data: &[u8]) {
+    use crate::replay::{replayed, run_activation, run_credssp, run_x224, upgraded_to, violation};
+    let out = RUNTIME.with(|runtime| {
+        runtime.block_on(async {
+            match stage {
+                Stage::X224 => run_x224(data).await,
+                Stage::Credssp => {
+                    let connector = upgraded_to(SecurityProtocol::HYBRID, true);
+                    let (client, _server) = replayed(data).await;
+                    run_credssp(connector, client).await
+                }
+                _ => {
+                    let connector = upgraded_to(SecurityProtocol::SSL, false);
+                    let (client, _server) = replayed(data).await;
+                    run_activation(connector, client).await
+                }
+            }
+        })
+    });
+    if let Some(why) = violation(&out, stage) {
+        panic!("{why}");
+    }
+}
+
+/// Arbitrary bytes as the server's answer to the X.224 Connection Request, through the
+/// probe's x224 stage.
+pub fn x224_stream(data: &[u8]) {
+    stream(Stage::X224, data);
+}
+
+/// Arbitrary bytes as everything the server sends in CredSSP (NTLM), through the probe's
+/// credssp stage.
+pub fn credssp_stream(data: &[u8]) {
+    stream(Stage::Credssp, data);
+}
+
+/// Arbitrary bytes as everything the server sends after the security upgrade (TLS
+/// security), through the probe's activation stages.
+pub fn activation_stream(data: &[u8]) {
+    stream(Stage::BasicSettings, data);
+}

@@ -19,6 +19,8 @@ pub mod logging;
 pub mod mock;
 pub mod ntlm;
 mod probe;
+#[cfg(any(test, feature = "fuzzing"))]
+mod replay;
 #[cfg(test)]
 mod replay_tests;
 pub mod report;

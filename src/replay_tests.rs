@@ -10,59 +10,23 @@
 //! pubKeyAuth answer), and each activation stage (basic_settings through finalization).
 //! TLS records are rustls's to defend and are not mutated here.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use ironrdp_acceptor::Acceptor;
-use ironrdp_connector::{ClientConnector, Sequence as _};
+use ironrdp_connector::Sequence as _;
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::nego::SecurityProtocol;
 use ironrdp_pdu::rdp::client_info::Credentials as ServerCredentials;
 use proptest::prelude::*;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 
 use crate::mock::conn::{capabilities, NoNetwork, DESKTOP_SIZE};
 use crate::mock::{MOCK_PASSWORD, MOCK_USER};
-use crate::probe::{activation, credssp, x224, Facts, ProbeOptions, Recorder, Stop};
-use crate::report::{ProbeError, StageResult};
-use crate::target::Target;
+use crate::replay::{
+    initiated, replayed, run_activation, run_credssp, run_x224, runtime, upgraded, violation,
+    Outcome, PUBLIC_KEY,
+};
 use crate::{FailureKind, Stage};
-
-/// What every case gets as time per stage; nothing waits on it (the stream ends).
-const STAGE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The public key both sides bind CredSSP to (any bytes do, in memory).
-const PUBLIC_KEY: [u8; 64] = [0x5A; 64];
-
-fn client_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 50_000))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn options(with_credentials: bool) -> ProbeOptions {
-    ProbeOptions {
-        credentials: with_credentials.then(crate::mock::credentials),
-        stage_timeout: STAGE_TIMEOUT,
-        ..ProbeOptions::default()
-    }
-}
-
-/// A probe's connector that has sent its Connection Request offering `offer`: the request.
-fn initiated(offer: SecurityProtocol, with_credentials: bool) -> (ClientConnector, Vec<u8>) {
-    let mut connector = activation::new_connector(&options(with_credentials), client_addr());
-    let mut request = WriteBuf::new();
-    let written = connector
-        .initiate_with_security_protocol(offer, &mut request)
-        .expect("connection request");
-    let len = written.size().expect("request bytes");
-    (connector, request[..len].to_vec())
-}
 
 /// The acceptor's Connection Confirm to `request`, and the acceptor at the security upgrade.
 fn accepted(selected: SecurityProtocol, request: &[u8]) -> (Acceptor, Vec<u8>) {
@@ -88,15 +52,6 @@ fn accepted(selected: SecurityProtocol, request: &[u8]) -> (Acceptor, Vec<u8>) {
     }
     acceptor.mark_security_upgrade_as_done();
     (acceptor, confirm)
-}
-
-/// A probe's connector past the X.224 exchange and the security upgrade.
-fn upgraded(selected: SecurityProtocol, confirm: &[u8], with_credentials: bool) -> ClientConnector {
-    let (mut connector, _) = initiated(selected, with_credentials);
-    let mut out = WriteBuf::new();
-    connector.step(confirm, None, &mut out).expect("confirm");
-    connector.mark_security_upgrade_as_done();
-    connector
 }
 
 /// A stream that records every write (one server message each).
@@ -183,36 +138,6 @@ fn tpkt_frames(mut bytes: &[u8]) -> Vec<Vec<u8>> {
     }
     assert!(bytes.is_empty());
     frames
-}
-
-/// What the probe's code reports: the failure if any, and every stage's detail.
-struct Outcome {
-    error: Option<ProbeError>,
-    details: Vec<String>,
-}
-
-fn outcome(result: Result<(), Stop>, rec: &Recorder) -> Outcome {
-    let error = match result {
-        Ok(()) => None,
-        Err(Stop::Failed(failure)) => Some(*failure.0),
-        Err(Stop::Reached(_)) => panic!("no --until here"),
-    };
-    Outcome {
-        error,
-        details: rec
-            .results()
-            .iter()
-            .filter_map(|r: &StageResult| r.detail.clone())
-            .collect(),
-    }
-}
-
-/// A duplex stream whose server side has sent `server_bytes` and closed its sending half.
-async fn replayed(server_bytes: &[u8]) -> (DuplexStream, DuplexStream) {
-    let (client, mut server) = tokio::io::duplex(1 << 20);
-    server.write_all(server_bytes).await.expect("replay");
-    server.shutdown().await.expect("end of the replay");
-    (client, server)
 }
 
 /// The recorded valid server answers, each with the stage the probe is in when it reads it.
@@ -315,50 +240,6 @@ fn record() -> Recorded {
     })
 }
 
-async fn run_activation(mut connector: ClientConnector, stream: DuplexStream) -> Outcome {
-    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
-    let mut rec = Recorder::new(None, STAGE_TIMEOUT);
-    let result = activation::run(&mut framed, &mut connector, &mut rec).await;
-    outcome(result, &rec)
-}
-
-async fn run_credssp(mut connector: ClientConnector, stream: DuplexStream) -> Outcome {
-    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
-    let mut rec = Recorder::new(None, STAGE_TIMEOUT);
-    let _ = rec.enter(Stage::Credssp);
-    let mut facts = Facts::default();
-    let target = Target::from(client_addr());
-    let result = credssp::run(
-        &mut framed,
-        &mut connector,
-        &target,
-        Some(PUBLIC_KEY.to_vec()),
-        &options(true),
-        &mut rec,
-        &mut facts,
-    )
-    .await;
-    outcome(result, &rec)
-}
-
-async fn run_x224(confirm: &[u8]) -> Outcome {
-    // A fresh connector: negotiate sends its own request.
-    let mut connector = activation::new_connector(&options(false), client_addr());
-    let (client, _server) = replayed(confirm).await;
-    let mut rec = Recorder::new(None, STAGE_TIMEOUT);
-    let mut facts = Facts::default();
-    let result = x224::negotiate(
-        client,
-        &mut connector,
-        &options(false),
-        &mut rec,
-        &mut facts,
-    )
-    .await
-    .map(|_| ());
-    outcome(result, &rec)
-}
-
 /// How one valid answer is broken.
 #[derive(Debug, Clone)]
 enum Mutation {
@@ -423,28 +304,10 @@ fn mutate(valid: &[u8], mutation: &Mutation) -> Vec<u8> {
 
 /// What must hold whatever a broken answer at `stage` did.
 fn check(out: &Outcome, stage: Stage) -> Result<(), TestCaseError> {
-    for detail in &out.details {
-        prop_assert!(
-            !detail.chars().any(crate::text::is_unsafe),
-            "detail {detail:?}"
-        );
+    match violation(out, stage) {
+        Some(why) => Err(TestCaseError::fail(why)),
+        None => Ok(()),
     }
-    if let Some(error) = &out.error {
-        prop_assert!(
-            error.stage >= stage,
-            "failed at {} before {stage}: {}",
-            error.stage,
-            error.message
-        );
-        prop_assert_ne!(error.kind, FailureKind::Internal, "{}", error.message);
-        prop_assert!(!error.message.is_empty());
-        prop_assert!(
-            !error.message.chars().any(crate::text::is_unsafe),
-            "message {:?}",
-            error.message
-        );
-    }
-    Ok(())
 }
 
 /// Cases per stage.
@@ -565,3 +428,31 @@ activation_stage!(channel_connection_broken_answer, Stage::ChannelConnection);
 activation_stage!(secure_settings_broken_answer, Stage::SecureSettings);
 activation_stage!(capabilities_broken_answer, Stage::Capabilities);
 activation_stage!(finalization_broken_answer, Stage::Finalization);
+
+/// Writes the recorded valid server streams as seeds for the stream fuzz targets
+/// (`cargo test --lib write_fuzz_seeds -- --ignored`).
+#[test]
+#[ignore = "writes fuzz/seeds; run by hand"]
+fn write_fuzz_seeds() {
+    let r = recorded();
+    let activation: Vec<u8> = r
+        .activation
+        .iter()
+        .flat_map(|(_, pdu)| pdu.clone())
+        .collect();
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    for (target, name, bytes) in [
+        ("x224_stream", "confirm-tls", r.confirm_tls.clone()),
+        ("x224_stream", "confirm-hybrid", r.confirm_hybrid.clone()),
+        (
+            "credssp_stream",
+            "challenge-and-pubkeyauth",
+            r.credssp.concat(),
+        ),
+        ("activation_stream", "tls-connection-sequence", activation),
+    ] {
+        let dir = seeds.join(target);
+        std::fs::create_dir_all(&dir).expect("seed directory");
+        std::fs::write(dir.join(name), bytes).expect("seed");
+    }
+}

@@ -222,7 +222,7 @@ impl Recorder {
     }
 
     /// Every stage's result so far.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn results(&self) -> &[StageResult] {
         &self.results
     }
