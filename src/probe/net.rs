@@ -1,5 +1,6 @@
 //! The dns and tcp stages.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -45,13 +46,33 @@ pub(crate) async fn resolve(target: &Target, rec: &mut Recorder) -> Result<Vec<S
     Ok(addresses)
 }
 
-/// Connects to the first address that accepts (the tcp stage), with TCP_NODELAY set.
+/// How the tcp stage ended when an address accepted the connection.
+pub(crate) enum Connected {
+    /// The connection to this address is established, with TCP_NODELAY set.
+    Stream(TcpStream, SocketAddr),
+    /// The handshake completed, but the server had already ended the connection when the
+    /// connect returned: the socket's pending error was a reset (ECONNRESET) or a reset
+    /// after a FIN (EPIPE). That is the next stage's failure, not the tcp stage's: a RST to
+    /// the SYN is ECONNREFUSED.
+    EndedAtOnce(io::Error),
+}
+
+/// Whether a connect error means the handshake completed and the server then ended the
+/// connection (rather than the handshake failing).
+fn ended_after_handshake(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Connects to the first address that accepts (the tcp stage).
 pub(crate) async fn connect(
     addresses: &[SocketAddr],
     connect_timeout: Duration,
     rec: &mut Recorder,
     facts: &mut Facts,
-) -> Result<TcpStream, Stop> {
+) -> Result<Connected, Stop> {
     rec.enter(Stage::Tcp).map_err(Stop::Reached)?;
     // One deadline for the whole stage, however many addresses the name has.
     let deadline = tokio::time::Instant::now() + connect_timeout;
@@ -65,7 +86,15 @@ pub(crate) async fn connect(
                     .map_err(|e| io_failure(Stage::Tcp, &e, "setting TCP_NODELAY"))?;
                 facts.address = Some(address.to_string());
                 rec.detail(Stage::Tcp, format!("connected to {address}"));
-                return Ok(stream);
+                return Ok(Connected::Stream(stream, address));
+            }
+            Ok(Err(e)) if ended_after_handshake(&e) => {
+                facts.address = Some(address.to_string());
+                rec.detail(
+                    Stage::Tcp,
+                    format!("connected to {address}; the server ended the connection at once"),
+                );
+                return Ok(Connected::EndedAtOnce(e));
             }
             Ok(Err(e)) => {
                 let mut failure = io_failure(Stage::Tcp, &e, &format!("by {address}"));
