@@ -3,6 +3,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod credssp;
+mod icmp;
 mod io;
 mod net;
 mod tls;
