@@ -12,13 +12,14 @@ pub enum FailureKind {
     DnsFailure,
     /// The TCP connection was actively refused (RST on SYN): nothing listens, or a firewall rejects.
     Refused,
-    /// No route to the host (host or network unreachable).
+    /// No route to the host: an ICMP error answered (host, network or port unreachable,
+    /// administratively prohibited; usually a firewall), or this machine has no route.
     Unreachable,
     /// The peer reset an established connection.
     Reset,
     /// The peer closed the connection cleanly (FIN) while the client waited.
     ClosedByPeer,
-    /// The stage did not finish within its timeout.
+    /// The stage did not finish within its timeout (at tcp: no answer to the SYN, filtered).
     Timeout,
     /// Something answered that is not an RDP server (HTTP, SSH, TLS-first, other bytes).
     NotRdp,

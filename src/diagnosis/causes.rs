@@ -67,11 +67,22 @@ pub static CAUSES: &[Cause] = &[
         id: "port_blocked",
         title: "TCP 3389 is blocked by a firewall on the way or on the server",
         confirm: "rdpscope probe HOST --connect-timeout 5s",
-        shows: "failed at tcp: timeout (no answer to SYN) or refused; if another port on the host answers, it is a filter",
+        shows: "failed at tcp: timeout (\"filtered\": no answer to the SYN), refused (a reset), or unreachable with the ICMP answer (administratively prohibited, port unreachable, ...) and the address of the router or host that sent it; if another port on the host answers, it is a filter",
         fixes: &[
             fix(Server, "enable the inbound rules \"Remote Desktop - User Mode (TCP-In)\" and \"(UDP-In)\" for TCP/UDP 3389 (Windows Defender Firewall)"),
             fix(Network, "allow TCP 3389 (and UDP 3389) through network firewalls, security groups and NAT; for RDP over WebSocket / RD Gateway allow TCP 443"),
             fix(Client, "off-site, connect through the VPN or the RD Gateway the organisation provides"),
+        ],
+    },
+    Cause {
+        id: "host_unreachable",
+        title: "the host is down, or no route leads to it (wrong address, VPN not connected, missing route)",
+        confirm: "rdpscope probe HOST --connect-timeout 5s",
+        shows: "failed at tcp: unreachable with no route from this machine, or host / network unreachable from a router; or timeout on every port of the host",
+        fixes: &[
+            fix(Client, "check that the name resolves to the right address and that the VPN (or the route to the site) is up"),
+            fix(Network, "follow the path (tracert / traceroute -T -p 3389 HOST) to the router that answers or stops; check its routes and the host's subnet"),
+            fix(Server, "check that the host is running and its network interface is up, with the expected address"),
         ],
     },
     Cause {

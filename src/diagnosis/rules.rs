@@ -112,19 +112,22 @@ static RULES: &[Rule] = &[
         &[(0x204, 0)],
         &["service_not_listening", "port_blocked"],
     ),
+    // No answer to the SYN: a firewall that drops is far more common than a host that is
+    // down; a slow path rarely takes the whole connect timeout.
     rule(
         Some(Stage::Tcp),
         K::Timeout,
         None,
         &[(0x204, 0)],
-        &["port_blocked", "slow_network"],
+        &["port_blocked", "host_unreachable", "slow_network"],
     ),
+    // An ICMP answer: the message names the sender; a rejecting firewall first.
     rule(
         Some(Stage::Tcp),
         K::Unreachable,
         None,
         &[(0x204, 0)],
-        &["port_blocked"],
+        &["port_blocked", "host_unreachable"],
     ),
     rule(
         Some(Stage::X224),
@@ -467,6 +470,14 @@ static RULES: &[Rule] = &[
         None,
         &[(SOCKET_CLOSED, 0)],
         &["server_drop"],
+    ),
+    // The path broke after the connection was established (an ICMP error surfaced).
+    rule(
+        None,
+        K::Unreachable,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["host_unreachable", "middlebox_reset"],
     ),
 ];
 

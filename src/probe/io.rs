@@ -81,6 +81,10 @@ pub(crate) fn io_failure(stage: Stage, error: &io::Error, during: &str) -> Failu
             format!("the server closed the connection {during}"),
         ),
         io::ErrorKind::TimedOut => (FailureKind::Timeout, format!("timed out {during}")),
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => (
+            FailureKind::Unreachable,
+            format!("the server became unreachable {during}: {error}"),
+        ),
         io::ErrorKind::InvalidData => (
             FailureKind::ProtocolError,
             format!("invalid data from the server {during}: {error}"),

@@ -3,6 +3,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod credssp;
+mod icmp;
 mod io;
 mod net;
 mod tls;
@@ -393,14 +394,27 @@ async fn run(
     facts: &mut Facts,
 ) -> Result<(), Stop> {
     let addresses = net::resolve(target, rec).await?;
-    let tcp = net::connect(&addresses, options.connect_timeout, rec, facts).await?;
-    let client_addr = tcp.local_addr().map_err(|e| {
-        Failure::new(
-            Stage::Tcp,
-            FailureKind::Internal,
-            format!("local address: {e}"),
-        )
-    })?;
+    let (tcp, address) = match net::connect(&addresses, options.connect_timeout, rec, facts).await?
+    {
+        net::Connected::Stream(tcp, address) => (tcp, address),
+        net::Connected::EndedAtOnce(error) => {
+            // The same verdict as when the reset or close shows up while sending the
+            // request or waiting for the confirm: which one the client sees is timing.
+            rec.enter(Stage::X224).map_err(Stop::Reached)?;
+            return Err(x224::ended_before_answer(&error).into());
+        }
+    };
+    // IronRDP uses the client address only for the Client Info PDU's clientAddress; a
+    // socket the server already reset may have none.
+    let client_addr = tcp.local_addr().unwrap_or_else(|error| {
+        tracing::debug!(%error, "No local address, the Client Info PDU carries the unspecified one");
+        let unspecified: std::net::IpAddr = if address.is_ipv6() {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        std::net::SocketAddr::new(unspecified, 0)
+    });
     let mut connector = activation::new_connector(options, client_addr);
 
     let (tcp, selected) = x224::negotiate(tcp, &mut connector, options, rec, facts).await?;

@@ -6,7 +6,7 @@ use ironrdp_pdu::nego::{ConnectionConfirm, ResponseFlags, SecurityProtocol};
 use ironrdp_pdu::x224::X224;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use super::io::{io_failure, io_within, within};
+use super::io::{io_failure, within};
 use super::{protocol_names, Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::diagnosis::codes;
 use crate::report::Negotiation;
@@ -41,15 +41,14 @@ where
             )
         })?;
     let request_len = written.size().unwrap_or(0);
-    let request = "sending the X.224 Connection Request";
-    io_within(
+    within(
         rec,
         Stage::X224,
-        request,
-        request,
+        "sending the X.224 Connection Request",
         tcp.write_all(&buf[..request_len]),
     )
-    .await?;
+    .await?
+    .map_err(|e| ended_before_answer(&e))?;
 
     let mut negotiation = offered(requested);
     let frame = within(
@@ -229,6 +228,37 @@ fn check_selection(
     Ok(selected)
 }
 
+const CLOSED_WITHOUT_ANSWER: &str =
+    "the server closed the connection without answering the X.224 Connection Request";
+const RESET_WITHOUT_ANSWER: &str =
+    "the server reset the connection without answering the X.224 Connection Request";
+
+/// The failure when the server ends the connection before the first byte of its answer.
+///
+/// One verdict whether the client sees the reset or the close when the connect returns,
+/// while sending the Connection Request or while waiting for the Confirm: which of the
+/// three it is depends on timing, not on the server.
+pub(crate) fn ended_before_answer(error: &std::io::Error) -> Failure {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            Failure::new(Stage::X224, FailureKind::Reset, RESET_WITHOUT_ANSWER)
+        }
+        // Linux: a RST after the server's FIN fails the next write with EPIPE, while a read
+        // still returns end of file.
+        ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => Failure::new(
+            Stage::X224,
+            FailureKind::ClosedByPeer,
+            CLOSED_WITHOUT_ANSWER,
+        ),
+        _ => io_failure(
+            Stage::X224,
+            error,
+            "before answering the X.224 Connection Request",
+        ),
+    }
+}
+
 /// A Connection Confirm frame and the bytes that came after it, or why there is none.
 pub(crate) type Framed = Result<(Vec<u8>, Vec<u8>), Failure>;
 
@@ -244,11 +274,12 @@ async fn read_tpkt<S: AsyncRead + Unpin>(tcp: &mut S) -> Framed {
         }
         let n = match tcp.read(&mut chunk).await {
             Ok(n) => n,
+            Err(e) if received.is_empty() => return Err(ended_before_answer(&e)),
             Err(e) => {
                 return Err(io_failure(
                     Stage::X224,
                     &e,
-                    "before answering the X.224 Connection Request",
+                    "while sending the X.224 Connection Confirm",
                 ));
             }
         };
@@ -296,7 +327,7 @@ pub(crate) fn split_confirm(received: &[u8], closed: bool) -> Option<Framed> {
         0 => Failure::new(
             Stage::X224,
             FailureKind::ClosedByPeer,
-            "the server closed the connection without answering the X.224 Connection Request",
+            CLOSED_WITHOUT_ANSWER,
         ),
         1 => Failure::new(
             Stage::X224,

@@ -44,3 +44,24 @@ pub fn require_tools(tools: &[&str], install_hint: &str, test_name: &str) -> boo
 pub fn require_tool(name: &str, install_hint: &str, test_name: &str) -> bool {
     require_tools(&[name], install_hint, test_name)
 }
+
+/// Returns `true` when the test runs as root (effective uid 0) and should run.
+///
+/// Otherwise, like [`require_tools`]: panics under CI (`CI` set), else prints
+/// `SKIP <test>: ...` and returns `false`.
+pub fn require_root(why: &str, test_name: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    // "Uid:\treal\teffective\tsaved\tfs"
+    let effective = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1));
+    if effective == Some("0") {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test_name}: needs root ({why}) but CI is set");
+    }
+    eprintln!("SKIP {test_name}: needs root ({why}); set CI=1 to make this a failure");
+    false
+}
