@@ -15,9 +15,9 @@ pub enum FailureKind {
     /// No route to the host: an ICMP error answered (host, network or port unreachable,
     /// administratively prohibited; usually a firewall), or this machine has no route.
     Unreachable,
-    /// The peer reset an established connection.
-    Reset,
-    /// The peer closed the connection cleanly (FIN) while the client waited.
+    /// The peer ended the connection while the client waited: with a FIN, or with a RST.
+    /// The two are one kind because a server that closes without reading what the client
+    /// sent makes its kernel send a RST instead of a FIN depending on timing alone.
     ClosedByPeer,
     /// The stage did not finish within its timeout (at tcp: no answer to the SYN, filtered).
     Timeout,
@@ -60,7 +60,6 @@ impl FailureKind {
             FailureKind::DnsFailure => "dns_failure",
             FailureKind::Refused => "refused",
             FailureKind::Unreachable => "unreachable",
-            FailureKind::Reset => "reset",
             FailureKind::ClosedByPeer => "closed_by_peer",
             FailureKind::Timeout => "timeout",
             FailureKind::NotRdp => "not_rdp",

@@ -152,11 +152,6 @@ fn xfreerdp_verdict(scenario: Scenario, password: &str) -> Option<Verdict> {
         (Stage::X224, Some(K::UnsupportedSecurity)) => {
             Verdict::new("negotiation failure", exit::NEGO_FAILURE, &[nego_failed])
         }
-        (Stage::X224, Some(K::Reset)) => Verdict::new(
-            "transport failure (reset)",
-            exit::CONNECT_TRANSPORT_FAILED,
-            &["Connection reset by peer", transport_failed],
-        ),
         (
             Stage::X224
             | Stage::BasicSettings

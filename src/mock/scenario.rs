@@ -491,7 +491,7 @@ impl Scenario {
                 "reset_after_connection_request",
                 "reads the X.224 Connection Request, then resets the connection (RST)",
                 "a firewall or IPS that resets RDP traffic after inspecting the first packet",
-                failure(S::X224, K::Reset),
+                failure(S::X224, K::ClosedByPeer),
             ),
             Scenario::BlackHole => spec(
                 "black_hole",

@@ -72,14 +72,17 @@ pub(crate) fn io_failure(stage: Stage, error: &io::Error, during: &str) -> Failu
         io::ErrorKind::ConnectionRefused => {
             (FailureKind::Refused, format!("connection refused {during}"))
         }
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => (
-            FailureKind::Reset,
-            format!("connection reset by the server {during}"),
-        ),
-        io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe => (
-            FailureKind::ClosedByPeer,
-            format!("the server closed the connection {during}"),
-        ),
+        // FIN or RST: one verdict (see FailureKind::ClosedByPeer); the log says which.
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::BrokenPipe => {
+            tracing::debug!(%stage, %error, "The server ended the connection");
+            (
+                FailureKind::ClosedByPeer,
+                format!("the server closed the connection {during}"),
+            )
+        }
         io::ErrorKind::TimedOut => (FailureKind::Timeout, format!("timed out {during}")),
         io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => (
             FailureKind::Unreachable,

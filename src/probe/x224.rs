@@ -230,27 +230,26 @@ fn check_selection(
 
 const CLOSED_WITHOUT_ANSWER: &str =
     "the server closed the connection without answering the X.224 Connection Request";
-const RESET_WITHOUT_ANSWER: &str =
-    "the server reset the connection without answering the X.224 Connection Request";
 
 /// The failure when the server ends the connection before the first byte of its answer.
 ///
-/// One verdict whether the client sees the reset or the close when the connect returns,
-/// while sending the Connection Request or while waiting for the Confirm: which of the
-/// three it is depends on timing, not on the server.
+/// One verdict whether the client sees a FIN or a RST (see [`FailureKind::ClosedByPeer`]),
+/// and whether it sees it when the connect returns, while sending the Connection Request or
+/// while waiting for the Confirm: which it is depends on timing, not on the server.
 pub(crate) fn ended_before_answer(error: &std::io::Error) -> Failure {
     use std::io::ErrorKind;
     match error.kind() {
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
-            Failure::new(Stage::X224, FailureKind::Reset, RESET_WITHOUT_ANSWER)
+        ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::BrokenPipe
+        | ErrorKind::UnexpectedEof => {
+            tracing::debug!(%error, "The server ended the connection before the Confirm");
+            Failure::new(
+                Stage::X224,
+                FailureKind::ClosedByPeer,
+                CLOSED_WITHOUT_ANSWER,
+            )
         }
-        // Linux: a RST after the server's FIN fails the next write with EPIPE, while a read
-        // still returns end of file.
-        ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof => Failure::new(
-            Stage::X224,
-            FailureKind::ClosedByPeer,
-            CLOSED_WITHOUT_ANSWER,
-        ),
         _ => io_failure(
             Stage::X224,
             error,
