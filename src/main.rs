@@ -215,10 +215,15 @@ fn main() -> ExitCode {
     code
 }
 
-/// One line on stderr, `rdpscope: ` first. A closed stderr is ignored: nothing else could
-/// report it.
+/// One line on stderr, `rdpscope: ` first, escaped (it may quote input or a server). A
+/// closed stderr is ignored: nothing else could report it.
 fn say(message: impl std::fmt::Display) {
-    let _ = writeln!(std::io::stderr().lock(), "rdpscope: {message}");
+    let message = message.to_string();
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "rdpscope: {}",
+        rdpscope::text::escape(&message)
+    );
 }
 
 /// Help and version go out as clap renders them; every other command-line error is bad
