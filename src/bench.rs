@@ -442,8 +442,7 @@ impl TlsBaseline {
         let identity = crate::mock::cert::default_identity()?;
         let acceptor =
             tokio_rustls::TlsAcceptor::from(crate::mock::cert::server_config(&identity)?);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
+        let listener = crate::mock::listener(([127, 0, 0, 1], 0).into())?;
         let addr = listener.local_addr()?;
         let (shutdown, mut shutdown_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()

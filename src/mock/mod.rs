@@ -201,8 +201,7 @@ impl MockServerBuilder {
         let tls = cert::server_config(&identity)?;
         let public_key = cert::subject_public_key(identity.leaf_der()?)?;
 
-        let std_listener = std::net::TcpListener::bind(self.listen)?;
-        std_listener.set_nonblocking(true)?;
+        let std_listener = listener(self.listen)?;
         let addr = std_listener.local_addr()?;
 
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -265,6 +264,24 @@ impl MockServerBuilder {
             thread: Some(thread),
         })
     }
+}
+
+/// A non-blocking listening socket on `addr` with a deep accept queue: the standard
+/// library's backlog of 128 overflows when hundreds of clients connect at once, and a
+/// client whose handshake the kernel dropped for a full queue waits for SYN-ACK
+/// retransmissions (seconds) before the server even sees it.
+pub(crate) fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // The kernel caps this at net.core.somaxconn.
+    socket.listen(4096)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 async fn accept_loop(
