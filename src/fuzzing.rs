@@ -120,3 +120,142 @@ pub fn credssp_stream(data: &[u8]) {
 pub fn activation_stream(data: &[u8]) {
     stream(Stage::BasicSettings, data);
 }
+
+/// Splits `data` into pieces, each led by a two-byte big-endian length (a short last piece
+/// takes what is left): a chain of certificates, or lines, from one fuzz input.
+fn pieces(mut data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while data.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+        let rest = &data[2..];
+        let (piece, tail) = rest.split_at(len.min(rest.len()));
+        out.push(piece);
+        data = tail;
+    }
+    out
+}
+
+/// The certificate chain analysis on a presented chain of arbitrary DER (pieces led by a
+/// two-byte length; the last piece is also the only trust anchor, so that trusted paths
+/// are reachable), under the strict policy, with and without a pin. What must hold: every
+/// text taken from a certificate is escaped; "not trusted" always comes with an error
+/// finding; under strict, the stage fails whenever a finding is a warning or worse.
+pub fn cert_chain(data: &[u8]) {
+    use crate::cert::{self, AnalysisOptions, CertPolicy, Pin, TrustStore};
+    use crate::report::Severity;
+    use rustls::pki_types::CertificateDer;
+    use sha2::Digest as _;
+
+    let chain: Vec<CertificateDer<'static>> = pieces(data)
+        .into_iter()
+        .take(16)
+        .map(|p| CertificateDer::from(p.to_vec()))
+        .collect();
+    let trust = TrustStore::of(chain.last().map(std::slice::from_ref).unwrap_or(&[]));
+    let now = time::OffsetDateTime::from_unix_timestamp(1_798_761_600).expect("a valid time");
+    let pin = chain
+        .first()
+        .map(|leaf| Pin::Sha256(sha2::Sha256::digest(leaf).into()));
+    for pin in [None, pin.as_ref()] {
+        let options = AnalysisOptions {
+            server_name: "rdp.example.test",
+            trust: &trust,
+            policy: CertPolicy::Strict,
+            now,
+            expiry_warning_days: 30,
+            pin,
+        };
+        let info = cert::analyze(&chain, &options);
+        let texts = [
+            &info.subject,
+            &info.issuer,
+            &info.key,
+            &info.signature_algorithm,
+        ]
+        .into_iter()
+        .chain(&info.subject_alt_names)
+        .chain(&info.extended_key_usage)
+        .chain(info.chain.iter().flat_map(|c| [&c.subject, &c.issuer]))
+        .chain(info.findings.iter().map(|f| &f.message));
+        for text in texts {
+            assert!(
+                !text.chars().any(crate::text::is_unsafe),
+                "unescaped {text:?}"
+            );
+        }
+        if !info.trusted && info.pin_matched != Some(true) {
+            assert!(
+                info.findings.iter().any(|f| f.severity == Severity::Error),
+                "not trusted without an error finding: {:?}",
+                info.findings
+            );
+        }
+        match pin {
+            // The pin is the leaf's own fingerprint: it matches, and it decides alone.
+            Some(_) => assert_eq!(info.pin_matched, Some(true), "the leaf missed its pin"),
+            None => {
+                let warned = info
+                    .findings
+                    .iter()
+                    .any(|f| f.severity >= Severity::Warning);
+                let fails = cert::stage_fails(&info, CertPolicy::Strict);
+                assert!(!warned || fails, "strict passed {info:?}");
+            }
+        }
+    }
+}
+
+/// The NTLM CHALLENGE reader on arbitrary bytes: no panic, and every name it reports is
+/// escaped.
+pub fn ntlm_challenge(data: &[u8]) {
+    let _ = crate::ntlm::message_type(data);
+    if let Some(challenge) = crate::ntlm::Challenge::parse(data) {
+        let names = [
+            &challenge.target_name,
+            &challenge.netbios_computer,
+            &challenge.netbios_domain,
+            &challenge.dns_computer,
+            &challenge.dns_domain,
+            &challenge.dns_tree,
+        ];
+        for name in names.into_iter().flatten() {
+            assert!(
+                !name.chars().any(crate::text::is_unsafe),
+                "unescaped {name:?}"
+            );
+        }
+        let _ = challenge.server_time();
+    }
+}
+
+/// The known-hosts reader on arbitrary text: no panic, and every entry it accepts is
+/// written back as one line that reads back as the same entry.
+pub fn known_hosts(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(entries) = crate::cert::known_hosts::parse(&text) {
+        for entry in entries {
+            let line = entry.line();
+            assert!(
+                !line.contains('\n'),
+                "an entry written over two lines: {line:?}"
+            );
+            let again = crate::cert::known_hosts::parse(&line).expect("a written line reads back");
+            assert_eq!(again, vec![entry]);
+        }
+    }
+}
+
+/// The terminal escaping on arbitrary text: the result is one line of visible text, text
+/// without anything to escape is unchanged, and escaping twice changes nothing more.
+pub fn render_escape(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let once = crate::text::escape(&text);
+    assert!(
+        !once.chars().any(crate::text::is_unsafe),
+        "unescaped {once:?}"
+    );
+    if !text.chars().any(crate::text::is_unsafe) {
+        assert_eq!(once, text);
+    }
+    assert_eq!(crate::text::escape(&once), once);
+}

@@ -429,29 +429,103 @@ activation_stage!(secure_settings_broken_answer, Stage::SecureSettings);
 activation_stage!(capabilities_broken_answer, Stage::Capabilities);
 activation_stage!(finalization_broken_answer, Stage::Finalization);
 
-/// Writes the recorded valid server streams as seeds for the stream fuzz targets
-/// (`cargo test --lib write_fuzz_seeds -- --ignored`).
+/// Writes the seeds of every fuzz target in `fuzz/` from real traffic and the certificate
+/// fixtures (`cargo test --lib write_fuzz_seeds -- --ignored`): the recorded server streams
+/// of a mock connection, each PDU and its share data, the NTLM CHALLENGE, every fixture
+/// chain, a known-hosts line per fixture, and text with and without hostile characters.
 #[test]
 #[ignore = "writes fuzz/seeds; run by hand"]
 fn write_fuzz_seeds() {
     let r = recorded();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seeds: Vec<(&str, String, Vec<u8>)> = vec![
+        ("x224_stream", "confirm-tls".into(), r.confirm_tls.clone()),
+        (
+            "x224_stream",
+            "confirm-hybrid".into(),
+            r.confirm_hybrid.clone(),
+        ),
+        ("x224_confirm", "confirm-tls".into(), r.confirm_tls.clone()),
+        (
+            "x224_confirm",
+            "confirm-hybrid".into(),
+            r.confirm_hybrid.clone(),
+        ),
+        (
+            "credssp_stream",
+            "challenge-and-pubkeyauth".into(),
+            r.credssp.concat(),
+        ),
+    ];
     let activation: Vec<u8> = r
         .activation
         .iter()
         .flat_map(|(_, pdu)| pdu.clone())
         .collect();
-    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    for (target, name, bytes) in [
-        ("x224_stream", "confirm-tls", r.confirm_tls.clone()),
-        ("x224_stream", "confirm-hybrid", r.confirm_hybrid.clone()),
-        (
-            "credssp_stream",
-            "challenge-and-pubkeyauth",
-            r.credssp.concat(),
-        ),
-        ("activation_stream", "tls-connection-sequence", activation),
+    seeds.push((
+        "activation_stream",
+        "tls-connection-sequence".into(),
+        activation,
+    ));
+    for (index, (stage, pdu)) in r.activation.iter().enumerate() {
+        let name = format!("{index:02}-{stage}");
+        seeds.push(("activation_pdu", name.clone(), pdu.clone()));
+        // The user data of a Send Data Indication follows TPKT (4), X.224 (3) and the MCS
+        // header (8 bytes for the short lengths the mock writes).
+        if let Some(user_data) = pdu.get(15..) {
+            seeds.push(("share_data", name, user_data.to_vec()));
+        }
+    }
+    let challenge = &r.credssp[0];
+    if let Some(at) = challenge.windows(8).position(|w| w == b"NTLMSSP\0") {
+        seeds.push((
+            "ntlm_challenge",
+            "mock-challenge".into(),
+            challenge[at..].to_vec(),
+        ));
+    }
+    let fixtures = root.join("fixtures");
+    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
+        .expect("fixtures")
+        .map(|e| e.expect("fixture").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        .collect();
+    files.sort();
+    let now = time::OffsetDateTime::from_unix_timestamp(1_798_761_600).expect("a valid time");
+    for file in files {
+        let name = file
+            .file_stem()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        let chain = crate::cert::read_pem_certificates(&file).expect("a fixture chain");
+        let mut bytes = Vec::new();
+        for cert in &chain {
+            let len = u16::try_from(cert.len()).expect("a fixture under 64 KiB");
+            bytes.extend(len.to_be_bytes());
+            bytes.extend(cert.iter());
+        }
+        seeds.push(("cert_chain", name.clone(), bytes));
+        if let Some(entry) =
+            crate::cert::known_hosts::Entry::new("rdp.example.test", 3389, &chain[0], now)
+        {
+            seeds.push((
+                "known_hosts",
+                name,
+                format!("{}\n", entry.line()).into_bytes(),
+            ));
+        }
+    }
+    for (name, text) in [
+        ("plain", "CN=rdp.example.test, O=Example"),
+        ("forged-line", "host\nverdict: connected"),
+        ("bidi", "admin\u{202E}txt.exe"),
+        ("escape-sequence", "\u{1b}[2J\u{1b}]0;title\u{7}"),
     ] {
-        let dir = seeds.join(target);
+        seeds.push(("render_escape", name.into(), text.as_bytes().to_vec()));
+    }
+    for (target, name, bytes) in seeds {
+        let dir = root.join("fuzz/seeds").join(target);
         std::fs::create_dir_all(&dir).expect("seed directory");
         std::fs::write(dir.join(name), bytes).expect("seed");
     }

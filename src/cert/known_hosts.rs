@@ -77,7 +77,7 @@ impl Entry {
         })
     }
 
-    fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD;
         format!(
             "{} {} sha1:{} sha256:{} spki-sha256:{} {} {} {}",

@@ -176,6 +176,14 @@ impl TrustStore {
         Arc::ptr_eq(&self.anchors, &other.anchors)
     }
 
+    /// A store of exactly these anchors, without the system roots (for the fuzz targets).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn of(extra: &[CertificateDer<'static>]) -> Self {
+        Self {
+            anchors: Arc::new(extra.iter().cloned().filter_map(anchor).collect()),
+        }
+    }
+
     /// An empty store (nothing is trusted); for tests and for `--ca-file` only setups.
     pub fn empty() -> Self {
         Self {
