@@ -20,6 +20,7 @@
 //! IronRDP's acceptor futures are `!Send`, so every server runs on one dedicated thread with
 //! a current-thread tokio runtime and a `LocalSet`; each connection is a local task.
 
+mod catalogue;
 pub(crate) mod cert;
 mod check;
 pub(crate) mod conn;
@@ -36,6 +37,7 @@ use ironrdp_pdu::rdp::client_info::Credentials;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+pub use self::catalogue::{catalogue, render_catalogue, CatalogueEntry};
 pub use self::scenario::{
     Expected, Scenario, UnknownScenario, ERRINFO_SERVER_DENIED_CONNECTION,
     HYBRID_REQUIRED_BY_SERVER, INCONSISTENT_FLAGS, SSL_CERT_NOT_ON_SERVER,

@@ -129,7 +129,7 @@ pub struct Expected {
     /// The ERRINFO code of a Set Error Info PDU.
     pub errinfo: Option<u32>,
     /// A certificate finding the report must contain.
-    pub finding: Option<&'static str>,
+    pub finding: Option<crate::cert::FindingCode>,
 }
 
 impl Expected {
@@ -771,7 +771,7 @@ impl fmt::Display for Scenario {
 
 /// Error returned when parsing an unknown scenario name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scenario `{0}`")]
+#[error("unknown scenario `{0}`; see `rdpscope scenarios`")]
 pub struct UnknownScenario(pub String);
 
 impl FromStr for Scenario {
