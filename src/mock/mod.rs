@@ -26,6 +26,7 @@ mod check;
 pub(crate) mod conn;
 mod raw;
 mod scenario;
+mod wire;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -222,7 +223,7 @@ impl MockServerBuilder {
             }
         };
 
-        let config = conn::Config {
+        let config = wire::Config {
             scenario: self.scenario,
             tls: tokio_rustls::TlsAcceptor::from(tls),
             public_key,
@@ -288,7 +289,7 @@ pub(crate) fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    config: conn::Config,
+    config: wire::Config,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let config = Rc::new(config);
