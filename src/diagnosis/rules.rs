@@ -549,3 +549,22 @@ pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
     stages.dedup();
     stages
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{cause, RULES};
+
+    /// `diagnose` looks causes up by id and would silently drop one that does not exist.
+    #[test]
+    fn every_cause_a_rule_names_exists() {
+        for (index, rule) in RULES.iter().enumerate() {
+            assert!(!rule.causes.is_empty(), "rule {index} names no cause");
+            for id in rule.causes {
+                assert!(
+                    cause(id).is_some(),
+                    "rule {index} names unknown cause `{id}`"
+                );
+            }
+        }
+    }
+}
