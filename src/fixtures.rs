@@ -27,6 +27,7 @@ use rcgen::{
 use rsa::pkcs8::der::pem::LineEnding;
 use serde::Serialize;
 
+use crate::cert::{CertPolicy, FindingCode};
 use crate::report::Severity;
 
 /// The expected result of the certificate stage under one policy.
@@ -60,7 +61,7 @@ pub struct Fixture {
     /// The name the probe checks the certificate against (`127.0.0.1` unless said).
     pub server_name: &'static str,
     /// The findings the analysis must report, exactly: (code, severity), in any order.
-    pub findings: &'static [(&'static str, Severity)],
+    pub findings: &'static [(FindingCode, Severity)],
     /// The certificate stage under `--cert-policy default` (fails iff any error).
     pub default: StageResult,
     /// The certificate stage under `--cert-policy strict` (fails iff any warning or error).
@@ -93,50 +94,46 @@ const fn fixture(
     name: &'static str,
     purpose: &'static str,
     server_name: &'static str,
-    findings: &'static [(&'static str, Severity)],
+    findings: &'static [(FindingCode, Severity)],
 ) -> Fixture {
-    let mut errors = false;
-    let mut warnings = false;
-    let mut i = 0;
-    while i < findings.len() {
-        match findings[i].1 {
-            Severity::Error => errors = true,
-            Severity::Warning => warnings = true,
-            Severity::Info => {}
-        }
-        i += 1;
-    }
     Fixture {
         name,
         purpose,
         server_name,
         findings,
-        default: if errors {
-            StageResult::Fail
-        } else {
-            StageResult::Pass
-        },
-        strict: if errors || warnings {
-            StageResult::Fail
-        } else {
-            StageResult::Pass
-        },
-        warn: StageResult::Pass,
+        default: expected_result(findings, CertPolicy::Default),
+        strict: expected_result(findings, CertPolicy::Strict),
+        warn: expected_result(findings, CertPolicy::Warn),
     }
 }
 
-const EXPIRED: (&str, Severity) = ("expired", Severity::Error);
-const NOT_YET_VALID: (&str, Severity) = ("not_yet_valid", Severity::Error);
-const SELF_SIGNED: (&str, Severity) = ("self_signed", Severity::Warning);
-const UNTRUSTED_ISSUER: (&str, Severity) = ("untrusted_issuer", Severity::Warning);
-const CHAIN_INCOMPLETE: (&str, Severity) = ("chain_incomplete", Severity::Warning);
-const CHAIN_ORDER: (&str, Severity) = ("chain_order", Severity::Warning);
-const BAD_SIGNATURE: (&str, Severity) = ("bad_signature", Severity::Error);
-const NAME_MISMATCH_UNTRUSTED: (&str, Severity) = ("name_mismatch", Severity::Warning);
-const NAME_MISMATCH_TRUSTED: (&str, Severity) = ("name_mismatch", Severity::Error);
-const EKU_NOT_SERVER_AUTH: (&str, Severity) = ("eku_not_server_auth", Severity::Error);
-const KEY_USAGE_MISSING: (&str, Severity) = ("key_usage_missing", Severity::Error);
-const WEAK_KEY: (&str, Severity) = ("weak_key", Severity::Error);
+/// The certificate stage under `policy` for these findings: fails iff the policy
+/// [decides](CertPolicy::decides) on one of them.
+const fn expected_result(findings: &[(FindingCode, Severity)], policy: CertPolicy) -> StageResult {
+    let mut i = 0;
+    while i < findings.len() {
+        if policy.decides(findings[i].1) {
+            return StageResult::Fail;
+        }
+        i += 1;
+    }
+    StageResult::Pass
+}
+
+const EXPIRED: (FindingCode, Severity) = (FindingCode::Expired, Severity::Error);
+const NOT_YET_VALID: (FindingCode, Severity) = (FindingCode::NotYetValid, Severity::Error);
+const SELF_SIGNED: (FindingCode, Severity) = (FindingCode::SelfSigned, Severity::Warning);
+const UNTRUSTED_ISSUER: (FindingCode, Severity) = (FindingCode::UntrustedIssuer, Severity::Warning);
+const CHAIN_INCOMPLETE: (FindingCode, Severity) = (FindingCode::ChainIncomplete, Severity::Warning);
+const CHAIN_ORDER: (FindingCode, Severity) = (FindingCode::ChainOrder, Severity::Warning);
+const BAD_SIGNATURE: (FindingCode, Severity) = (FindingCode::BadSignature, Severity::Error);
+const NAME_MISMATCH_UNTRUSTED: (FindingCode, Severity) =
+    (FindingCode::NameMismatch, Severity::Warning);
+const NAME_MISMATCH_TRUSTED: (FindingCode, Severity) = (FindingCode::NameMismatch, Severity::Error);
+const EKU_NOT_SERVER_AUTH: (FindingCode, Severity) =
+    (FindingCode::EkuNotServerAuth, Severity::Error);
+const KEY_USAGE_MISSING: (FindingCode, Severity) = (FindingCode::KeyUsageMissing, Severity::Error);
+const WEAK_KEY: (FindingCode, Severity) = (FindingCode::WeakKey, Severity::Error);
 
 /// The manifest, as data.
 pub static FIXTURES: &[Fixture] = &[
@@ -390,7 +387,7 @@ fn manifest() -> String {
         let findings: Vec<String> = f
             .findings
             .iter()
-            .map(|(code, severity)| toml_string(&format!("{code}:{}", severity_name(*severity))))
+            .map(|(code, severity)| toml_string(&format!("{code}:{}", severity.name())))
             .collect();
         let _ = write!(
             out,
@@ -415,14 +412,6 @@ fn manifest() -> String {
         );
     }
     out
-}
-
-fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Error => "error",
-    }
 }
 
 /// A TOML basic string.

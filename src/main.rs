@@ -1,13 +1,13 @@
 //! The `rdpscope` command line: a thin shell over the library.
 
-use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use rdpscope::cert::{read_pem_certificates, CertPolicy, TrustStore};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
+use rdpscope::cert::{read_pem_certificates, CertPolicy, Pin, TrustStore};
 use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
 use rdpscope::target::{parse_duration, Target};
 use rdpscope::{Credentials, ProbeOptions, Secret, SecurityProtocols, Stage};
@@ -16,6 +16,27 @@ use rdpscope::{Credentials, ProbeOptions, Secret, SecurityProtocols, Stage};
 const EXIT_USAGE: u8 = 2;
 /// Exit code for internal errors.
 const EXIT_INTERNAL: u8 = 1;
+
+/// Why a command could not do its work: one line on stderr, then its exit code.
+enum Fail {
+    /// Bad input: exit 2.
+    Usage(String),
+    /// Anything else (the runtime, a write, a bug): exit 1.
+    Internal(String),
+}
+
+impl Fail {
+    fn usage(message: impl std::fmt::Display) -> Self {
+        Fail::Usage(message.to_string())
+    }
+
+    fn internal(message: impl std::fmt::Display) -> Self {
+        Fail::Internal(message.to_string())
+    }
+}
+
+/// What a command returns: its exit code, or why it could not run.
+type Outcome = Result<ExitCode, Fail>;
 
 #[derive(Parser)]
 #[command(
@@ -47,10 +68,10 @@ enum Command {
     Serve {
         /// Scenario name (see `rdpscope scenarios`)
         #[arg(long)]
-        scenario: String,
+        scenario: Scenario,
         /// Address to listen on
         #[arg(long, default_value = "127.0.0.1:3389")]
-        listen: String,
+        listen: SocketAddr,
     },
     /// Explain a Windows / RDP error code: meaning, stages, likely causes, how to confirm and fix
     Explain {
@@ -71,6 +92,13 @@ enum Command {
     /// Certificate fixtures for testing certificate checks
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `rdpscope man | man -l -`
+    Man,
 }
 
 #[derive(Subcommand)]
@@ -85,7 +113,7 @@ enum FixturesCommand {
 #[derive(Args)]
 struct ProbeArgs {
     /// HOST[:PORT] or [IPV6]:PORT (default port 3389)
-    target: String,
+    target: Target,
     /// Print the report as one JSON object
     #[arg(long)]
     json: bool,
@@ -96,22 +124,22 @@ struct ProbeArgs {
 #[derive(Args)]
 struct BenchArgs {
     /// HOST[:PORT] to load; without it, the built-in mock servers in-process
-    target: Option<String>,
+    target: Option<Target>,
     /// Built-in scenarios to load (default: success_tls and success_hybrid_ex)
     #[arg(long)]
-    scenario: Vec<String>,
+    scenario: Vec<Scenario>,
     /// Connections to make per run
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = at_least_one)]
     connections: usize,
     /// Connections in flight at once
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     concurrency: usize,
     /// Load-generator threads (default: every core, less one for the in-process server)
-    #[arg(long)]
+    #[arg(long, value_parser = at_least_one)]
     threads: Option<usize>,
     /// Run for this long instead of a number of connections (e.g. 10s)
-    #[arg(long)]
-    duration: Option<String>,
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
     /// Also run a raw TLS handshake loop (same certificate and key type) and report ratios
     #[arg(long, value_parser = ["tls"])]
     baseline: Option<String>,
@@ -136,19 +164,19 @@ struct ConnectArgs {
     password_stdin: bool,
     /// Protocols to offer, from rdp,tls,hybrid,hybrid_ex
     #[arg(long, default_value = "tls,hybrid,hybrid_ex")]
-    security: String,
+    security: SecurityProtocols,
     /// Timeout for each stage (e.g. 10s, 500ms)
-    #[arg(long, default_value = "10s")]
-    timeout: String,
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: Duration,
     /// Timeout for the TCP connect (default: the stage timeout)
-    #[arg(long)]
-    connect_timeout: Option<String>,
+    #[arg(long, value_parser = parse_duration)]
+    connect_timeout: Option<Duration>,
     /// Stop successfully once this stage is reached
     #[arg(long)]
-    until: Option<String>,
+    until: Option<Stage>,
     /// Certificate policy: strict, default, warn or ignore
     #[arg(long, default_value = "default")]
-    cert_policy: String,
+    cert_policy: CertPolicy,
     /// Extra trusted CA certificates (PEM)
     #[arg(long)]
     ca_file: Option<PathBuf>,
@@ -160,7 +188,7 @@ struct ConnectArgs {
     expiry_warning_days: i64,
     /// Pin the leaf certificate (sha256:HEX or sha1:HEX): the certificate stage passes exactly when it matches
     #[arg(long)]
-    pin: Option<String>,
+    pin: Option<Pin>,
     /// Trust on first use with this known-hosts file: record each host's certificate at first contact, fail when it changes
     #[arg(long, value_name = "FILE")]
     known_hosts: Option<PathBuf>,
@@ -169,9 +197,13 @@ struct ConnectArgs {
     tofu: bool,
 }
 
-fn usage_error(message: impl std::fmt::Display) -> ExitCode {
-    say(message);
-    ExitCode::from(EXIT_USAGE)
+/// A value that must be at least 1.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -182,26 +214,34 @@ fn main() -> ExitCode {
         ));
         std::process::exit(i32::from(EXIT_INTERNAL));
     }));
+    match run() {
+        Ok(code) => code,
+        Err(Fail::Usage(message)) => {
+            say(message);
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Fail::Internal(message)) => {
+            say(message);
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}
+
+fn run() -> Outcome {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return clap_error(&e),
     };
     rdpscope::logging::init(cli.verbose, matches!(cli.command, Command::Serve { .. }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            say(format_args!("cannot start the runtime: {e}"));
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
+        .map_err(|e| Fail::internal(format_args!("cannot start the runtime: {e}")))?;
     let code = match cli.command {
         Command::Probe(args) => runtime.block_on(probe(*args)),
         Command::Bench(args) => runtime.block_on(bench(*args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
-        Command::Serve { scenario, listen } => runtime.block_on(serve(&scenario, &listen)),
+        Command::Serve { scenario, listen } => runtime.block_on(serve(scenario, listen)),
         Command::Scenarios { json } => scenarios(json),
         Command::Explain {
             code,
@@ -209,6 +249,18 @@ fn main() -> ExitCode {
             json,
         } => explain(&code, extended.as_deref(), json),
         Command::Fixtures(FixturesCommand::Generate { dir }) => generate_fixtures(&dir),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "rdpscope", &mut script);
+            emit(&String::from_utf8_lossy(&script)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .map_err(|e| Fail::internal(format_args!("cannot render the manual: {e}")))?;
+            emit(&String::from_utf8_lossy(&page)).map(|()| ExitCode::SUCCESS)
+        }
     };
     // Do not wait for a name lookup that timed out but still runs on a blocking thread.
     runtime.shutdown_background();
@@ -228,19 +280,21 @@ fn say(message: impl std::fmt::Display) {
 
 /// Help and version go out as clap renders them; every other command-line error is bad
 /// input: one line and exit 2.
-fn clap_error(error: &clap::Error) -> ExitCode {
+fn clap_error(error: &clap::Error) -> Outcome {
     use clap::error::ErrorKind;
     match error.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = error.print();
-            ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE))
+            Ok(ExitCode::from(
+                u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE),
+            ))
         }
         _ => {
             let rendered = error.render().to_string();
             let line = rendered.lines().next().unwrap_or("invalid command line");
-            usage_error(line.strip_prefix("error: ").unwrap_or(line))
+            Err(Fail::usage(line.strip_prefix("error: ").unwrap_or(line)))
         }
     }
 }
@@ -248,7 +302,7 @@ fn clap_error(error: &clap::Error) -> ExitCode {
 /// Writes a command's output to stdout. A closed pipe (`rdpscope ... | head -1`) ends the
 /// output quietly and the command keeps its exit code; any other write error is an
 /// internal error (exit 1).
-fn emit(text: &str) -> Result<(), ExitCode> {
+fn emit(text: &str) -> Result<(), Fail> {
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -256,67 +310,49 @@ fn emit(text: &str) -> Result<(), ExitCode> {
     {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => {
-            say(format_args!("cannot write the output: {e}"));
-            Err(ExitCode::from(EXIT_INTERNAL))
-        }
+        Err(e) => Err(Fail::internal(format_args!("cannot write the output: {e}"))),
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) -> Result<(), ExitCode> {
-    match serde_json::to_string_pretty(value) {
-        Ok(json) => emit(&format!("{json}\n")),
-        Err(e) => {
-            say(format_args!("cannot serialise the output: {e}"));
-            Err(ExitCode::from(EXIT_INTERNAL))
-        }
-    }
-}
-
-async fn demo(json: bool) -> ExitCode {
-    let rows = match rdpscope::demo::run_demo().await {
-        Ok(rows) => rows,
-        Err(e) => {
-            say(format_args!("cannot run the demo: {e}"));
-            return ExitCode::from(EXIT_INTERNAL);
-        }
-    };
-    let written = if json {
-        print_json(&rows)
+/// Writes `value` as pretty JSON (`--json`), or `human` as it renders it.
+fn output<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<(), Fail> {
+    if json {
+        let text = serde_json::to_string_pretty(value)
+            .map_err(|e| Fail::internal(format_args!("cannot serialise the output: {e}")))?;
+        emit(&format!("{text}\n"))
     } else {
-        emit(&rdpscope::demo::render_demo(&rows))
-    };
-    if let Err(code) = written {
-        return code;
+        emit(&human(value))
     }
-    if rows.iter().all(|row| row.matches) {
+}
+
+/// The exit code of a failed stage.
+fn stage_exit(stage: Stage) -> ExitCode {
+    ExitCode::from(u8::try_from(stage.exit_code()).unwrap_or(EXIT_INTERNAL))
+}
+
+async fn demo(json: bool) -> Outcome {
+    let rows = rdpscope::demo::run_demo()
+        .await
+        .map_err(|e| Fail::internal(format_args!("cannot run the demo: {e}")))?;
+    output(json, &rows, |rows| rdpscope::demo::render_demo(rows))?;
+    Ok(if rows.iter().all(|row| row.matches) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_INTERNAL)
-    }
+    })
 }
 
-async fn serve(scenario: &str, listen: &str) -> ExitCode {
-    let scenario: Scenario = match scenario.parse() {
-        Ok(scenario) => scenario,
-        Err(e) => return usage_error(format!("{e}; see `rdpscope scenarios`")),
-    };
-    let listen: std::net::SocketAddr = match listen.parse() {
-        Ok(addr) => addr,
-        Err(_) => return usage_error(format!("invalid listen address `{listen}`")),
-    };
-    let server = match MockServer::builder()
+async fn serve(scenario: Scenario, listen: SocketAddr) -> Outcome {
+    let server = MockServer::builder()
         .scenario(scenario)
         .listen(listen)
         .start()
         .await
-    {
-        Ok(server) => server,
-        Err(e) => {
-            say(format_args!("cannot listen on {listen}: {e}"));
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+        .map_err(|e| Fail::usage(format_args!("cannot listen on {listen}: {e}")))?;
     // The mock's own, published test credentials (README), for the client under test.
     let _ = writeln!(
         std::io::stderr().lock(),
@@ -327,205 +363,112 @@ async fn serve(scenario: &str, listen: &str) -> ExitCode {
     );
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn bench(args: BenchArgs) -> ExitCode {
-    let mut probe = match probe_options(&args.connect) {
-        Ok(options) => options,
-        Err(e) => return usage_error(e),
-    };
-    let duration = match args.duration.as_deref().map(parse_duration).transpose() {
-        Ok(duration) => duration,
-        Err(e) => return usage_error(e),
-    };
-    if args.connections == 0 || args.concurrency == 0 || args.threads == Some(0) {
-        return usage_error("--connections, --concurrency and --threads must be at least 1");
-    }
-    let target = match args.target.as_deref().map(str::parse::<Target>).transpose() {
-        Ok(target) => target,
-        Err(e) => return usage_error(e),
-    };
+async fn bench(args: BenchArgs) -> Outcome {
+    let mut probe = probe_options(&args.connect)?;
     let scenarios = if args.scenario.is_empty() {
         vec![Scenario::SuccessTls, Scenario::SuccessHybridEx]
     } else {
-        match args
-            .scenario
-            .iter()
-            .map(|s| s.parse::<Scenario>())
-            .collect::<Result<Vec<_>, _>>()
-        {
-            Ok(scenarios) => scenarios,
-            Err(e) => return usage_error(format!("{e}; see `rdpscope scenarios`")),
-        }
+        args.scenario
     };
-    if target.is_none() && probe.credentials.is_none() {
+    if args.target.is_none() && probe.credentials.is_none() {
         probe.credentials = Some(rdpscope::mock::credentials());
     }
     let options = rdpscope::bench::BenchOptions {
         connections: args.connections,
         concurrency: args.concurrency,
-        duration,
+        duration: args.duration,
         probe,
         progress: !args.json && std::io::stderr().is_terminal(),
         threads: args.threads,
     };
-    let report =
-        match rdpscope::bench::run(target, &scenarios, args.baseline.is_some(), &options).await {
-            Ok(report) => report,
-            Err(e) => {
-                say(format_args!("cannot run the benchmark: {e}"));
-                return ExitCode::from(EXIT_INTERNAL);
-            }
-        };
+    let report = rdpscope::bench::run(args.target, &scenarios, args.baseline.is_some(), &options)
+        .await
+        .map_err(|e| Fail::internal(format_args!("cannot run the benchmark: {e}")))?;
     for warning in report.warnings() {
         say(format_args!("warning: {warning}"));
     }
-    let written = if args.json {
-        print_json(&report)
-    } else {
-        emit(&rdpscope::bench::render(&report))
-    };
-    if let Err(code) = written {
-        return code;
-    }
+    output(args.json, &report, rdpscope::bench::render)?;
     // A run in which no connection reached the end stage measured nothing: it fails with
     // the exit code of the stage most of its connections failed at.
-    match report.empty_run() {
+    Ok(match report.empty_run() {
         Some((run, Some(stage))) => {
             say(format_args!(
                 "no connection of {} reached the end stage; most failed at {stage}",
                 run.label
             ));
-            ExitCode::from(u8::try_from(stage.exit_code()).unwrap_or(EXIT_INTERNAL))
+            stage_exit(stage)
         }
         Some((run, None)) => {
             say(format_args!("no connection of {} completed", run.label));
             ExitCode::from(EXIT_INTERNAL)
         }
         None => ExitCode::SUCCESS,
-    }
+    })
 }
 
-fn explain(code: &str, extended: Option<&str>, json: bool) -> ExitCode {
-    match rdpscope::diagnosis::explain(code, extended) {
-        Ok(explanation) if json => {
-            print_json(&explanation).map_or_else(|code| code, |()| ExitCode::SUCCESS)
-        }
-        Ok(explanation) => emit(&rdpscope::report::render_explanation(&explanation))
-            .map_or_else(|code| code, |()| ExitCode::SUCCESS),
-        Err(e) => usage_error(e),
-    }
+fn explain(code: &str, extended: Option<&str>, json: bool) -> Outcome {
+    let explanation = rdpscope::diagnosis::explain(code, extended).map_err(Fail::usage)?;
+    output(json, &explanation, rdpscope::report::render_explanation)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `rdpscope scenarios`.
-#[derive(serde::Serialize)]
-struct ScenarioLine {
-    name: &'static str,
-    description: &'static str,
-    cause: &'static str,
-    expected_stage: Stage,
-    expected_kind: Option<rdpscope::FailureKind>,
-    neg_failure_code: Option<u32>,
-    ntstatus: Option<u32>,
-    errinfo: Option<u32>,
-    finding: Option<&'static str>,
-}
-
-fn generate_fixtures(dir: &std::path::Path) -> ExitCode {
-    match rdpscope::fixtures::generate(dir) {
-        Ok(()) => emit(&format!(
-            "wrote {} fixtures, {} and {} to {}\n",
-            rdpscope::fixtures::FIXTURES.len(),
-            rdpscope::fixtures::TEST_CA_FILE,
-            rdpscope::fixtures::MANIFEST_FILE,
+fn generate_fixtures(dir: &std::path::Path) -> Outcome {
+    rdpscope::fixtures::generate(dir).map_err(|e| {
+        Fail::internal(format_args!(
+            "cannot write fixtures to {}: {e}",
             dir.display()
         ))
-        .map_or_else(|code| code, |()| ExitCode::SUCCESS),
-        Err(e) => {
-            say(format_args!(
-                "cannot write fixtures to {}: {e}",
-                dir.display()
-            ));
-            ExitCode::from(EXIT_INTERNAL)
+    })?;
+    emit(&format!(
+        "wrote {} fixtures, {} and {} to {}\n",
+        rdpscope::fixtures::FIXTURES.len(),
+        rdpscope::fixtures::TEST_CA_FILE,
+        rdpscope::fixtures::MANIFEST_FILE,
+        dir.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn scenarios(json: bool) -> Outcome {
+    let entries = rdpscope::mock::catalogue();
+    output(json, &entries, |entries| {
+        rdpscope::mock::render_catalogue(entries)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The password: the first line of stdin with `--password-stdin`, else `RDPSCOPE_PASSWORD`.
+fn password(args: &ConnectArgs) -> Result<Option<Secret>, Fail> {
+    if args.password_stdin {
+        if args.user.is_none() {
+            return Err(Fail::usage("--password-stdin needs --user"));
         }
-    }
-}
-
-fn scenarios(json: bool) -> ExitCode {
-    let lines: Vec<ScenarioLine> = Scenario::ALL
-        .iter()
-        .map(|s| {
-            let expected = s.expected();
-            ScenarioLine {
-                name: s.name(),
-                description: s.description(),
-                cause: s.cause(),
-                expected_stage: expected.stage,
-                expected_kind: expected.kind,
-                neg_failure_code: expected.neg_failure_code,
-                ntstatus: expected.ntstatus,
-                errinfo: expected.errinfo,
-                finding: expected.finding,
-            }
-        })
-        .collect();
-    if json {
-        return print_json(&lines).map_or_else(|code| code, |()| ExitCode::SUCCESS);
-    }
-    let mut out = String::new();
-    for line in &lines {
-        let summary = line.expected_kind.map_or_else(
-            || "connected".to_owned(),
-            |kind| format!("{}/{kind}", line.expected_stage),
-        );
-        let _ = writeln!(out, "{:<58} {summary}", line.name);
-        let _ = writeln!(out, "    what:  {}", line.description);
-        let _ = writeln!(out, "    cause: {}", line.cause);
-    }
-    emit(&out).map_or_else(|code| code, |()| ExitCode::SUCCESS)
-}
-
-fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
-    let parse_time = |s: &str| parse_duration(s).map_err(|e| e.to_string());
-    let stage_timeout = parse_time(&args.timeout)?;
-    let connect_timeout = match &args.connect_timeout {
-        Some(s) => parse_time(s)?,
-        None => stage_timeout,
-    };
-    let until = args
-        .until
-        .as_deref()
-        .map(str::parse::<Stage>)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    if args.password_stdin && args.user.is_none() {
-        return Err("--password-stdin needs --user".to_owned());
-    }
-    let password = if args.password_stdin {
         let mut line = zeroize::Zeroizing::new(String::new());
         std::io::stdin()
             .lock()
             .read_line(&mut line)
-            .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+            .map_err(|e| Fail::usage(format_args!("cannot read the password from stdin: {e}")))?;
         let password = line.trim_end_matches(['\r', '\n']);
         if password.is_empty() {
-            return Err("--password-stdin read an empty password".to_owned());
+            return Err(Fail::usage("--password-stdin read an empty password"));
         }
-        Some(Secret::new(password.to_owned()))
-    } else {
-        match std::env::var("RDPSCOPE_PASSWORD") {
-            Ok(password) if password.is_empty() => {
-                return Err("RDPSCOPE_PASSWORD is empty".to_owned())
-            }
-            Ok(password) => Some(Secret::new(password)),
-            Err(std::env::VarError::NotPresent) => None,
-            Err(std::env::VarError::NotUnicode(_)) => {
-                return Err("RDPSCOPE_PASSWORD is not valid UTF-8".to_owned());
-            }
+        return Ok(Some(Secret::new(password.to_owned())));
+    }
+    match std::env::var("RDPSCOPE_PASSWORD") {
+        Ok(password) if password.is_empty() => Err(Fail::usage("RDPSCOPE_PASSWORD is empty")),
+        Ok(password) => Ok(Some(Secret::new(password))),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Fail::usage("RDPSCOPE_PASSWORD is not valid UTF-8"))
         }
-    };
-    let credentials = match (&args.user, password) {
+    }
+}
+
+fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
+    let credentials = match (&args.user, password(args)?) {
         (Some(user), Some(password)) => Some(Credentials {
             user: user.clone(),
             domain: args.domain.clone(),
@@ -539,59 +482,56 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, String> {
     };
     let trust = match &args.ca_file {
         Some(path) => {
-            let extra = read_pem_certificates(path)
-                .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?;
+            let extra = read_pem_certificates(path).map_err(|e| {
+                Fail::usage(format_args!(
+                    "cannot read --ca-file {}: {e}",
+                    path.display()
+                ))
+            })?;
             Some(TrustStore::with_extra(&extra))
         }
         None => None,
     };
     let known_hosts = match (&args.known_hosts, args.tofu) {
         (Some(path), _) => Some(path.clone()),
-        (None, true) => Some(rdpscope::cert::known_hosts::default_path().ok_or(
-            "--tofu needs a configuration directory: set XDG_CONFIG_HOME or HOME, or use --known-hosts FILE",
-        )?),
+        (None, true) => Some(rdpscope::cert::known_hosts::default_path().ok_or_else(|| {
+            Fail::usage("--tofu needs a configuration directory: set XDG_CONFIG_HOME or HOME, or use --known-hosts FILE")
+        })?),
         (None, false) => None,
     };
     if let Some(path) = &known_hosts {
-        rdpscope::cert::known_hosts::read(path)
-            .map_err(|e| format!("cannot read the known hosts file {}: {e}", path.display()))?;
+        rdpscope::cert::known_hosts::read(path).map_err(|e| {
+            Fail::usage(format_args!(
+                "cannot read the known hosts file {}: {e}",
+                path.display()
+            ))
+        })?;
     }
+    let connect_timeout = args.connect_timeout.unwrap_or(args.timeout);
     Ok(ProbeOptions {
         credentials,
-        security: args.security.parse::<SecurityProtocols>()?,
-        stage_timeout,
+        security: args.security,
+        stage_timeout: args.timeout,
         connect_timeout: Duration::max(connect_timeout, Duration::from_millis(1)),
-        until,
-        cert_policy: args.cert_policy.parse::<CertPolicy>()?,
+        until: args.until,
+        cert_policy: args.cert_policy,
         trust,
         server_name: args.server_name.clone(),
         expiry_warning_days: args.expiry_warning_days,
-        pin: args.pin.as_deref().map(str::parse).transpose()?,
+        pin: args.pin.clone(),
         known_hosts,
     })
 }
 
-async fn probe(args: ProbeArgs) -> ExitCode {
-    let target: Target = match args.target.parse() {
-        Ok(target) => target,
-        Err(e) => return usage_error(e),
-    };
-    let options = match probe_options(&args.connect) {
-        Ok(options) => options,
-        Err(e) => return usage_error(e),
-    };
-    let report = rdpscope::probe(&target, &options).await;
+async fn probe(args: ProbeArgs) -> Outcome {
+    let options = probe_options(&args.connect)?;
+    let report = rdpscope::probe(&args.target, &options).await;
     // Warnings go to stderr too, so that they reach the user whatever reads stdout.
     for warning in &report.warnings {
         say(format_args!("warning: {}", rdpscope::text::escape(warning)));
     }
-    let written = if args.json {
-        print_json(&report)
-    } else {
-        emit(&rdpscope::report::render_human(&report))
-    };
-    if let Err(code) = written {
-        return code;
-    }
-    ExitCode::from(u8::try_from(report.exit_code()).unwrap_or(EXIT_INTERNAL))
+    output(args.json, &report, rdpscope::report::render_human)?;
+    Ok(ExitCode::from(
+        u8::try_from(report.exit_code()).unwrap_or(EXIT_INTERNAL),
+    ))
 }

@@ -514,3 +514,31 @@ async fn pin_mismatch_exits_14_with_certificate_changed() {
         .as_str()
         .is_some_and(|m| m.contains("certificate changed")));
 }
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_command_line_definition() {
+    for (shell, marker) in [
+        ("bash", "_rdpscope()"),
+        ("zsh", "#compdef rdpscope"),
+        ("fish", "complete -c rdpscope"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let output = rdpscope(&["completions", shell], None);
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        assert!(script.contains(marker), "{shell}: {script}");
+        // Every subcommand and a nested option are offered.
+        for word in ["probe", "explain", "scenarios", "cert-policy"] {
+            assert!(script.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let output = rdpscope(&["man"], None);
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        page.contains(".TH rdpscope 1") && page.contains("probe"),
+        "{page}"
+    );
+    let output = rdpscope(&["completions", "tcsh"], None);
+    assert_eq!(output.status.code(), Some(2));
+}

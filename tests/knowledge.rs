@@ -50,7 +50,7 @@ fn every_failing_scenario_maps_to_an_mstsc_code_and_a_cause() {
         error.neg_failure_code = expected.neg_failure_code;
         error.ntstatus = expected.ntstatus;
         error.errinfo = expected.errinfo;
-        error.finding = expected.finding.map(str::to_owned);
+        error.finding = expected.finding;
         let diagnosis = diagnose(&error).unwrap_or_else(|| panic!("{scenario}: no diagnosis"));
         assert!(!diagnosis.mstsc.is_empty(), "{scenario}: no mstsc code");
         assert!(!diagnosis.causes.is_empty(), "{scenario}: no cause");
@@ -176,7 +176,7 @@ fn certificate_failures_rank_causes_by_the_decisive_finding() {
         ("pin_mismatch", "cert_changed", 0x907),
     ] {
         let mut error = ProbeError::new(Stage::Certificate, FailureKind::Certificate, "");
-        error.finding = Some(finding.to_owned());
+        error.finding = Some(finding.parse().expect("a finding code"));
         let diagnosis = diagnose(&error).expect("diagnosis");
         assert_eq!(diagnosis.causes[0].id, first_cause, "{finding}");
         assert_eq!(diagnosis.mstsc[0].disconnect, code, "{finding}");

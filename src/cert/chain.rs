@@ -5,7 +5,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use super::leaf::{rsa_bits, validity, weak_signature};
-use super::{finding, TrustStore};
+use super::{finding, FindingCode, TrustStore};
 use crate::report::{Finding, Severity};
 
 /// How long a path may get before we stop following it.
@@ -70,7 +70,7 @@ pub(super) fn analyze(
             used[index] = true;
             findings.push(finding(
                 Severity::Error,
-                "unparsable",
+                FindingCode::Unparsable,
                 format!(
                     "certificate {} of the chain cannot be parsed as X.509",
                     index + 1
@@ -86,7 +86,7 @@ pub(super) fn analyze(
         if depth == MAX_PATH {
             findings.push(finding(
                 Severity::Error,
-                "chain_too_long",
+                FindingCode::ChainTooLong,
                 format!(
                     "the path from the certificate has more than {MAX_PATH} certificates; rdpscope stops there, so the chain cannot be verified (RDP servers send 1 to 4)"
                 ),
@@ -105,7 +105,7 @@ pub(super) fn analyze(
         if let Some(bits) = rsa_bits(cert).filter(|bits| *bits < MIN_RSA_BITS) {
             findings.push(finding(
                 Severity::Error,
-                "weak_key",
+                FindingCode::WeakKey,
                 format!(
                     "{what} has a {bits}-bit RSA key; at least {MIN_RSA_BITS} bits are required"
                 ),
@@ -119,7 +119,7 @@ pub(super) fn analyze(
             if let Some(algorithm) = weak_signature(cert) {
                 findings.push(finding(
                     Severity::Error,
-                    "weak_signature",
+                    FindingCode::WeakSignature,
                     format!("{what} is signed with {algorithm}, which is broken"),
                 ));
             }
@@ -135,7 +135,7 @@ pub(super) fn analyze(
                 if current == 0 {
                     findings.push(finding(
                         Severity::Info,
-                        "self_signed_trusted",
+                        FindingCode::SelfSignedTrusted,
                         "the self-signed certificate is itself trusted (system roots or --ca-file)"
                             .to_owned(),
                     ));
@@ -143,13 +143,13 @@ pub(super) fn analyze(
             } else if current == 0 {
                 findings.push(finding(
                     Severity::Warning,
-                    "self_signed",
+                    FindingCode::SelfSigned,
                     "the certificate is self-signed (the RDP default): clients cannot verify the server's identity".to_owned(),
                 ));
             } else {
                 findings.push(finding(
                     Severity::Warning,
-                    "untrusted_issuer",
+                    FindingCode::UntrustedIssuer,
                     format!("the chain ends at the root `{}`, which is not trusted (system roots and --ca-file)", name(cert)),
                 ));
             }
@@ -178,7 +178,7 @@ pub(super) fn analyze(
                 if !is_ca {
                     findings.push(finding(
                         Severity::Error,
-                        "issuer_not_ca",
+                        FindingCode::IssuerNotCa,
                         format!(
                             "`{}` is presented as the issuer of `{}` but is not a CA certificate (basicConstraints cA)",
                             name(issuer),
@@ -189,7 +189,7 @@ pub(super) fn analyze(
                 if signed_by(cert, issuer) == Some(false) {
                     findings.push(finding(
                         Severity::Error,
-                        "bad_signature",
+                        FindingCode::BadSignature,
                         format!(
                             "the signature of `{}` does not verify with the key of `{}`, the certificate presented as its issuer",
                             name(cert),
@@ -219,7 +219,7 @@ pub(super) fn analyze(
             findings.push(if named_anchor {
                 finding(
                     Severity::Error,
-                    "bad_signature",
+                    FindingCode::BadSignature,
                     format!(
                         "`{}` names the trusted CA `{}` as its issuer, but that CA's key did not sign it",
                         name(cert),
@@ -229,7 +229,7 @@ pub(super) fn analyze(
             } else if let Some(url) = ca_issuers_url(cert) {
                 finding(
                     Severity::Warning,
-                    "chain_incomplete",
+                    FindingCode::ChainIncomplete,
                     format!(
                         "the server did not send the intermediate certificate `{}` (published at {url}); add it to the certificate chain on the server",
                         cert.issuer()
@@ -238,7 +238,7 @@ pub(super) fn analyze(
             } else {
                 finding(
                     Severity::Warning,
-                    "untrusted_issuer",
+                    FindingCode::UntrustedIssuer,
                     format!(
                         "the issuer `{}` is neither a trusted CA (system roots and --ca-file) nor presented by the server",
                         cert.issuer()
@@ -252,7 +252,7 @@ pub(super) fn analyze(
     if out_of_order {
         findings.push(finding(
             Severity::Warning,
-            "chain_order",
+            FindingCode::ChainOrder,
             "the server sends its intermediate certificates out of order (each should follow the certificate it issued)".to_owned(),
         ));
     }
@@ -260,7 +260,7 @@ pub(super) fn analyze(
     if extra > 0 {
         findings.push(finding(
             Severity::Info,
-            "chain_extra",
+            FindingCode::ChainExtra,
             format!("the server sends {extra} certificate(s) that are not part of the chain"),
         ));
     }

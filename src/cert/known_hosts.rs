@@ -28,7 +28,7 @@ use base64::Engine as _;
 use sha1::Digest as _;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
-use super::finding;
+use super::{finding, FindingCode};
 use crate::report::{Finding, Severity};
 
 /// The file under the user's configuration directory that `--tofu` uses.
@@ -143,7 +143,7 @@ impl Check {
         match self {
             Check::Added(new) => finding(
                 Severity::Info,
-                "known_host_added",
+                FindingCode::KnownHostAdded,
                 format!(
                     "first contact: recorded sha256:{} for {} port {} in {} (trust on first use)",
                     new.sha256,
@@ -154,7 +154,7 @@ impl Check {
             ),
             Check::Matched(old) => finding(
                 Severity::Info,
-                "known_host_matched",
+                FindingCode::KnownHostMatched,
                 format!(
                     "the certificate is the one recorded for {} port {} on {} ({})",
                     old.host,
@@ -174,7 +174,7 @@ impl Check {
                 };
                 finding(
                     Severity::Error,
-                    "certificate_changed",
+                    FindingCode::CertificateChanged,
                     format!(
                         "certificate changed since {}: {} records sha1:{} (sha256:{}) for {} port {}, the server presented sha1:{} (sha256:{}); {how}; if the change is expected, delete that line",
                         old.first_seen,

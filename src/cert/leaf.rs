@@ -3,7 +3,7 @@
 use x509_parser::prelude::{GeneralName, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use super::{finding, rfc3339, AnalysisOptions};
+use super::{finding, rfc3339, AnalysisOptions, FindingCode};
 use crate::report::{CertificateInfo, Finding, Severity};
 
 /// Remote Desktop Authentication (Microsoft), accepted by RDP clients instead of serverAuth.
@@ -92,13 +92,13 @@ pub(super) fn validity(
         let days = (now - not_after).whole_days();
         findings.push(finding(
             Severity::Error,
-            "expired",
+            FindingCode::Expired,
             format!("{what} expired on {} ({days} days ago)", date(not_after)),
         ));
     } else if (not_after - now).whole_days() < expiry_warning_days {
         findings.push(finding(
             Severity::Warning,
-            "expires_soon",
+            FindingCode::ExpiresSoon,
             format!(
                 "{what} expires on {} (in {} days)",
                 date(not_after),
@@ -109,7 +109,7 @@ pub(super) fn validity(
     if now < not_before {
         findings.push(finding(
             Severity::Error,
-            "not_yet_valid",
+            FindingCode::NotYetValid,
             format!(
                 "{what} is not valid before {} (check the clocks too)",
                 date(not_before)
@@ -175,7 +175,7 @@ fn name_finding(leaf: &X509Certificate<'_>, server_name: &str, trusted: bool) ->
         } else {
             Severity::Warning
         },
-        "name_mismatch",
+        FindingCode::NameMismatch,
         format!("the certificate is not valid for `{server_name}` (it names {presented})"),
     ))
 }
@@ -199,7 +199,7 @@ fn eku_finding(leaf: &X509Certificate<'_>) -> Option<Finding> {
         Err(e) => {
             return Some(finding(
                 Severity::Error,
-                "eku_not_server_auth",
+                FindingCode::EkuNotServerAuth,
                 format!("the extended key usage extension cannot be parsed ({e})"),
             ));
         }
@@ -213,7 +213,7 @@ fn eku_finding(leaf: &X509Certificate<'_>) -> Option<Finding> {
     }
     Some(finding(
         Severity::Error,
-        "eku_not_server_auth",
+        FindingCode::EkuNotServerAuth,
         "the extended key usage allows neither Server Authentication (1.3.6.1.5.5.7.3.1) nor Remote Desktop Authentication (1.3.6.1.4.1.311.54.1.2): clients refuse it for RDP".to_owned(),
     ))
 }
@@ -225,7 +225,7 @@ fn key_usage_finding(leaf: &X509Certificate<'_>) -> Option<Finding> {
         Err(e) => {
             return Some(finding(
                 Severity::Error,
-                "key_usage_missing",
+                FindingCode::KeyUsageMissing,
                 format!("the key usage extension cannot be parsed ({e})"),
             ));
         }
@@ -242,7 +242,7 @@ fn key_usage_finding(leaf: &X509Certificate<'_>) -> Option<Finding> {
     };
     Some(finding(
         Severity::Error,
-        "key_usage_missing",
+        FindingCode::KeyUsageMissing,
         format!("the key usage lacks {needs}, so the key cannot be used for the TLS handshake"),
     ))
 }

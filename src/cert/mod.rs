@@ -3,6 +3,7 @@
 
 pub mod cache;
 mod chain;
+mod code;
 pub mod known_hosts;
 mod leaf;
 
@@ -12,6 +13,8 @@ use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use sha1::Digest as _;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+pub use code::FindingCode;
 
 use crate::report::{CertificateInfo, ChainCertificate, Finding, Severity};
 
@@ -42,13 +45,20 @@ impl CertPolicy {
         }
     }
 
-    /// Whether the findings fail the certificate stage under this policy.
-    pub fn fails(self, findings: &[Finding]) -> bool {
+    /// Whether a finding of this severity fails the certificate stage under this policy:
+    /// the one rule every verdict on findings follows (the probe's certificate stage, the
+    /// fixtures' expected results, the decisive finding of a failure).
+    pub const fn decides(self, severity: Severity) -> bool {
         match self {
-            CertPolicy::Strict => findings.iter().any(|f| f.severity >= Severity::Warning),
-            CertPolicy::Default => findings.iter().any(|f| f.severity == Severity::Error),
+            CertPolicy::Strict => !matches!(severity, Severity::Info),
+            CertPolicy::Default => matches!(severity, Severity::Error),
             CertPolicy::Warn | CertPolicy::Ignore => false,
         }
+    }
+
+    /// Whether the findings fail the certificate stage under this policy.
+    pub fn fails(self, findings: &[Finding]) -> bool {
+        findings.iter().any(|f| self.decides(f.severity))
     }
 }
 
@@ -257,10 +267,10 @@ pub struct AnalysisOptions<'a> {
 }
 
 /// A finding; the message is [escaped](crate::text::escape), as it quotes certificate names.
-pub(crate) fn finding(severity: Severity, code: &str, message: String) -> Finding {
+pub(crate) fn finding(severity: Severity, code: FindingCode, message: String) -> Finding {
     Finding {
         severity,
-        code: code.to_owned(),
+        code,
         message: crate::text::escaped(&message),
     }
 }
@@ -270,13 +280,22 @@ pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.to_string())
 }
 
-/// Whether the stage fails: with a pin, exactly when the pin does not match; otherwise per
-/// the policy.
+/// The findings that decide the certificate stage, most severe first: with a pin, the
+/// `pin_mismatch` finding (a pin decides alone); otherwise those the policy
+/// [decides](CertPolicy::decides) on. The stage fails exactly when this is not empty.
+pub fn decisive(info: &CertificateInfo, policy: CertPolicy) -> Vec<&Finding> {
+    info.findings
+        .iter()
+        .filter(|f| match info.pin_matched {
+            Some(_) => f.code == FindingCode::PinMismatch,
+            None => policy.decides(f.severity),
+        })
+        .collect()
+}
+
+/// Whether the certificate stage fails: some finding is [decisive].
 pub fn stage_fails(info: &CertificateInfo, policy: CertPolicy) -> bool {
-    match info.pin_matched {
-        Some(matched) => !matched,
-        None => policy.fails(&info.findings),
-    }
+    !decisive(info, policy).is_empty()
 }
 
 /// Analyses the chain the server presented (leaf first) and returns the facts and every
@@ -314,7 +333,7 @@ fn analyze_until(
     let Some(leaf_der) = chain.first() else {
         info.findings.push(finding(
             Severity::Error,
-            "no_certificate",
+            FindingCode::NoCertificate,
             "the server presented no certificate".to_owned(),
         ));
         return (info, timeless);
@@ -325,11 +344,11 @@ fn analyze_until(
         let matched = pin.matches(leaf_der.as_ref());
         info.pin_matched = Some(matched);
         info.findings.push(if matched {
-            finding(Severity::Info, "pin_matched", format!("the certificate matches the pin {pin}"))
+            finding(Severity::Info, FindingCode::PinMatched, format!("the certificate matches the pin {pin}"))
         } else {
             finding(
                 Severity::Error,
-                "pin_mismatch",
+                FindingCode::PinMismatch,
                 format!(
                     "certificate changed: the server presented sha256:{} (sha1:{}), the pin is {pin}",
                     info.sha256, info.sha1
@@ -366,7 +385,7 @@ fn analyze_until(
     let Some(leaf) = &parsed[0] else {
         info.findings.push(finding(
             Severity::Error,
-            "unparsable",
+            FindingCode::Unparsable,
             "the server certificate cannot be parsed as X.509".to_owned(),
         ));
         return (info, timeless);
@@ -387,7 +406,7 @@ fn analyze_until(
     if !info.trusted && info.findings.iter().all(|f| f.severity < Severity::Warning) {
         info.findings.push(finding(
             Severity::Error,
-            "chain_unverified",
+            FindingCode::ChainUnverified,
             "the chain could not be verified to a trust anchor, and the analysis found no reason: treat the certificate as unverified".to_owned(),
         ));
     }
@@ -431,7 +450,10 @@ mod tests {
             pin: None,
         };
         let info = analyze(&[CertificateDer::from(der)], &options);
-        info.findings.into_iter().map(|f| f.code).collect()
+        info.findings
+            .into_iter()
+            .map(|f| f.code.name().to_owned())
+            .collect()
     }
 
     fn ymd(year: i32, month: u8, day: u8) -> time::OffsetDateTime {

@@ -52,7 +52,7 @@ struct Rule {
     kind: FailureKind,
     code: Option<u32>,
     /// Matches the decisive certificate finding when set.
-    finding: Option<&'static [&'static str]>,
+    finding: Option<&'static [FindingCode]>,
     mstsc: &'static [(u32, u32)],
     causes: &'static [&'static str],
 }
@@ -77,7 +77,7 @@ const fn rule(
 }
 
 const fn certificate_rule(
-    findings: &'static [&'static str],
+    findings: &'static [FindingCode],
     mstsc: &'static [(u32, u32)],
     causes: &'static [&'static str],
 ) -> Rule {
@@ -91,6 +91,7 @@ const fn certificate_rule(
     }
 }
 
+use crate::cert::FindingCode;
 use FailureKind as K;
 
 /// mstsc's "socket closed" disconnect reason, the 0x904 of "0x904 / extended 0x7".
@@ -217,22 +218,22 @@ static RULES: &[Rule] = &[
     ),
     // SSL_ERR_CERT_EXPIRED: "expired or invalid"; a changed certificate is "unexpected".
     certificate_rule(
-        &["expired", "not_yet_valid"],
+        &[FindingCode::Expired, FindingCode::NotYetValid],
         &[(0x1B07, 0)],
         &["cert_expired"],
     ),
     certificate_rule(
-        &["pin_mismatch", "certificate_changed"],
+        &[FindingCode::PinMismatch, FindingCode::CertificateChanged],
         &[(0x907, 0)],
         &["cert_changed"],
     ),
     certificate_rule(
         &[
-            "self_signed",
-            "untrusted_issuer",
-            "chain_incomplete",
-            "chain_order",
-            "name_mismatch",
+            FindingCode::SelfSigned,
+            FindingCode::UntrustedIssuer,
+            FindingCode::ChainIncomplete,
+            FindingCode::ChainOrder,
+            FindingCode::NameMismatch,
         ],
         &[(0x1B07, 0)],
         &["cert_identity"],
@@ -470,12 +471,8 @@ pub fn diagnose(error: &ProbeError) -> Option<Diagnosis> {
         r.kind == error.kind
             && r.stage.is_none_or(|s| s == error.stage)
             && r.code.is_none_or(|c| Some(c) == code)
-            && r.finding.is_none_or(|f| {
-                error
-                    .finding
-                    .as_deref()
-                    .is_some_and(|found| f.contains(&found))
-            })
+            && r.finding
+                .is_none_or(|f| error.finding.is_some_and(|found| f.contains(&found)))
     })?;
     Some(Diagnosis {
         mstsc: rule
@@ -551,4 +548,23 @@ pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
     stages.sort();
     stages.dedup();
     stages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cause, RULES};
+
+    /// `diagnose` looks causes up by id and would silently drop one that does not exist.
+    #[test]
+    fn every_cause_a_rule_names_exists() {
+        for (index, rule) in RULES.iter().enumerate() {
+            assert!(!rule.causes.is_empty(), "rule {index} names no cause");
+            for id in rule.causes {
+                assert!(
+                    cause(id).is_some(),
+                    "rule {index} names unknown cause `{id}`"
+                );
+            }
+        }
+    }
 }

@@ -1,14 +1,13 @@
 //! One connection of the mock server: the scenario's behaviour on the wire.
 
 use std::borrow::Cow;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use ironrdp_acceptor::{Acceptor, AcceptorState, DesktopSize};
 use ironrdp_connector::sspi::generator::NetworkRequest;
-use ironrdp_connector::{ConnectorError, ConnectorResult, Sequence as _, ServerName};
+use ironrdp_connector::{ConnectorResult, Sequence as _, ServerName};
 use ironrdp_core::{encode_vec, WriteBuf};
 use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, SendDataIndication};
 use ironrdp_pdu::nego::{self, SecurityProtocol};
@@ -17,7 +16,7 @@ use ironrdp_pdu::rdp::capability_sets::{
     MajorPlatformType, MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, Pointer,
     VirtualChannel, VirtualChannelFlags,
 };
-use ironrdp_pdu::rdp::client_info::{CompressionType, Credentials};
+use ironrdp_pdu::rdp::client_info::CompressionType;
 use ironrdp_pdu::rdp::headers::{
     CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu,
     StreamPriority,
@@ -25,10 +24,11 @@ use ironrdp_pdu::rdp::headers::{
 use ironrdp_pdu::rdp::server_error_info::{ErrorInfo, ServerSetErrorInfoPdu};
 use ironrdp_pdu::x224::X224;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
-use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
+use super::wire::{close, drain, timed, Config, ConnError};
 use super::Scenario;
 use crate::Stage;
 
@@ -43,17 +43,6 @@ pub(crate) const DESKTOP_SIZE: DesktopSize = DesktopSize {
     width: 1024,
     height: 768,
 };
-
-/// What every connection of one server shares.
-pub(crate) struct Config {
-    pub(crate) scenario: Scenario,
-    pub(crate) tls: tokio_rustls::TlsAcceptor,
-    pub(crate) public_key: Vec<u8>,
-    pub(crate) credentials: Credentials,
-    pub(crate) timeout: Duration,
-    /// How long to wait before every answer (the slow server).
-    pub(crate) delay: Duration,
-}
 
 /// The stage a connection is in when the acceptor is in `state`, for the close-at-stage
 /// scenarios.
@@ -147,49 +136,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CutCredssp<S> {
     }
 }
 
-/// Why a connection ended early. Logged, never fatal to the server.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ConnError {
-    #[error("client closed the connection")]
-    Closed,
-    #[error("i/o error: {0}")]
-    Io(io::Error),
-    #[error("timed out after {0:?} waiting for {1}")]
-    Timeout(Duration, &'static str),
-    #[error("{0}")]
-    Rdp(String),
-}
-
-impl From<io::Error> for ConnError {
-    fn from(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            ConnError::Closed
-        } else {
-            ConnError::Io(e)
-        }
-    }
-}
-
-impl From<ConnectorError> for ConnError {
-    fn from(e: ConnectorError) -> Self {
-        ConnError::Rdp(e.report().to_string())
-    }
-}
-
-async fn timed<T, E>(
-    limit: Duration,
-    what: &'static str,
-    fut: impl Future<Output = Result<T, E>>,
-) -> Result<T, ConnError>
-where
-    ConnError: From<E>,
-{
-    match tokio::time::timeout(limit, fut).await {
-        Ok(result) => result.map_err(ConnError::from),
-        Err(_) => Err(ConnError::Timeout(limit, what)),
-    }
-}
-
 pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -197,24 +143,11 @@ pub(crate) async fn serve(
 ) -> Result<(), ConnError> {
     stream.set_nodelay(true)?;
 
+    // The scenarios that are short byte scripts: their table in `raw` says which.
+    if let Some(behaviour) = super::raw::behaviour(config.scenario) {
+        return super::raw::serve(stream, peer, config, behaviour).await;
+    }
     match config.scenario {
-        Scenario::CloseOnAccept
-        | Scenario::ResetAfterConnectionRequest
-        | Scenario::HttpServer
-        | Scenario::SshServer
-        | Scenario::TlsFirstServer
-        | Scenario::GarbageReply
-        | Scenario::TruncatedTpkt
-        | Scenario::BadTpktVersion
-        | Scenario::SelectsStandardRdpSecurity
-        | Scenario::SelectsUnofferedProtocol
-        | Scenario::NoNegotiationResponse
-        | Scenario::TlsHandshakeFailure
-        | Scenario::CloseDuringTlsHandshake
-        | Scenario::TlsVersionTooOld
-        | Scenario::SilentDuring(Stage::Tls)
-        | Scenario::SilentAfterCredsspMessage(1)
-        | Scenario::CredsspError(_) => super::raw::serve(stream, peer, config).await,
         // Nothing listens, so no connection ever gets here.
         Scenario::NothingListening => Ok(()),
         Scenario::BlackHole => {
@@ -246,20 +179,8 @@ pub(crate) async fn serve(
             close(framed.into_inner().0, config.timeout).await;
             Ok(())
         }
-        Scenario::SuccessTls
-        | Scenario::SuccessHybrid
-        | Scenario::SuccessHybridEx
-        | Scenario::Certificate(_)
-        | Scenario::CertificateChangesEveryConnection
-        | Scenario::WrongPassword
-        | Scenario::EarlyUserAuthorizationDenied
-        | Scenario::CloseAfterNtlmAuthenticate
-        | Scenario::CloseDuring(_)
-        | Scenario::ServerErrorInfo(_)
-        | Scenario::LicensingErrorNoLicenseServer
-        | Scenario::SlowServer
-        | Scenario::SilentDuring(_)
-        | Scenario::SilentAfterCredsspMessage(_) => accept(stream, peer, config).await,
+        // Every other scenario speaks RDP through IronRDP's acceptor.
+        _ => accept(stream, peer, config).await,
     }
 }
 
@@ -593,33 +514,6 @@ fn send_data_indication(user_data: Vec<u8>) -> Result<Vec<u8>, ConnError> {
     };
     encode_vec(&X224(indication))
         .map_err(|e| ConnError::Rdp(format!("encode Send Data Indication: {e}")))
-}
-
-/// Closes the way a server does: TLS close_notify if any, FIN, then reads and discards until
-/// the client closes too, so that unread client data never turns the FIN into a reset.
-pub(crate) async fn close<S>(mut stream: S, limit: Duration)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let _ = tokio::time::timeout(limit, stream.shutdown()).await;
-    drain(stream, limit).await;
-}
-
-/// Reads and discards until EOF, an error or `limit`.
-pub(crate) async fn drain<S>(mut stream: S, limit: Duration)
-where
-    S: AsyncRead + Unpin,
-{
-    let mut sink = [0u8; 4096];
-    let _ = tokio::time::timeout(limit, async {
-        loop {
-            match stream.read(&mut sink).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
 }
 
 /// The server capability sets of the Demand Active PDU.

@@ -20,11 +20,13 @@
 //! IronRDP's acceptor futures are `!Send`, so every server runs on one dedicated thread with
 //! a current-thread tokio runtime and a `LocalSet`; each connection is a local task.
 
+mod catalogue;
 pub(crate) mod cert;
 mod check;
 pub(crate) mod conn;
 mod raw;
 mod scenario;
+mod wire;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -36,6 +38,7 @@ use ironrdp_pdu::rdp::client_info::Credentials;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
+pub use self::catalogue::{catalogue, render_catalogue, CatalogueEntry};
 pub use self::scenario::{
     Expected, Scenario, UnknownScenario, ERRINFO_SERVER_DENIED_CONNECTION,
     HYBRID_REQUIRED_BY_SERVER, INCONSISTENT_FLAGS, SSL_CERT_NOT_ON_SERVER,
@@ -220,7 +223,7 @@ impl MockServerBuilder {
             }
         };
 
-        let config = conn::Config {
+        let config = wire::Config {
             scenario: self.scenario,
             tls: tokio_rustls::TlsAcceptor::from(tls),
             public_key,
@@ -286,7 +289,7 @@ pub(crate) fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
 
 async fn accept_loop(
     listener: tokio::net::TcpListener,
-    config: conn::Config,
+    config: wire::Config,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let config = Rc::new(config);

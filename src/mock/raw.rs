@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tracing::info;
 
-use super::conn::{close, drain, Config, ConnError};
+use super::wire::{close, drain, Config, ConnError};
 use super::Scenario;
 
 /// How a raw scenario ends the connection.
@@ -40,7 +40,7 @@ enum Step {
 }
 
 /// What a raw scenario does: a short script, then how the connection ends.
-struct Behaviour {
+pub(crate) struct Behaviour {
     script: Vec<Step>,
     end: End,
 }
@@ -54,7 +54,7 @@ fn confirm(protocol: SecurityProtocol) -> Vec<u8> {
 }
 
 /// The behaviour of a raw scenario, or `None` for the scenarios that speak RDP.
-fn behaviour(scenario: Scenario) -> Option<Behaviour> {
+pub(crate) fn behaviour(scenario: Scenario) -> Option<Behaviour> {
     use Step::{Read, SelectNla, Tls, Write};
     let after_request = |reply: &[u8], end| Behaviour {
         script: vec![Read, Write(reply.to_vec())],
@@ -191,10 +191,8 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     config: &Config,
+    behaviour: Behaviour,
 ) -> Result<(), ConnError> {
-    let Some(behaviour) = behaviour(config.scenario) else {
-        return Err(ConnError::Rdp("not a raw scenario".to_owned()));
-    };
     if behaviour.end == End::Reset {
         // A zero linger time makes close() send RST and never blocks, which is the
         // blocking the deprecation warns about.

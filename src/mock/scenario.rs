@@ -129,7 +129,7 @@ pub struct Expected {
     /// The ERRINFO code of a Set Error Info PDU.
     pub errinfo: Option<u32>,
     /// A certificate finding the report must contain.
-    pub finding: Option<&'static str>,
+    pub finding: Option<crate::cert::FindingCode>,
 }
 
 impl Expected {
@@ -366,85 +366,128 @@ const CREDSSP_SILENCES: [(u8, &str, &str); 3] = [
     ),
 ];
 
+/// A run of the catalogue: one scenario, or rows `start..end` of a family table in their
+/// order (`usize::MAX`: to the end of the table).
+#[derive(Clone, Copy)]
+enum Run {
+    One(Scenario),
+    NegFailures,
+    Certificates,
+    CredsspErrors,
+    Closes,
+    ErrorInfos,
+    Silences(usize, usize),
+    CredsspSilences,
+}
+
+/// The catalogue's order: singles and families as `rdpscope scenarios` lists them.
+const CATALOGUE: &[Run] = &[
+    Run::One(Scenario::SuccessTls),
+    Run::One(Scenario::SuccessHybrid),
+    Run::One(Scenario::SuccessHybridEx),
+    Run::One(Scenario::NothingListening),
+    Run::One(Scenario::CloseOnAccept),
+    Run::One(Scenario::ResetAfterConnectionRequest),
+    Run::One(Scenario::BlackHole),
+    Run::One(Scenario::HttpServer),
+    Run::One(Scenario::SshServer),
+    Run::One(Scenario::TlsFirstServer),
+    Run::One(Scenario::GarbageReply),
+    Run::One(Scenario::TruncatedTpkt),
+    Run::One(Scenario::BadTpktVersion),
+    Run::NegFailures,
+    Run::One(Scenario::SelectsStandardRdpSecurity),
+    Run::One(Scenario::SelectsUnofferedProtocol),
+    Run::One(Scenario::NoNegotiationResponse),
+    Run::One(Scenario::CloseAfterConnectionRequest),
+    Run::One(Scenario::TlsHandshakeFailure),
+    Run::One(Scenario::CloseDuringTlsHandshake),
+    Run::One(Scenario::TlsVersionTooOld),
+    Run::Certificates,
+    Run::One(Scenario::CertificateChangesEveryConnection),
+    Run::One(Scenario::WrongPassword),
+    Run::CredsspErrors,
+    Run::One(Scenario::EarlyUserAuthorizationDenied),
+    Run::One(Scenario::CloseAfterNtlmAuthenticate),
+    Run::Closes,
+    Run::ErrorInfos,
+    Run::One(Scenario::LicensingErrorNoLicenseServer),
+    Run::One(Scenario::SlowServer),
+    // Silence in the order a connection meets it: TLS, then CredSSP, then activation.
+    Run::Silences(0, 1),
+    Run::CredsspSilences,
+    Run::Silences(1, usize::MAX),
+];
+
+/// Rows `start..end` of a table of `len` rows.
+const fn bounds(start: usize, end: usize, len: usize) -> (usize, usize) {
+    (start, if end < len { end } else { len })
+}
+
+impl Run {
+    /// The rows of the family table this run takes.
+    const fn range(self) -> (usize, usize) {
+        match self {
+            Run::One(_) => (0, 1),
+            Run::NegFailures => (0, NEG_FAILURES.len()),
+            Run::Certificates => (0, CERTIFICATES.len()),
+            Run::CredsspErrors => (0, CREDSSP_ERRORS.len()),
+            Run::Closes => (0, CLOSES.len()),
+            Run::ErrorInfos => (0, ERROR_INFOS.len()),
+            Run::Silences(start, end) => bounds(start, end, SILENCES.len()),
+            Run::CredsspSilences => (0, CREDSSP_SILENCES.len()),
+        }
+    }
+
+    /// The scenario of row `i`.
+    const fn member(self, i: usize) -> Scenario {
+        match self {
+            Run::One(scenario) => scenario,
+            Run::NegFailures => Scenario::NegotiationFailure(NEG_FAILURES[i].0),
+            Run::Certificates => Scenario::Certificate(CERTIFICATES[i].0),
+            Run::CredsspErrors => Scenario::CredsspError(CREDSSP_ERRORS[i].0),
+            Run::Closes => Scenario::CloseDuring(CLOSES[i].0),
+            Run::ErrorInfos => Scenario::ServerErrorInfo(ERROR_INFOS[i].0),
+            Run::Silences(..) => Scenario::SilentDuring(SILENCES[i].0),
+            Run::CredsspSilences => Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[i].0),
+        }
+    }
+}
+
+/// The number of scenarios in [`CATALOGUE`].
+const COUNT: usize = {
+    let mut count = 0;
+    let mut r = 0;
+    while r < CATALOGUE.len() {
+        let (start, end) = CATALOGUE[r].range();
+        count += end - start;
+        r += 1;
+    }
+    count
+};
+
+/// [`CATALOGUE`] expanded into its scenarios.
+const fn catalogue() -> [Scenario; COUNT] {
+    let mut all = [Scenario::SuccessTls; COUNT];
+    let mut n = 0;
+    let mut r = 0;
+    while r < CATALOGUE.len() {
+        let (start, end) = CATALOGUE[r].range();
+        let mut i = start;
+        while i < end {
+            all[n] = CATALOGUE[r].member(i);
+            n += 1;
+            i += 1;
+        }
+        r += 1;
+    }
+    all
+}
+
 impl Scenario {
-    /// Every concrete scenario, in catalogue order.
-    pub const ALL: &'static [Scenario] = &[
-        Scenario::SuccessTls,
-        Scenario::SuccessHybrid,
-        Scenario::SuccessHybridEx,
-        Scenario::NothingListening,
-        Scenario::CloseOnAccept,
-        Scenario::ResetAfterConnectionRequest,
-        Scenario::BlackHole,
-        Scenario::HttpServer,
-        Scenario::SshServer,
-        Scenario::TlsFirstServer,
-        Scenario::GarbageReply,
-        Scenario::TruncatedTpkt,
-        Scenario::BadTpktVersion,
-        Scenario::NegotiationFailure(NEG_FAILURES[0].0),
-        Scenario::NegotiationFailure(NEG_FAILURES[1].0),
-        Scenario::NegotiationFailure(NEG_FAILURES[2].0),
-        Scenario::NegotiationFailure(NEG_FAILURES[3].0),
-        Scenario::NegotiationFailure(NEG_FAILURES[4].0),
-        Scenario::NegotiationFailure(NEG_FAILURES[5].0),
-        Scenario::SelectsStandardRdpSecurity,
-        Scenario::SelectsUnofferedProtocol,
-        Scenario::NoNegotiationResponse,
-        Scenario::CloseAfterConnectionRequest,
-        Scenario::TlsHandshakeFailure,
-        Scenario::CloseDuringTlsHandshake,
-        Scenario::TlsVersionTooOld,
-        Scenario::Certificate(CERTIFICATES[0].0),
-        Scenario::Certificate(CERTIFICATES[1].0),
-        Scenario::Certificate(CERTIFICATES[2].0),
-        Scenario::Certificate(CERTIFICATES[3].0),
-        Scenario::Certificate(CERTIFICATES[4].0),
-        Scenario::Certificate(CERTIFICATES[5].0),
-        Scenario::Certificate(CERTIFICATES[6].0),
-        Scenario::Certificate(CERTIFICATES[7].0),
-        Scenario::Certificate(CERTIFICATES[8].0),
-        Scenario::Certificate(CERTIFICATES[9].0),
-        Scenario::Certificate(CERTIFICATES[10].0),
-        Scenario::Certificate(CERTIFICATES[11].0),
-        Scenario::Certificate(CERTIFICATES[12].0),
-        Scenario::Certificate(CERTIFICATES[13].0),
-        Scenario::Certificate(CERTIFICATES[14].0),
-        Scenario::Certificate(CERTIFICATES[15].0),
-        Scenario::Certificate(CERTIFICATES[16].0),
-        Scenario::Certificate(CERTIFICATES[17].0),
-        Scenario::Certificate(CERTIFICATES[18].0),
-        Scenario::CertificateChangesEveryConnection,
-        Scenario::WrongPassword,
-        Scenario::CredsspError(CREDSSP_ERRORS[0].0),
-        Scenario::CredsspError(CREDSSP_ERRORS[1].0),
-        Scenario::CredsspError(CREDSSP_ERRORS[2].0),
-        Scenario::CredsspError(CREDSSP_ERRORS[3].0),
-        Scenario::CredsspError(CREDSSP_ERRORS[4].0),
-        Scenario::CredsspError(CREDSSP_ERRORS[5].0),
-        Scenario::EarlyUserAuthorizationDenied,
-        Scenario::CloseAfterNtlmAuthenticate,
-        Scenario::CloseDuring(CLOSES[0].0),
-        Scenario::CloseDuring(CLOSES[1].0),
-        Scenario::CloseDuring(CLOSES[2].0),
-        Scenario::CloseDuring(CLOSES[3].0),
-        Scenario::CloseDuring(CLOSES[4].0),
-        Scenario::ServerErrorInfo(ERROR_INFOS[0].0),
-        Scenario::ServerErrorInfo(ERROR_INFOS[1].0),
-        Scenario::ServerErrorInfo(ERROR_INFOS[2].0),
-        Scenario::ServerErrorInfo(ERROR_INFOS[3].0),
-        Scenario::LicensingErrorNoLicenseServer,
-        Scenario::SlowServer,
-        Scenario::SilentDuring(SILENCES[0].0),
-        Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[0].0),
-        Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[1].0),
-        Scenario::SilentAfterCredsspMessage(CREDSSP_SILENCES[2].0),
-        Scenario::SilentDuring(SILENCES[1].0),
-        Scenario::SilentDuring(SILENCES[2].0),
-        Scenario::SilentDuring(SILENCES[3].0),
-        Scenario::SilentDuring(SILENCES[4].0),
-        Scenario::SilentDuring(SILENCES[5].0),
-    ];
+    /// Every concrete scenario, in catalogue order: built from [`CATALOGUE`] and the family
+    /// tables, so a row added to a family is in the catalogue without another edit.
+    pub const ALL: &'static [Scenario] = &catalogue();
 
     fn spec(&self) -> Spec {
         use FailureKind as K;
@@ -771,7 +814,7 @@ impl fmt::Display for Scenario {
 
 /// Error returned when parsing an unknown scenario name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scenario `{0}`")]
+#[error("unknown scenario `{0}`; see `rdpscope scenarios`")]
 pub struct UnknownScenario(pub String);
 
 impl FromStr for Scenario {

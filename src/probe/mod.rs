@@ -376,7 +376,7 @@ fn certificate_doubt(
         .findings
         .iter()
         .filter(|f| f.severity == crate::report::Severity::Error)
-        .map(|f| f.code.as_str())
+        .map(|f| f.code.name())
         .collect();
     (!errors.is_empty()).then(|| {
         format!(

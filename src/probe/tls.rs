@@ -13,7 +13,7 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use super::io::{io_failure, within};
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::cert::{self, CertPolicy, TrustStore};
-use crate::report::{Severity, TlsInfo};
+use crate::report::TlsInfo;
 use crate::target::Target;
 use crate::{FailureKind, Stage};
 
@@ -340,7 +340,7 @@ fn certificate_stage(
     let summary = if info.findings.is_empty() {
         format!("{}; {}; no findings", info.subject, info.key)
     } else {
-        let codes: Vec<&str> = info.findings.iter().map(|f| f.code.as_str()).collect();
+        let codes: Vec<&str> = info.findings.iter().map(|f| f.code.name()).collect();
         format!(
             "{}; {}; findings: {}",
             info.subject,
@@ -349,19 +349,8 @@ fn certificate_stage(
         )
     };
     rec.detail(Stage::Certificate, summary);
-    let failure = cert::stage_fails(&info, options.cert_policy).then(|| {
-        // The findings that decide the stage, most severe first.
-        let decisive: Vec<&crate::report::Finding> = info
-            .findings
-            .iter()
-            .filter(|f| match info.pin_matched {
-                Some(_) => f.code == "pin_mismatch",
-                None if options.cert_policy == CertPolicy::Strict => {
-                    f.severity >= Severity::Warning
-                }
-                None => f.severity == Severity::Error,
-            })
-            .collect();
+    let decisive = cert::decisive(&info, options.cert_policy);
+    let failure = (!decisive.is_empty()).then(|| {
         let rule = match info.pin_matched {
             Some(_) => "--pin".to_owned(),
             None => format!("policy {}", options.cert_policy.name()),
@@ -375,7 +364,7 @@ fn certificate_stage(
                 messages.join("; ")
             ),
         );
-        failure.0.finding = decisive.first().map(|f| f.code.clone());
+        failure.0.finding = decisive.first().map(|f| f.code);
         failure
     });
     facts.certificate = Some(info);

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Report, Severity, StageStatus};
+use super::{Report, StageStatus};
 use crate::text::escape as esc;
 use crate::Stage;
 
@@ -170,15 +170,11 @@ fn render(report: &Report) -> String {
             );
         }
         for finding in &cert.findings {
-            let severity = match finding.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-                Severity::Info => "info",
-            };
             let _ = writeln!(
                 out,
-                "  {severity:<8}  {:<18} {}",
-                esc(&finding.code),
+                "  {:<8}  {:<18} {}",
+                finding.severity.name(),
+                finding.code,
                 esc(&finding.message)
             );
         }

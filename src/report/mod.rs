@@ -8,6 +8,7 @@ pub use human::{render_explanation, render_human};
 
 use serde::Serialize;
 
+use crate::cert::FindingCode;
 use crate::{FailureKind, Stage};
 
 /// How a probe ended.
@@ -93,7 +94,7 @@ pub struct ProbeError {
     pub tls_alert: Option<String>,
     /// The decisive certificate finding (e.g. `expired`), when the certificate stage failed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub finding: Option<String>,
+    pub finding: Option<FindingCode>,
 }
 
 impl ProbeError {
@@ -164,13 +165,25 @@ pub enum Severity {
     Error,
 }
 
+impl Severity {
+    /// The stable name, as JSON and the fixtures manifest write it: `info`, `warning`,
+    /// `error`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
 /// One finding of the certificate analysis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// Severity.
     pub severity: Severity,
-    /// Stable identifier, e.g. `expired`, `self_signed`, `untrusted_issuer`.
-    pub code: String,
+    /// What the finding is about, e.g. `expired`, `self_signed`, `untrusted_issuer`.
+    pub code: FindingCode,
     /// Plain-English explanation.
     pub message: String,
 }

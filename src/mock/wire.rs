@@ -1,0 +1,96 @@
+//! What every mock connection shares, whatever its scenario: the server's configuration,
+//! why a connection ended early, bounded waits, and closing the way a server does. Both
+//! the RDP connections (`conn`) and the byte scripts (`raw`) build on it; it imports
+//! neither.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use ironrdp_connector::ConnectorError;
+use ironrdp_pdu::rdp::client_info::Credentials;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+
+use super::Scenario;
+
+/// What every connection of one server shares.
+pub(crate) struct Config {
+    pub(crate) scenario: Scenario,
+    pub(crate) tls: tokio_rustls::TlsAcceptor,
+    pub(crate) public_key: Vec<u8>,
+    pub(crate) credentials: Credentials,
+    pub(crate) timeout: Duration,
+    /// How long to wait before every answer (the slow server).
+    pub(crate) delay: Duration,
+}
+
+/// Why a connection ended early. Logged, never fatal to the server.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    #[error("client closed the connection")]
+    Closed,
+    #[error("i/o error: {0}")]
+    Io(io::Error),
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(Duration, &'static str),
+    #[error("{0}")]
+    Rdp(String),
+}
+
+impl From<io::Error> for ConnError {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            ConnError::Closed
+        } else {
+            ConnError::Io(e)
+        }
+    }
+}
+
+impl From<ConnectorError> for ConnError {
+    fn from(e: ConnectorError) -> Self {
+        ConnError::Rdp(e.report().to_string())
+    }
+}
+
+/// `fut`, bounded by `limit` (`what` names the wait in the error).
+pub(crate) async fn timed<T, E>(
+    limit: Duration,
+    what: &'static str,
+    fut: impl Future<Output = Result<T, E>>,
+) -> Result<T, ConnError>
+where
+    ConnError: From<E>,
+{
+    match tokio::time::timeout(limit, fut).await {
+        Ok(result) => result.map_err(ConnError::from),
+        Err(_) => Err(ConnError::Timeout(limit, what)),
+    }
+}
+
+/// Closes the way a server does: TLS close_notify if any, FIN, then reads and discards until
+/// the client closes too, so that unread client data never turns the FIN into a reset.
+pub(crate) async fn close<S>(mut stream: S, limit: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(limit, stream.shutdown()).await;
+    drain(stream, limit).await;
+}
+
+/// Reads and discards until EOF, an error or `limit`.
+pub(crate) async fn drain<S>(mut stream: S, limit: Duration)
+where
+    S: AsyncRead + Unpin,
+{
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
