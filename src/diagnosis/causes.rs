@@ -5,8 +5,7 @@
 use serde::Serialize;
 
 /// Who has to act on a fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// The RDP server (or its administrator).
     Server,
@@ -16,6 +15,24 @@ pub enum Side {
     Network,
     /// Active Directory / the domain.
     Directory,
+}
+
+impl Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl Side {
+    /// The stable name, as JSON writes it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Client => "client",
+            Side::Network => "network",
+            Side::Directory => "directory",
+        }
+    }
 }
 
 /// One remedy.

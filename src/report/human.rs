@@ -26,11 +26,7 @@ fn render_causes(out: &mut String, causes: &[&crate::diagnosis::Cause], limit: u
         let _ = writeln!(out, "     confirm: {}", cause.confirm);
         let _ = writeln!(out, "     it shows: {}", cause.shows);
         for fix in cause.fixes {
-            let side = serde_json::to_value(fix.side)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let _ = writeln!(out, "     fix ({side}): {}", fix.action);
+            let _ = writeln!(out, "     fix ({}): {}", fix.side.name(), fix.action);
         }
     }
     if causes.len() > limit {

@@ -154,8 +154,7 @@ pub struct TlsInfo {
 }
 
 /// Severity of a certificate finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Informational.
     Info,
@@ -163,6 +162,12 @@ pub enum Severity {
     Warning,
     /// A problem that breaks the certificate.
     Error,
+}
+
+impl Serialize for Severity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 impl Severity {
