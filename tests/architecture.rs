@@ -81,7 +81,10 @@ fn the_knowledge_base_and_the_report_do_not_depend_on_the_probe() {
 #[test]
 fn the_knowledge_base_does_not_know_the_report_it_serves() {
     // The report embeds a diagnosis; the knowledge base takes a FailureKey, not a report.
-    assert_eq!(files_using("src/diagnosis", "report::"), Vec::<String>::new());
+    assert_eq!(
+        files_using("src/diagnosis", "report::"),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
