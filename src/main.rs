@@ -411,7 +411,7 @@ async fn bench(args: BenchArgs) -> Outcome {
 
 fn explain(code: &str, extended: Option<&str>, json: bool) -> Outcome {
     let explanation = rdpscope::diagnosis::explain(code, extended).map_err(Fail::usage)?;
-    output(json, &explanation, rdpscope::report::render_explanation)?;
+    output(json, &explanation, rdpscope::diagnosis::render_explanation)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -79,6 +79,15 @@ fn the_knowledge_base_and_the_report_do_not_depend_on_the_probe() {
 }
 
 #[test]
+fn the_knowledge_base_does_not_know_the_report_it_serves() {
+    // The report embeds a diagnosis; the knowledge base takes a FailureKey, not a report.
+    assert_eq!(
+        files_using("src/diagnosis", "report::"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn every_network_wait_of_the_probe_is_bounded_by_the_stage_deadline() {
     let mut waits = files_using("src/probe", "time::timeout");
     waits.sort();

@@ -2,11 +2,12 @@
 //! rdpscope, and how to fix it. Data, one row per cause; the rest of the knowledge base refers
 //! to causes by id.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 /// Who has to act on a fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
     /// The RDP server (or its administrator).
     Server,
@@ -16,6 +17,24 @@ pub enum Side {
     Network,
     /// Active Directory / the domain.
     Directory,
+}
+
+impl Serialize for Side {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl Side {
+    /// The stable name, as JSON writes it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Client => "client",
+            Side::Network => "network",
+            Side::Directory => "directory",
+        }
+    }
 }
 
 /// One remedy.
@@ -333,6 +352,29 @@ pub static CAUSES: &[Cause] = &[
 /// The cause with this id.
 pub fn cause(id: &str) -> Option<&'static Cause> {
     CAUSES.iter().find(|c| c.id == id)
+}
+
+/// Writes the likely causes, most likely first, with how to confirm and fix each (at most `limit`).
+pub fn render_causes(out: &mut String, causes: &[&Cause], limit: usize) {
+    if causes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "likely causes:");
+    for (rank, cause) in causes.iter().take(limit).enumerate() {
+        let _ = writeln!(out, "  {}. {}", rank + 1, cause.title);
+        let _ = writeln!(out, "     confirm: {}", cause.confirm);
+        let _ = writeln!(out, "     it shows: {}", cause.shows);
+        for fix in cause.fixes {
+            let _ = writeln!(out, "     fix ({}): {}", fix.side.name(), fix.action);
+        }
+    }
+    if causes.len() > limit {
+        let _ = writeln!(
+            out,
+            "  (+{} less likely; --json lists all)",
+            causes.len() - limit
+        );
+    }
 }
 
 #[cfg(test)]

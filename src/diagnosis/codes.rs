@@ -409,6 +409,54 @@ pub static EXTENDED_DISCONNECT: &[CodeInfo] = &[
     row(0x7FFF, "exDiscReasonProtocolRangeEnd", "end of the range (4096..=32767) of internal protocol errors", MSTSC_EXTENDED),
 ];
 
+const BCGR_LICENSE_ERROR: &str =
+    "MS-RDPBCGR 2.2.1.12.1.3 Licensing Error Message (LICENSE_ERROR_MESSAGE) dwErrorCode";
+
+/// Licensing Error Message codes (`dwErrorCode`), as a server sends them in an Error Alert.
+pub static LICENSE_ERROR: &[CodeInfo] = &[
+    row(0x01, "ERR_INVALID_SERVER_CERTIFICATE", "the client could not validate the server's licensing certificate (sent by clients)", BCGR_LICENSE_ERROR),
+    row(0x02, "ERR_NO_LICENSE", "the client has no license to present (sent by clients)", BCGR_LICENSE_ERROR),
+    row(0x03, "ERR_INVALID_MAC", "a licensing message failed its integrity check", BCGR_LICENSE_ERROR),
+    row(0x04, "ERR_INVALID_SCOPE", "the client asked for a license of a scope the server does not serve", BCGR_LICENSE_ERROR),
+    row(0x06, "ERR_NO_LICENSE_SERVER", "the session host could not reach an RD license server (or none is configured, or the grace period ended)", BCGR_LICENSE_ERROR),
+    row(0x07, "STATUS_VALID_CLIENT", "no licensing needed: the client is valid and licensing is over", BCGR_LICENSE_ERROR),
+    row(0x08, "ERR_INVALID_CLIENT", "the server does not accept the client's license information", BCGR_LICENSE_ERROR),
+    row(0x0B, "ERR_INVALID_PRODUCTID", "the client's product id is not one the server licenses", BCGR_LICENSE_ERROR),
+    row(0x0C, "ERR_INVALID_MESSAGE_LEN", "a licensing message had an invalid length", BCGR_LICENSE_ERROR),
+];
+
+/// The few words a CredSSP failure's message starts with, per NTSTATUS (the table row has
+/// the full meaning); any other status is "the server rejected the authentication".
+static NTSTATUS_SUMMARY: &[(u32, &str)] = &[
+    (0xC000_006D, "logon failure"),
+    (0xC000_006A, "logon failure"),
+    (0xC000_0064, "logon failure"),
+    (0xC000_0234, "account locked out"),
+    (0xC000_0072, "account disabled"),
+    (0xC000_0193, "account expired"),
+    (0xC000_0071, "password expired"),
+    (0xC000_0224, "password must be changed"),
+    (0xC000_015B, "logon type not granted"),
+    (0xC000_006F, "logon outside allowed hours"),
+    (0xC000_0070, "logon not allowed from this workstation"),
+    (0xC000_006E, "account restriction"),
+];
+
+/// The few words a CredSSP failure's message starts with for `status`.
+pub fn ntstatus_summary(status: u32) -> &'static str {
+    NTSTATUS_SUMMARY
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map_or("the server rejected the authentication", |(_, summary)| {
+            summary
+        })
+}
+
+/// The Licensing Error Message row for a `dwErrorCode`.
+pub fn license_error(code: u32) -> Option<&'static CodeInfo> {
+    find(LICENSE_ERROR, code)
+}
+
 /// Every table with the name [`lookup_name`] reports for it, in lookup order.
 pub static TABLES: &[(&str, &[CodeInfo])] = &[
     ("errinfo", ERRINFO),
@@ -518,6 +566,22 @@ mod tests {
     use std::collections::HashSet;
 
     use super::*;
+
+    #[test]
+    fn every_summarised_ntstatus_is_in_the_table() {
+        for (code, _) in NTSTATUS_SUMMARY {
+            assert!(ntstatus(*code).is_some(), "{code:#x}");
+        }
+        assert_eq!(ntstatus_summary(0xC000_0234), "account locked out");
+        assert_eq!(
+            ntstatus_summary(1),
+            "the server rejected the authentication"
+        );
+        assert_eq!(
+            license_error(0x06).map(|r| r.name),
+            Some("ERR_NO_LICENSE_SERVER")
+        );
+    }
 
     #[test]
     fn codes_and_names_are_unique_within_each_table() {

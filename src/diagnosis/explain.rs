@@ -1,6 +1,8 @@
 //! `rdpscope explain CODE [EXTENDED]`: what a Windows / RDP error code means, at which stages
 //! it arises, its likely causes ranked, how to confirm each with rdpscope and how to fix it.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use super::causes::{cause, Cause};
@@ -246,4 +248,29 @@ pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, Explai
         stages,
         causes,
     })
+}
+/// Renders `rdpscope explain`.
+pub fn render_explanation(explanation: &Explanation) -> String {
+    let mut out = String::new();
+    for m in &explanation.matches {
+        let _ = writeln!(
+            out,
+            "0x{:X} ({}) {}: {}",
+            m.row.code, m.row.code, m.row.name, m.table_title
+        );
+        let _ = writeln!(out, "  meaning: {}", m.row.meaning);
+        if m.row.uncertain {
+            let _ = writeln!(
+                out,
+                "  (uncertain: this meaning could not be confirmed against a public source)"
+            );
+        }
+        let _ = writeln!(out, "  source:  {}", m.row.source);
+    }
+    if !explanation.stages.is_empty() {
+        let stages: Vec<&str> = explanation.stages.iter().map(|s| s.name()).collect();
+        let _ = writeln!(out, "arises at: {}", stages.join(", "));
+    }
+    super::causes::render_causes(&mut out, &explanation.causes, usize::MAX);
+    out
 }

@@ -9,11 +9,11 @@ pub mod codes;
 mod explain;
 mod rules;
 
-pub use causes::{cause, Cause, Fix, Side, CAUSES};
+pub use causes::{cause, render_causes, Cause, Fix, Side, CAUSES};
 pub use codes::{
     disconnect_reason, errinfo, extended_disconnect, lookup_name, mstsc_disconnect, neg_failure,
     ntstatus, CodeInfo, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT, MSTSC_DISCONNECT,
     NEG_FAILURE, NTSTATUS, TABLES,
 };
-pub use explain::{explain, ExplainError, Explanation, Match};
-pub use rules::{diagnose, Diagnosis, MstscCode};
+pub use explain::{explain, render_explanation, ExplainError, Explanation, Match};
+pub use rules::{diagnose, Code, Diagnosis, FailureKey, MstscCode};

@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use super::causes::{cause, Cause};
 use super::codes;
-use crate::report::ProbeError;
 use crate::{FailureKind, Stage};
 
 /// An mstsc disconnect reason with its extended reason, as the client shows them.
@@ -463,16 +462,54 @@ static RULES: &[Rule] = &[
     ),
 ];
 
+/// The protocol code a failure carried, by the table it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// An RDP_NEG_FAILURE `failureCode`.
+    NegFailure(u32),
+    /// The NTSTATUS of a CredSSP `errorCode`.
+    Ntstatus(u32),
+    /// The `errorInfo` of a Set Error Info PDU.
+    Errinfo(u32),
+}
+
+impl Code {
+    /// The number on the wire.
+    pub const fn value(self) -> u32 {
+        match self {
+            Code::NegFailure(code) | Code::Ntstatus(code) | Code::Errinfo(code) => code,
+        }
+    }
+}
+
+/// What the knowledge base needs to know about a probe failure: where it failed, how, the
+/// code the server sent, and the decisive certificate finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureKey {
+    /// The stage that failed.
+    pub stage: Stage,
+    /// How it failed.
+    pub kind: FailureKind,
+    /// The protocol code the server sent, if any.
+    pub code: Option<Code>,
+    /// The decisive certificate finding, when the certificate stage failed.
+    pub finding: Option<FindingCode>,
+}
+
 /// What the knowledge base says about a probe failure; `None` for failures that are not the
 /// server's or the network's doing (internal errors).
-pub fn diagnose(error: &ProbeError) -> Option<Diagnosis> {
-    let code = error.neg_failure_code.or(error.ntstatus).or(error.errinfo);
+pub fn diagnose(key: &FailureKey) -> Option<Diagnosis> {
+    let code = key.code.map(Code::value);
+    let errinfo = match key.code {
+        Some(Code::Errinfo(code)) => Some(code),
+        _ => None,
+    };
     let rule = RULES.iter().find(|r| {
-        r.kind == error.kind
-            && r.stage.is_none_or(|s| s == error.stage)
+        r.kind == key.kind
+            && r.stage.is_none_or(|s| s == key.stage)
             && r.code.is_none_or(|c| Some(c) == code)
             && r.finding
-                .is_none_or(|f| error.finding.is_some_and(|found| f.contains(&found)))
+                .is_none_or(|f| key.finding.is_some_and(|found| f.contains(&found)))
     })?;
     Some(Diagnosis {
         mstsc: rule
@@ -480,7 +517,7 @@ pub fn diagnose(error: &ProbeError) -> Option<Diagnosis> {
             .iter()
             .map(|&(disconnect, extended)| {
                 let extended = if extended == ERRINFO_AS_EXTENDED {
-                    error.errinfo.unwrap_or(0)
+                    errinfo.unwrap_or(0)
                 } else {
                     extended
                 };

@@ -860,6 +860,16 @@ mod tests {
     }
 
     #[test]
+    fn every_certificate_scenario_serves_a_fixture_of_the_manifest() {
+        for (fixture, scenario, _) in CERTIFICATES {
+            assert!(
+                crate::fixtures::FIXTURES.iter().any(|f| f.name == fixture),
+                "{scenario} serves unknown fixture {fixture}"
+            );
+        }
+    }
+
+    #[test]
     fn families_are_complete() {
         let codes: Vec<u32> = Scenario::ALL
             .iter()

@@ -175,17 +175,7 @@ pub(crate) fn classify_user_data(data: &[u8]) -> Incoming {
 }
 
 fn license_error_name(code: u32) -> &'static str {
-    match code {
-        0x01 => "ERR_INVALID_SERVER_CERTIFICATE",
-        0x02 => "ERR_NO_LICENSE",
-        0x03 => "ERR_INVALID_MAC",
-        0x04 => "ERR_INVALID_SCOPE",
-        0x06 => "ERR_NO_LICENSE_SERVER",
-        0x08 => "ERR_INVALID_CLIENT",
-        0x0B => "ERR_INVALID_PRODUCTID",
-        0x0C => "ERR_INVALID_MESSAGE_LEN",
-        _ => "unknown licensing error",
-    }
+    codes::license_error(code).map_or("unknown licensing error", |row| row.name)
 }
 
 /// Failure for an incoming PDU that ends the connection, if it is one.

@@ -284,19 +284,7 @@ fn sspi_failure(error: &ironrdp_connector::sspi::Error) -> Failure {
     if let Some(status) = error.nstatus {
         let code = status.0;
         let name = codes::ntstatus(code).map(|c| c.name);
-        let meaning = match code {
-            0xC000_006D | 0xC000_006A | 0xC000_0064 => "logon failure",
-            0xC000_0234 => "account locked out",
-            0xC000_0072 => "account disabled",
-            0xC000_0193 => "account expired",
-            0xC000_0071 => "password expired",
-            0xC000_0224 => "password must be changed",
-            0xC000_015B => "logon type not granted",
-            0xC000_006F => "logon outside allowed hours",
-            0xC000_0070 => "logon not allowed from this workstation",
-            0xC000_006E => "account restriction",
-            _ => "the server rejected the authentication",
-        };
+        let meaning = codes::ntstatus_summary(code);
         let mut failure = Failure::new(
             Stage::Credssp,
             FailureKind::LogonFailure,

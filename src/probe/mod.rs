@@ -336,7 +336,9 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         }
     };
 
-    let diagnosis = error.as_ref().and_then(crate::diagnosis::diagnose);
+    let diagnosis = error
+        .as_ref()
+        .and_then(|error| crate::diagnosis::diagnose(&error.key()));
     Report {
         target: target.to_string(),
         address: facts.address,

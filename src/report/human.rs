@@ -15,59 +15,6 @@ pub fn render_human(report: &Report) -> String {
     render(report)
 }
 
-/// The likely causes, most likely first, with how to confirm and fix each (at most `limit`).
-fn render_causes(out: &mut String, causes: &[&crate::diagnosis::Cause], limit: usize) {
-    if causes.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "likely causes:");
-    for (rank, cause) in causes.iter().take(limit).enumerate() {
-        let _ = writeln!(out, "  {}. {}", rank + 1, cause.title);
-        let _ = writeln!(out, "     confirm: {}", cause.confirm);
-        let _ = writeln!(out, "     it shows: {}", cause.shows);
-        for fix in cause.fixes {
-            let side = serde_json::to_value(fix.side)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let _ = writeln!(out, "     fix ({side}): {}", fix.action);
-        }
-    }
-    if causes.len() > limit {
-        let _ = writeln!(
-            out,
-            "  (+{} less likely; --json lists all)",
-            causes.len() - limit
-        );
-    }
-}
-
-/// Renders `rdpscope explain`.
-pub fn render_explanation(explanation: &crate::diagnosis::Explanation) -> String {
-    let mut out = String::new();
-    for m in &explanation.matches {
-        let _ = writeln!(
-            out,
-            "0x{:X} ({}) {}: {}",
-            m.row.code, m.row.code, m.row.name, m.table_title
-        );
-        let _ = writeln!(out, "  meaning: {}", m.row.meaning);
-        if m.row.uncertain {
-            let _ = writeln!(
-                out,
-                "  (uncertain: this meaning could not be confirmed against a public source)"
-            );
-        }
-        let _ = writeln!(out, "  source:  {}", m.row.source);
-    }
-    if !explanation.stages.is_empty() {
-        let stages: Vec<&str> = explanation.stages.iter().map(|s| s.name()).collect();
-        let _ = writeln!(out, "arises at: {}", stages.join(", "));
-    }
-    render_causes(&mut out, &explanation.causes, usize::MAX);
-    out
-}
-
 /// Whether and why credentials were or were not sent, for the `credentials:` line.
 fn credentials_line(report: &Report) -> String {
     let credssp = report
@@ -190,7 +137,7 @@ fn render(report: &Report) -> String {
         for code in &diagnosis.mstsc {
             let _ = writeln!(out, "mstsc would most likely show: {}", code.display);
         }
-        render_causes(&mut out, &diagnosis.causes, 3);
+        crate::diagnosis::render_causes(&mut out, &diagnosis.causes, 3);
     }
     let _ = writeln!(out, "verdict: {}", esc(&report.verdict()));
     out

@@ -4,7 +4,7 @@
 
 mod human;
 
-pub use human::{render_explanation, render_human};
+pub use human::render_human;
 
 use serde::Serialize;
 
@@ -98,6 +98,21 @@ pub struct ProbeError {
 }
 
 impl ProbeError {
+    /// What the knowledge base needs of this failure: the stage, the kind, the code the
+    /// server sent (RDP_NEG_FAILURE, else NTSTATUS, else ERRINFO) and the decisive finding.
+    pub fn key(&self) -> crate::diagnosis::FailureKey {
+        use crate::diagnosis::Code;
+        let code = (self.neg_failure_code.map(Code::NegFailure))
+            .or(self.ntstatus.map(Code::Ntstatus))
+            .or(self.errinfo.map(Code::Errinfo));
+        crate::diagnosis::FailureKey {
+            stage: self.stage,
+            kind: self.kind,
+            code,
+            finding: self.finding,
+        }
+    }
+
     /// A failure with no protocol codes attached.
     ///
     /// The message is [escaped](crate::text::escape): it may quote what a server sent.
@@ -154,8 +169,7 @@ pub struct TlsInfo {
 }
 
 /// Severity of a certificate finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Informational.
     Info,
@@ -163,6 +177,12 @@ pub enum Severity {
     Warning,
     /// A problem that breaks the certificate.
     Error,
+}
+
+impl Serialize for Severity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
 }
 
 impl Severity {
