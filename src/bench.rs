@@ -430,9 +430,7 @@ pub async fn probe_sample(target: &Target, options: &ProbeOptions) -> Sample {
 /// A raw TLS server on loopback with the same certificate and key type as the mock RDP
 /// servers (self-signed ECDSA P-256), for the `--baseline tls` handshake loop.
 pub struct TlsBaseline {
-    addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: crate::mock::ServerThread,
 }
 
 impl TlsBaseline {
@@ -443,55 +441,30 @@ impl TlsBaseline {
         let acceptor =
             tokio_rustls::TlsAcceptor::from(crate::mock::cert::server_config(&identity)?);
         let listener = crate::mock::listener(([127, 0, 0, 1], 0).into())?;
-        let addr = listener.local_addr()?;
-        let (shutdown, mut shutdown_rx) = oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("rdpscope-tls-baseline".to_owned())
-            .spawn(move || {
-                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    loop {
-                        let accepted = tokio::select! {
-                            _ = &mut shutdown_rx => break,
-                            accepted = listener.accept() => accepted,
-                        };
-                        let Ok((tcp, _)) = accepted else { continue };
-                        let acceptor = acceptor.clone();
-                        tokio::spawn(async move {
-                            let _ = tcp.set_nodelay(true);
-                            if let Ok(Ok(mut tls)) =
-                                tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp))
-                                    .await
-                            {
-                                let mut sink = [0u8; 64];
-                                let _ = tokio::time::timeout(
-                                    Duration::from_secs(30),
-                                    tls.read(&mut sink),
-                                )
-                                .await;
-                            }
-                        });
-                    }
-                });
-            })?;
-        Ok(Self {
-            addr,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
-        })
+        // The same accept loop as the mock servers; each connection: the TLS handshake,
+        // then wait for the client to close.
+        let server = crate::mock::ServerThread::start(
+            "rdpscope-tls-baseline".to_owned(),
+            listener,
+            acceptor,
+            |acceptor, tcp, _| async move {
+                let _ = tcp.set_nodelay(true);
+                let handshake = acceptor.accept(tcp);
+                if let Ok(Ok(mut tls)) =
+                    tokio::time::timeout(Duration::from_secs(30), handshake).await
+                {
+                    let mut sink = [0u8; 64];
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(30), tls.read(&mut sink)).await;
+                }
+            },
+        )?;
+        Ok(Self { server })
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// One TCP connect and full TLS handshake with the probe's own TLS configuration (no
@@ -519,17 +492,6 @@ impl TlsBaseline {
                 .err()
                 .map(|e| (Stage::Tls, FailureKind::TlsError, e.to_string())),
             warnings: Vec::new(),
-        }
-    }
-}
-
-impl Drop for TlsBaseline {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

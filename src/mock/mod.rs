@@ -26,17 +26,15 @@ mod check;
 pub(crate) mod conn;
 mod raw;
 mod scenario;
+mod serving;
 mod wire;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::rc::Rc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ironrdp_pdu::rdp::client_info::Credentials;
-use tokio::sync::oneshot;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 pub use self::catalogue::{catalogue, render_catalogue, CatalogueEntry};
 pub use self::scenario::{
@@ -45,6 +43,7 @@ pub use self::scenario::{
     SSL_NOT_ALLOWED_BY_SERVER, SSL_REQUIRED_BY_SERVER, SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER,
     STATUS_LOGON_FAILURE,
 };
+pub(crate) use self::serving::{listener, ServerThread};
 
 /// The user name the mock server accepts by default.
 pub const MOCK_USER: &str = "rdpscope";
@@ -204,25 +203,6 @@ impl MockServerBuilder {
         let tls = cert::server_config(&identity)?;
         let public_key = cert::subject_public_key(identity.leaf_der()?)?;
 
-        let std_listener = listener(self.listen)?;
-        let addr = std_listener.local_addr()?;
-
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let listener = {
-            let _guard = runtime.enter();
-            tokio::net::TcpListener::from_std(std_listener)
-        };
-        let listener = match listener {
-            Ok(listener) => listener,
-            Err(e) => {
-                // Dropping a runtime inside the caller's async context would panic.
-                runtime.shutdown_background();
-                return Err(e);
-            }
-        };
-
         let config = wire::Config {
             scenario: self.scenario,
             tls: tokio_rustls::TlsAcceptor::from(tls),
@@ -236,24 +216,22 @@ impl MockServerBuilder {
             delay,
         };
 
-        let (shutdown_tx, shutdown_rx) = oneshot::channel();
-        let (done_tx, done_rx) = oneshot::channel();
         let scenario = self.scenario;
-
-        let thread = std::thread::Builder::new()
-            .name(format!("rdpscope-mock-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let local = tokio::task::LocalSet::new();
-                    local
-                        .run_until(accept_loop(listener, config, shutdown_rx))
-                        .await;
-                    // Dropping the LocalSet cancels the connections still open.
-                    drop(local);
-                });
-                drop(runtime);
-                let _ = done_tx.send(());
-            })?;
+        let listener = serving::listener(self.listen)?;
+        let port = listener.local_addr()?.port();
+        let server = ServerThread::start(
+            format!("rdpscope-mock-{port}"),
+            listener,
+            config,
+            |config, stream, peer| async move {
+                info!(%peer, scenario = config.scenario.name(), "Connection accepted");
+                match conn::serve(stream, peer, &config).await {
+                    Ok(()) => debug!(%peer, "Connection closed"),
+                    Err(error) => info!(%peer, %error, "Connection ended early"),
+                }
+            },
+        )?;
+        let addr = server.addr();
 
         info!(%addr, scenario = scenario.name(), "Mock server started");
 
@@ -262,64 +240,9 @@ impl MockServerBuilder {
             scenario,
             chain_der: identity.chain_der,
             _reserved: None,
-            shutdown_tx: Some(shutdown_tx),
-            done_rx: Some(done_rx),
-            thread: Some(thread),
+            server: Some(server),
         })
     }
-}
-
-/// A non-blocking listening socket on `addr` with a deep accept queue: the standard
-/// library's backlog of 128 overflows when hundreds of clients connect at once, and a
-/// client whose handshake the kernel dropped for a full queue waits for SYN-ACK
-/// retransmissions (seconds) before the server even sees it.
-pub(crate) fn listener(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    // The kernel caps this at net.core.somaxconn.
-    socket.listen(4096)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    config: wire::Config,
-    mut shutdown: oneshot::Receiver<()>,
-) {
-    let config = Rc::new(config);
-
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
-        };
-
-        match accepted {
-            Ok((stream, peer)) => {
-                info!(%peer, scenario = config.scenario.name(), "Connection accepted");
-                let config = Rc::clone(&config);
-                tokio::task::spawn_local(async move {
-                    match conn::serve(stream, peer, &config).await {
-                        Ok(()) => debug!(%peer, "Connection closed"),
-                        Err(error) => info!(%peer, %error, "Connection ended early"),
-                    }
-                });
-            }
-            Err(error) => {
-                // EMFILE and friends: back off instead of spinning, keep serving.
-                warn!(%error, "Accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-
-    debug!("Mock server stopping");
 }
 
 /// A running mock server. Dropping it shuts the server down too.
@@ -330,9 +253,8 @@ pub struct MockServerHandle {
     chain_der: Vec<Vec<u8>>,
     /// The socket holding the port of [`Scenario::NothingListening`] (bound, never listening).
     _reserved: Option<tokio::net::TcpSocket>,
-    shutdown_tx: Option<oneshot::Sender<()>>,
-    done_rx: Option<oneshot::Receiver<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// The serving thread (none for [`Scenario::NothingListening`]).
+    server: Option<ServerThread>,
 }
 
 impl MockServerHandle {
@@ -352,9 +274,7 @@ impl MockServerHandle {
             scenario,
             chain_der: Vec::new(),
             _reserved: Some(socket),
-            shutdown_tx: None,
-            done_rx: None,
-            thread: None,
+            server: None,
         })
     }
 
@@ -380,33 +300,8 @@ impl MockServerHandle {
 
     /// Stops accepting, closes every open connection and waits for the server thread.
     pub async fn shutdown(mut self) {
-        self.signal();
-        if let Some(done_rx) = self.done_rx.take() {
-            // An error means the thread ended without reporting (it panicked): join anyway.
-            let _ = done_rx.await;
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
         }
-        self.join();
-    }
-
-    fn signal(&mut self) {
-        if let Some(tx) = self.shutdown_tx.take() {
-            let _ = tx.send(());
-        }
-    }
-
-    fn join(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                warn!(addr = %self.addr, "Mock server thread panicked");
-            }
-            info!(addr = %self.addr, "Mock server stopped");
-        }
-    }
-}
-
-impl Drop for MockServerHandle {
-    fn drop(&mut self) {
-        self.signal();
-        self.join();
     }
 }
