@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// What went wrong at the failed stage, in terms a user can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FailureKind {
     /// The host name could not be resolved.
     DnsFailure,

@@ -3,11 +3,22 @@
 //! The library performs a real client-side RDP connection with IronRDP and reports the
 //! exact stage where it fails ([`Stage`]), the kind of failure ([`FailureKind`]) and timing
 //! for every stage.
+//!
+//! The API another crate's tests need: [`probe`] with [`ProbeOptions`] returns a [`Report`]
+//! ([`Stage`], [`FailureKind`], [`report`]); [`mock`] starts loopback RDP servers for every
+//! failure class; [`fixtures`] are the certificate situations with their expected
+//! findings; [`cert`] analyses a chain on its own; [`diagnosis`] is the knowledge base
+//! behind `rdpscope explain`. Enums and report structs that will grow are
+//! `#[non_exhaustive]`. The hidden modules (`bench`, `demo`, `logging`) serve the
+//! `rdpscope` binary and are not a stable API.
 
 #![warn(missing_docs)]
 
+// Support for the `rdpscope` binary, not a stable API.
+#[doc(hidden)]
 pub mod bench;
 pub mod cert;
+#[doc(hidden)]
 pub mod demo;
 pub mod diagnosis;
 mod failure;
@@ -15,9 +26,10 @@ pub mod fixtures;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
 pub mod logging;
 pub mod mock;
-pub mod ntlm;
+pub(crate) mod ntlm;
 mod probe;
 #[cfg(any(test, feature = "fuzzing"))]
 mod replay;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// The snake_case names and exit codes are a public contract (see the README).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Stage {
     /// Name resolution of the target host.
     Dns,

@@ -1,7 +1,7 @@
 //! Server certificate analysis: every finding about the presented chain, not only the first
 //! one a TLS library would report, and the verdict of the certificate policy.
 
-pub mod cache;
+pub(crate) mod cache;
 mod chain;
 mod code;
 pub mod known_hosts;
@@ -21,6 +21,7 @@ use crate::report::{CertificateInfo, ChainCertificate, Finding, Severity};
 /// How certificate findings decide the certificate stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CertPolicy {
     /// Any error or warning fails the stage.
     Strict,

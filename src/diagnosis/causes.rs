@@ -8,6 +8,7 @@ use serde::Serialize;
 
 /// Who has to act on a fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Side {
     /// The RDP server (or its administrator).
     Server,

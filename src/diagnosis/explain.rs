@@ -24,6 +24,7 @@ pub struct Match {
 
 /// The answer to `rdpscope explain`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Explanation {
     /// The query as given.
     pub query: String,
@@ -38,6 +39,7 @@ pub struct Explanation {
 
 /// Why a query cannot be explained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExplainError {
     /// Not a number or a known symbolic name.
     #[error("`{0}` is not a code: give hex (0x904), decimal (2308) or a name (ERRINFO_SERVER_DENIED_CONNECTION, STATUS_LOGON_FAILURE)")]

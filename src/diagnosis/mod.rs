@@ -4,7 +4,7 @@
 //! One knowledge base serves the probe report (what mstsc would have shown, the likely
 //! causes, the fix) and `rdpscope explain`; renderers only display what is here.
 
-pub mod causes;
+mod causes;
 pub mod codes;
 mod explain;
 mod rules;

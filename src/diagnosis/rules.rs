@@ -36,6 +36,7 @@ impl MstscCode {
 
 /// What the knowledge base says about a failure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Diagnosis {
     /// The codes mstsc would most likely show for this failure.
     pub mstsc: Vec<MstscCode>,
@@ -464,6 +465,7 @@ static RULES: &[Rule] = &[
 
 /// The protocol code a failure carried, by the table it comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Code {
     /// An RDP_NEG_FAILURE `failureCode`.
     NegFailure(u32),

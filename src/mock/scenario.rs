@@ -33,6 +33,7 @@ pub const STATUS_LOGON_FAILURE: u32 = 0xC000_006D;
 /// enumerates every concrete scenario; the parameterised families take the values listed
 /// there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Scenario {
     /// Selects PROTOCOL_SSL (TLS, no NLA) and runs the whole connection sequence.
     SuccessTls,
@@ -117,6 +118,7 @@ pub enum Scenario {
 
 /// What a correct probe reports against a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Expected {
     /// The stage the probe stops at ([`Stage::Connected`] on success).
     pub stage: Stage,

@@ -14,6 +14,7 @@ use crate::{FailureKind, Stage};
 /// How a probe ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// The whole connection sequence completed.
     Connected,
@@ -26,6 +27,7 @@ pub enum Outcome {
 /// Status of one stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StageStatus {
     /// The stage completed.
     Ok,
@@ -51,6 +53,7 @@ impl StageStatus {
 
 /// The result of one stage.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct StageResult {
     /// Which stage.
     pub stage: Stage,
@@ -64,6 +67,7 @@ pub struct StageResult {
 
 /// The failure that stopped the probe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ProbeError {
     /// The stage that failed.
     pub stage: Stage,
@@ -136,6 +140,7 @@ impl ProbeError {
 
 /// What was negotiated in the X.224 exchange.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Negotiation {
     /// Protocols offered in RDP_NEG_REQ (`rdp`, `tls`, `hybrid`, `hybrid_ex`, ...).
     pub requested: Vec<String>,
@@ -159,6 +164,7 @@ pub struct Negotiation {
 
 /// Facts about the TLS session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TlsInfo {
     /// Negotiated protocol version, e.g. `TLSv1_3`.
     pub version: String,
@@ -199,6 +205,7 @@ impl Severity {
 
 /// One finding of the certificate analysis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Finding {
     /// Severity.
     pub severity: Severity,
@@ -210,6 +217,7 @@ pub struct Finding {
 
 /// Facts about the server certificate and the verdict of the certificate policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CertificateInfo {
     /// Subject distinguished name of the leaf.
     pub subject: String,
@@ -251,6 +259,7 @@ pub struct CertificateInfo {
 
 /// One certificate of the presented chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ChainCertificate {
     /// Subject distinguished name.
     pub subject: String,
@@ -264,6 +273,7 @@ pub struct ChainCertificate {
 
 /// Facts about the CredSSP exchange.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CredsspInfo {
     /// Security package used (`NTLM`).
     pub package: String,
@@ -275,6 +285,7 @@ pub struct CredsspInfo {
 
 /// The complete result of a probe.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// The target as given (`host:port`).
     pub target: String,
