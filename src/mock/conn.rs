@@ -58,7 +58,7 @@ fn close_point(state: &AcceptorState) -> Option<Stage> {
 }
 
 /// What the server does in place of its n-th CredSSP write.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cut {
     /// Fail the write: the server closes the connection.
     Close,
@@ -202,33 +202,99 @@ async fn read_connection_request(
     Ok(request)
 }
 
+/// What an acceptor-driven scenario changes in a healthy server: the one place in this
+/// module that reads the scenario. The server's behaviour follows from the plan alone.
+struct Plan {
+    /// The protocols the server accepts.
+    security: SecurityProtocol,
+    /// Knows the user under another password (STATUS_LOGON_FAILURE).
+    wrong_password: bool,
+    /// Presents a certificate of its own on every connection.
+    fresh_certificate: bool,
+    /// Refuses the authenticated user in the Early User Authorization Result.
+    deny_authorization: bool,
+    /// Cuts CredSSP short in place of its n-th write.
+    cut_credssp: Option<(usize, Cut)>,
+    /// Closes (`Cut::Close`) or goes silent (`Cut::Hang`) when the sequence reaches this
+    /// stage (basic_settings: right after CredSSP).
+    end_at: Option<(Stage, Cut)>,
+    /// Answers the Client Info PDU with these bytes (Set Error Info, a licensing error),
+    /// then closes.
+    refusal: Option<Vec<u8>>,
+}
+
+impl Plan {
+    fn of(scenario: Scenario) -> Result<Self, ConnError> {
+        let security = match scenario {
+            Scenario::SuccessHybrid
+            | Scenario::CloseAfterNtlmAuthenticate
+            | Scenario::CloseDuring(_)
+            | Scenario::SilentDuring(_) => SecurityProtocol::HYBRID,
+            Scenario::SuccessHybridEx
+            | Scenario::EarlyUserAuthorizationDenied
+            | Scenario::WrongPassword
+            | Scenario::SilentAfterCredsspMessage(_) => {
+                SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
+            }
+            _ => SecurityProtocol::SSL,
+        };
+        let cut_credssp = match scenario {
+            Scenario::CloseAfterNtlmAuthenticate => Some((1, Cut::Close)),
+            // After the client's n-th message: in place of the server's n-th write.
+            Scenario::SilentAfterCredsspMessage(message) => {
+                Some((usize::from(message).saturating_sub(1), Cut::Hang))
+            }
+            _ => None,
+        };
+        let end_at = match scenario {
+            Scenario::CloseDuring(stage) => Some((stage, Cut::Close)),
+            Scenario::SilentDuring(stage) => Some((stage, Cut::Hang)),
+            _ => None,
+        };
+        Ok(Self {
+            security,
+            wrong_password: scenario == Scenario::WrongPassword,
+            fresh_certificate: scenario == Scenario::CertificateChangesEveryConnection,
+            deny_authorization: scenario == Scenario::EarlyUserAuthorizationDenied,
+            cut_credssp,
+            end_at,
+            refusal: after_client_info(scenario)?,
+        })
+    }
+
+    /// Whether the plan ends the connection at `stage`, and how.
+    fn ends_at(&self, stage: Stage) -> Option<Cut> {
+        self.end_at
+            .filter(|(at, _)| *at == stage)
+            .map(|(_, how)| how)
+    }
+}
+
+/// Ends the connection as the plan says: a close, or silence until the client leaves.
+async fn end<S>(stream: S, how: Cut, config: &Config)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match how {
+        Cut::Close => close(stream, config.timeout).await,
+        Cut::Hang => drain(stream, config.timeout).await,
+    }
+}
+
 async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<(), ConnError> {
-    let scenario = config.scenario;
-    let security = match scenario {
-        Scenario::SuccessHybrid
-        | Scenario::CloseAfterNtlmAuthenticate
-        | Scenario::CloseDuring(_)
-        | Scenario::SilentDuring(_) => SecurityProtocol::HYBRID,
-        Scenario::SuccessHybridEx
-        | Scenario::EarlyUserAuthorizationDenied
-        | Scenario::WrongPassword
-        | Scenario::SilentAfterCredsspMessage(_) => {
-            SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
-        }
-        _ => SecurityProtocol::SSL,
-    };
+    let plan = Plan::of(config.scenario)?;
     // With TLS only, like a server showing its logon screen, any Client Info credentials do.
-    let credentials = security
+    let credentials = plan
+        .security
         .intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX)
         .then(|| {
             let mut credentials = config.credentials.clone();
-            if scenario == Scenario::WrongPassword {
+            if plan.wrong_password {
                 credentials.password = format!("not {}", credentials.password);
             }
             credentials
         });
-
-    let mut acceptor = Acceptor::new(security, DESKTOP_SIZE, capabilities(), credentials);
+    let mut acceptor = Acceptor::new(plan.security, DESKTOP_SIZE, capabilities(), credentials);
     let mut buf = WriteBuf::new();
     let mut pending = Vec::new();
 
@@ -237,108 +303,95 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         step(&mut framed, &mut acceptor, &mut buf, &mut pending, config).await?;
     }
     flush(&mut framed, &mut pending, config).await?;
-
     let (stream, leftover) = framed.into_inner();
     if !leftover.is_empty() {
         return Err(ConnError::Rdp(
             "client sent data before the TLS handshake".to_owned(),
         ));
     }
-    // A certificate of its own for every connection, or the server's.
-    let fresh;
-    let (tls_acceptor, public_key) = if scenario == Scenario::CertificateChangesEveryConnection {
-        let identity = super::cert::generate()?;
-        fresh = (
-            tokio_rustls::TlsAcceptor::from(super::cert::server_config(&identity)?),
-            super::cert::subject_public_key(identity.leaf_der()?)?,
-        );
-        (&fresh.0, fresh.1.clone())
-    } else {
-        (&config.tls, config.public_key.clone())
-    };
-    let tls = timed(config.timeout, "TLS handshake", tls_acceptor.accept(stream)).await?;
+    let (tls, public_key) = upgrade(stream, &plan, config).await?;
     acceptor.mark_security_upgrade_as_done();
     debug!(%peer, "TLS handshake completed");
 
-    // Cut CredSSP short after the client's n-th message: the server's n-th write.
-    let cut = match scenario {
-        Scenario::CloseAfterNtlmAuthenticate => Some((1, Cut::Close)),
-        Scenario::SilentAfterCredsspMessage(message) => Some((usize::from(message) - 1, Cut::Hang)),
-        _ => None,
-    };
-    if let Some((allowed, cut)) = cut {
-        let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, cut));
+    if let Some((allowed, how)) = plan.cut_credssp {
+        let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, how));
         let _ = credssp(&mut framed, &mut acceptor, public_key, false, config).await;
-        let stream = framed.into_inner().0;
-        match cut {
-            Cut::Close => {
-                info!(%peer, allowed, "Closing in the middle of CredSSP");
-                close(stream, config.timeout).await;
-            }
-            Cut::Hang => {
-                info!(%peer, allowed, "Stopped answering in the middle of CredSSP");
-                drain(stream, config.timeout).await;
-            }
-        }
+        info!(%peer, allowed, ?how, "Cut CredSSP short");
+        end(framed.into_inner().0, how, config).await;
         return Ok(());
     }
     let mut framed = TokioFramed::new(tls);
-
     if acceptor.should_perform_credssp() {
-        let deny = scenario == Scenario::EarlyUserAuthorizationDenied;
-        credssp(&mut framed, &mut acceptor, public_key, deny, config).await?;
+        credssp(
+            &mut framed,
+            &mut acceptor,
+            public_key,
+            plan.deny_authorization,
+            config,
+        )
+        .await?;
         info!(%peer, "CredSSP completed");
+        if let Some(how) = plan.ends_at(Stage::BasicSettings) {
+            info!(%peer, ?how, "Ending right after CredSSP");
+            end(framed.into_inner().0, how, config).await;
+            return Ok(());
+        }
+    }
+    activate(framed, acceptor, &plan, peer, config).await
+}
 
-        if scenario == Scenario::CloseDuring(Stage::BasicSettings) {
-            info!(%peer, "Closing after CredSSP");
+/// The TLS handshake, with the server's certificate or, when the plan says so, a new one.
+async fn upgrade(
+    stream: TcpStream,
+    plan: &Plan,
+    config: &Config,
+) -> Result<(tokio_rustls::server::TlsStream<TcpStream>, Vec<u8>), ConnError> {
+    if plan.fresh_certificate {
+        let identity = super::cert::generate()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(super::cert::server_config(&identity)?);
+        let public_key = super::cert::subject_public_key(identity.leaf_der()?)?;
+        let tls = timed(config.timeout, "TLS handshake", acceptor.accept(stream)).await?;
+        return Ok((tls, public_key));
+    }
+    let tls = timed(config.timeout, "TLS handshake", config.tls.accept(stream)).await?;
+    Ok((tls, config.public_key.clone()))
+}
+
+/// The connection sequence after the security upgrade, ending where the plan says.
+async fn activate(
+    mut framed: TokioFramed<tokio_rustls::server::TlsStream<TcpStream>>,
+    mut acceptor: Acceptor,
+    plan: &Plan,
+    peer: SocketAddr,
+    config: &Config,
+) -> Result<(), ConnError> {
+    let mut buf = WriteBuf::new();
+    let mut pending = Vec::new();
+    while acceptor.get_result().is_none() {
+        let state = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state());
+        if let Some((stage, how)) = state
+            .and_then(close_point)
+            .and_then(|stage| plan.ends_at(stage).map(|how| (stage, how)))
+        {
+            flush(&mut framed, &mut pending, config).await?;
+            info!(%peer, %stage, ?how, "Ending the connection");
+            end(framed.into_inner().0, how, config).await;
+            return Ok(());
+        }
+        // The acceptor has just consumed the Client Info PDU.
+        let licensing =
+            state.is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
+        if let Some(refusal) = plan.refusal.as_ref().filter(|_| licensing) {
+            pending.extend_from_slice(refusal);
+            flush(&mut framed, &mut pending, config).await?;
+            info!(%peer, "Refused the connection after the Client Info PDU");
             close(framed.into_inner().0, config.timeout).await;
             return Ok(());
         }
-        if scenario == Scenario::SilentDuring(Stage::BasicSettings) {
-            info!(%peer, "Silent after CredSSP");
-            drain(framed.into_inner().0, config.timeout).await;
-            return Ok(());
-        }
-    }
-
-    loop {
-        if acceptor.get_result().is_some() {
-            info!(%peer, "Connection sequence completed");
-            break;
-        }
-
-        let state = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state());
-        if let Some(stage) = state.and_then(close_point) {
-            if scenario == Scenario::CloseDuring(stage) {
-                flush(&mut framed, &mut pending, config).await?;
-                info!(%peer, %stage, "Closing the connection");
-                close(framed.into_inner().0, config.timeout).await;
-                return Ok(());
-            }
-            if scenario == Scenario::SilentDuring(stage) {
-                flush(&mut framed, &mut pending, config).await?;
-                info!(%peer, %stage, "Silent from here on");
-                drain(framed.into_inner().0, config.timeout).await;
-                return Ok(());
-            }
-        }
-        let licensing =
-            state.is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
-        if licensing {
-            // The acceptor has just consumed the Client Info PDU.
-            if let Some(bytes) = after_client_info(scenario)? {
-                pending.extend(bytes);
-                flush(&mut framed, &mut pending, config).await?;
-                info!(%peer, scenario = scenario.name(), "Refused the connection after the Client Info PDU");
-                close(framed.into_inner().0, config.timeout).await;
-                return Ok(());
-            }
-        }
-
         step(&mut framed, &mut acceptor, &mut buf, &mut pending, config).await?;
     }
+    info!(%peer, "Connection sequence completed");
     flush(&mut framed, &mut pending, config).await?;
-
     // Keep the session up until the client leaves (or the wait runs out).
     drain(framed.into_inner().0, config.timeout).await;
     Ok(())
