@@ -78,7 +78,7 @@ fn the_classic_0x904_0x7_ranks_certificates_firewalls_and_refusals() {
         explain("2308", Some("7")),
     ] {
         let explanation = query.expect("explained");
-        let tables: Vec<&str> = explanation.matches.iter().map(|m| m.table).collect();
+        let tables: Vec<&str> = explanation.matches.iter().map(|m| m.table.name()).collect();
         assert_eq!(tables, ["mstsc_disconnect", "extended_disconnect"]);
         let causes: Vec<&str> = explanation.causes.iter().map(|c| c.id).collect();
         assert_eq!(
@@ -102,7 +102,7 @@ fn names_and_small_numbers() {
     assert_eq!(status.causes[0].id, "wrong_credentials");
     // 7 is an extended reason, an ERRINFO code and an RDP_NEG_FAILURE code at once.
     let seven = explain("7", None).expect("7");
-    let tables: Vec<&str> = seven.matches.iter().map(|m| m.table).collect();
+    let tables: Vec<&str> = seven.matches.iter().map(|m| m.table.name()).collect();
     assert!(
         tables.contains(&"extended_disconnect") && tables.contains(&"errinfo"),
         "{tables:?}"

@@ -457,14 +457,99 @@ pub fn license_error(code: u32) -> Option<&'static CodeInfo> {
     find(LICENSE_ERROR, code)
 }
 
-/// Every table with the name [`lookup_name`] reports for it, in lookup order.
-pub static TABLES: &[(&str, &[CodeInfo])] = &[
-    ("errinfo", ERRINFO),
-    ("neg_failure", NEG_FAILURE),
-    ("ntstatus", NTSTATUS),
-    ("disconnect_reason", DISCONNECT_REASON),
-    ("mstsc_disconnect", MSTSC_DISCONNECT),
-    ("extended_disconnect", EXTENDED_DISCONNECT),
+/// The code tables, by what they are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CodeTable {
+    /// Set Error Info PDU codes ([`ERRINFO`]).
+    Errinfo,
+    /// RDP_NEG_FAILURE codes ([`NEG_FAILURE`]).
+    NegFailure,
+    /// NTSTATUS and `SEC_E_*` codes of CredSSP failures ([`NTSTATUS`]).
+    Ntstatus,
+    /// MCS Disconnect Provider Ultimatum reasons ([`DISCONNECT_REASON`]).
+    DisconnectReason,
+    /// mstsc disconnect reasons, the "error code" ([`MSTSC_DISCONNECT`]).
+    MstscDisconnect,
+    /// mstsc extended disconnect reasons, the "extended error code"
+    /// ([`EXTENDED_DISCONNECT`]).
+    ExtendedDisconnect,
+}
+
+impl CodeTable {
+    /// The stable name (JSON `table`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            CodeTable::Errinfo => "errinfo",
+            CodeTable::NegFailure => "neg_failure",
+            CodeTable::Ntstatus => "ntstatus",
+            CodeTable::DisconnectReason => "disconnect_reason",
+            CodeTable::MstscDisconnect => "mstsc_disconnect",
+            CodeTable::ExtendedDisconnect => "extended_disconnect",
+        }
+    }
+
+    /// What the table is, for people.
+    pub const fn title(self) -> &'static str {
+        match self {
+            CodeTable::MstscDisconnect => "mstsc disconnect reason (\"error code\")",
+            CodeTable::ExtendedDisconnect => {
+                "mstsc extended disconnect reason (\"extended error code\")"
+            }
+            CodeTable::Errinfo => "Set Error Info PDU code (ERRINFO, MS-RDPBCGR 2.2.5.1.1)",
+            CodeTable::Ntstatus => "NTSTATUS / SEC_E code of an NLA (CredSSP) failure",
+            CodeTable::NegFailure => "RDP_NEG_FAILURE code (MS-RDPBCGR 2.2.1.2.2)",
+            CodeTable::DisconnectReason => "MCS Disconnect Provider Ultimatum reason (T.125)",
+        }
+    }
+
+    /// The table's rows.
+    pub fn rows(self) -> &'static [CodeInfo] {
+        match self {
+            CodeTable::Errinfo => ERRINFO,
+            CodeTable::NegFailure => NEG_FAILURE,
+            CodeTable::Ntstatus => NTSTATUS,
+            CodeTable::DisconnectReason => DISCONNECT_REASON,
+            CodeTable::MstscDisconnect => MSTSC_DISCONNECT,
+            CodeTable::ExtendedDisconnect => EXTENDED_DISCONNECT,
+        }
+    }
+
+    /// The row for `code` (for extended disconnect reasons, see [`extended_disconnect`]).
+    pub fn find(self, code: u32) -> Option<&'static CodeInfo> {
+        match self {
+            CodeTable::ExtendedDisconnect => extended_disconnect(code),
+            _ => find(self.rows(), code),
+        }
+    }
+}
+
+impl std::fmt::Display for CodeTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl Serialize for CodeTable {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for CodeTable {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+/// Every table with its rows, in the order [`lookup_name`] searches them.
+pub static TABLES: &[(CodeTable, &[CodeInfo])] = &[
+    (CodeTable::Errinfo, ERRINFO),
+    (CodeTable::NegFailure, NEG_FAILURE),
+    (CodeTable::Ntstatus, NTSTATUS),
+    (CodeTable::DisconnectReason, DISCONNECT_REASON),
+    (CodeTable::MstscDisconnect, MSTSC_DISCONNECT),
+    (CodeTable::ExtendedDisconnect, EXTENDED_DISCONNECT),
 ];
 
 /// Prefixes that [`lookup_name`] accepts as omitted, tried in this order.
@@ -530,7 +615,7 @@ fn eq_with_prefix(name: &str, prefix: &str, query: &str) -> bool {
         && name[prefix.len()..].eq_ignore_ascii_case(query)
 }
 
-/// Finds a row by symbolic name, returning the table name (as in [`TABLES`]) and the row.
+/// Finds a row by symbolic name, returning its table and the row.
 ///
 /// The match ignores ASCII case and surrounding whitespace. An exact name is tried first in
 /// every table; then the name with one of the prefixes `ERRINFO_`, `STATUS_`, `SEC_E_`, `rn-`,
@@ -540,7 +625,7 @@ fn eq_with_prefix(name: &str, prefix: &str, query: &str) -> bool {
 /// earlier prefix wins: `DOWNGRADE_DETECTED` gives the `STATUS_` row, `LOGON_FAILURE` the
 /// `STATUS_` row rather than `SSL_ERR_LOGON_FAILURE`, and `OutOfMemory` the `disconnectReason`
 /// row rather than the `exDiscReason` one.
-pub fn lookup_name(name: &str) -> Option<(&'static str, &'static CodeInfo)> {
+pub fn lookup_name(name: &str) -> Option<(CodeTable, &'static CodeInfo)> {
     let query = name.trim();
     if query.is_empty() {
         return None;
@@ -830,38 +915,38 @@ mod tests {
     #[test]
     fn lookup_by_name() {
         let (table, row) = lookup_name("ERRINFO_SERVER_DENIED_CONNECTION").unwrap();
-        assert_eq!((table, row.code), ("errinfo", 0x7));
+        assert_eq!((table.name(), row.code), ("errinfo", 0x7));
         let (table, row) = lookup_name("errinfo_server_denied_connection").unwrap();
-        assert_eq!((table, row.code), ("errinfo", 0x7));
+        assert_eq!((table.name(), row.code), ("errinfo", 0x7));
         let (table, row) = lookup_name("server_denied_connection").unwrap();
-        assert_eq!((table, row.code), ("errinfo", 0x7));
+        assert_eq!((table.name(), row.code), ("errinfo", 0x7));
         let (table, row) = lookup_name(" hybrid_required_by_server ").unwrap();
-        assert_eq!((table, row.code), ("neg_failure", 5));
+        assert_eq!((table.name(), row.code), ("neg_failure", 5));
         let (table, row) = lookup_name("LOGON_FAILURE").unwrap();
-        assert_eq!((table, row.code), ("ntstatus", 0xC000_006D));
+        assert_eq!((table.name(), row.code), ("ntstatus", 0xC000_006D));
         let (table, row) = lookup_name("time_skew").unwrap();
-        assert_eq!((table, row.code), ("ntstatus", 0x8009_0324));
+        assert_eq!((table.name(), row.code), ("ntstatus", 0x8009_0324));
         let (table, row) = lookup_name("DOWNGRADE_DETECTED").unwrap();
-        assert_eq!((table, row.code), ("ntstatus", 0xC000_0388));
+        assert_eq!((table.name(), row.code), ("ntstatus", 0xC000_0388));
         let (table, row) = lookup_name("RN-USER-REQUESTED").unwrap();
-        assert_eq!((table, row.code), ("disconnect_reason", 3));
+        assert_eq!((table.name(), row.code), ("disconnect_reason", 3));
         let (table, row) = lookup_name("provider-initiated").unwrap();
-        assert_eq!((table, row.code), ("disconnect_reason", 1));
+        assert_eq!((table.name(), row.code), ("disconnect_reason", 1));
         let (table, row) = lookup_name("SocketConnectFailed").unwrap();
-        assert_eq!((table, row.code), ("mstsc_disconnect", 0x204));
+        assert_eq!((table.name(), row.code), ("mstsc_disconnect", 0x204));
         let (table, row) = lookup_name("ssl_err_logon_failure").unwrap();
-        assert_eq!((table, row.code), ("mstsc_disconnect", 0x807));
+        assert_eq!((table.name(), row.code), ("mstsc_disconnect", 0x807));
         // SEC_E_ is tried before SSL_ERR_.
         let (table, row) = lookup_name("cert_expired").unwrap();
-        assert_eq!((table, row.code), ("ntstatus", 0x8009_0328));
+        assert_eq!((table.name(), row.code), ("ntstatus", 0x8009_0328));
         let (table, row) = lookup_name("smartcard_wrong_pin").unwrap();
-        assert_eq!((table, row.code), ("mstsc_disconnect", 0x1C07));
+        assert_eq!((table.name(), row.code), ("mstsc_disconnect", 0x1C07));
         let (table, row) = lookup_name("OutOfMemory").unwrap();
-        assert_eq!((table, row.code), ("mstsc_disconnect", 0x106));
+        assert_eq!((table.name(), row.code), ("mstsc_disconnect", 0x106));
         let (table, row) = lookup_name("ServerDeniedConnectionFips").unwrap();
-        assert_eq!((table, row.code), ("extended_disconnect", 8));
+        assert_eq!((table.name(), row.code), ("extended_disconnect", 8));
         let (table, row) = lookup_name("EXDISCREASONLOGOFFBYUSER").unwrap();
-        assert_eq!((table, row.code), ("extended_disconnect", 12));
+        assert_eq!((table.name(), row.code), ("extended_disconnect", 12));
         assert_eq!(lookup_name(""), None);
         assert_eq!(lookup_name("NO_SUCH_CODE_NAME"), None);
         assert_eq!(lookup_name("ERRINFO_"), None);

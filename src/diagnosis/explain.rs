@@ -6,16 +6,16 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::causes::{cause, Cause};
-use super::codes::{self, CodeInfo};
+use super::codes::{self, CodeInfo, CodeTable};
 use super::rules::{causes_for_code, stages_for_code};
 use crate::Stage;
 
 /// One table row the query matched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Match {
-    /// The table: `mstsc_disconnect`, `extended_disconnect`, `errinfo`, `ntstatus`,
-    /// `neg_failure` or `disconnect_reason`.
-    pub table: &'static str,
+    /// The table (JSON: `mstsc_disconnect`, `extended_disconnect`, `errinfo`, `ntstatus`,
+    /// `neg_failure` or `disconnect_reason`).
+    pub table: CodeTable,
     /// What the table is, for people.
     pub table_title: &'static str,
     /// The row.
@@ -47,18 +47,6 @@ pub enum ExplainError {
     /// A well-formed code that no table knows.
     #[error("unknown code {0}: it is in none of the tables (mstsc disconnect reasons, extended disconnect reasons, ERRINFO, NTSTATUS, RDP_NEG_FAILURE); rdpscope does not guess")]
     Unknown(String),
-}
-
-fn title(table: &str) -> &'static str {
-    match table {
-        "mstsc_disconnect" => "mstsc disconnect reason (\"error code\")",
-        "extended_disconnect" => "mstsc extended disconnect reason (\"extended error code\")",
-        "errinfo" => "Set Error Info PDU code (ERRINFO, MS-RDPBCGR 2.2.5.1.1)",
-        "ntstatus" => "NTSTATUS / SEC_E code of an NLA (CredSSP) failure",
-        "neg_failure" => "RDP_NEG_FAILURE code (MS-RDPBCGR 2.2.1.2.2)",
-        "disconnect_reason" => "MCS Disconnect Provider Ultimatum reason (T.125)",
-        _ => "code",
-    }
 }
 
 /// The causes of the best-known codes, ranked by how often they are the answer in practice;
@@ -107,7 +95,7 @@ fn ranking(disconnect: u32, extended: Option<u32>) -> Option<Vec<&'static Cause>
 
 enum Query {
     Number(u32),
-    Name(&'static str, &'static CodeInfo),
+    Name(CodeTable, &'static CodeInfo),
 }
 
 fn parse(text: &str) -> Result<Query, ExplainError> {
@@ -133,35 +121,26 @@ fn parse(text: &str) -> Result<Query, ExplainError> {
     }
 }
 
-fn number_matches(code: u32, tables: &[&'static str]) -> Vec<Match> {
-    let mut found = Vec::new();
-    for &table in tables {
-        let row = match table {
-            "mstsc_disconnect" => codes::mstsc_disconnect(code),
-            "extended_disconnect" => codes::extended_disconnect(code),
-            "errinfo" => codes::errinfo(code),
-            "ntstatus" => codes::ntstatus(code),
-            "neg_failure" => codes::neg_failure(code),
-            _ => None,
-        };
-        if let Some(row) = row {
-            found.push(Match {
+fn number_matches(code: u32, tables: &[CodeTable]) -> Vec<Match> {
+    tables
+        .iter()
+        .filter_map(|&table| {
+            table.find(code).map(|row| Match {
                 table,
-                table_title: title(table),
+                table_title: table.title(),
                 row,
-            });
-        }
-    }
-    found
+            })
+        })
+        .collect()
 }
 
 /// Tables a bare number is looked up in, in the order matches are shown.
-const NUMBER_TABLES: [&str; 5] = [
-    "mstsc_disconnect",
-    "extended_disconnect",
-    "errinfo",
-    "ntstatus",
-    "neg_failure",
+const NUMBER_TABLES: [CodeTable; 5] = [
+    CodeTable::MstscDisconnect,
+    CodeTable::ExtendedDisconnect,
+    CodeTable::Errinfo,
+    CodeTable::Ntstatus,
+    CodeTable::NegFailure,
 ];
 
 /// Explains `code`, or the pair `code extended` (also accepted as one string "0x904 0x7").
@@ -185,13 +164,13 @@ pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, Explai
                 Query::Number(n) => n,
                 Query::Name(_, row) => row.code,
             };
-            let mut matches = number_matches(disconnect, &["mstsc_disconnect"]);
+            let mut matches = number_matches(disconnect, &[CodeTable::MstscDisconnect]);
             if matches.is_empty() {
                 return Err(ExplainError::Unknown(format!(
                     "0x{disconnect:X} (as an mstsc disconnect reason)"
                 )));
             }
-            let extended_matches = number_matches(extended_value, &["extended_disconnect"]);
+            let extended_matches = number_matches(extended_value, &[CodeTable::ExtendedDisconnect]);
             if extended_matches.is_empty() {
                 return Err(ExplainError::Unknown(format!(
                     "0x{extended_value:X} (as an extended disconnect reason)"
@@ -208,16 +187,16 @@ pub fn explain(code: &str, extended: Option<&str>) -> Result<Explanation, Explai
                 }
                 let disconnect = matches
                     .iter()
-                    .any(|m| m.table == "mstsc_disconnect")
+                    .any(|m| m.table == CodeTable::MstscDisconnect)
                     .then_some(n);
                 (matches, disconnect, None)
             }
             Query::Name(table, row) => {
-                let disconnect = (table == "mstsc_disconnect").then_some(row.code);
+                let disconnect = (table == CodeTable::MstscDisconnect).then_some(row.code);
                 (
                     vec![Match {
                         table,
-                        table_title: title(table),
+                        table_title: table.title(),
                         row,
                     }],
                     disconnect,

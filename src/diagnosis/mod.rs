@@ -12,8 +12,8 @@ mod rules;
 pub use causes::{cause, render_causes, Cause, Fix, Side, CAUSES};
 pub use codes::{
     disconnect_reason, errinfo, extended_disconnect, lookup_name, mstsc_disconnect, neg_failure,
-    ntstatus, CodeInfo, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT, MSTSC_DISCONNECT,
-    NEG_FAILURE, NTSTATUS, TABLES,
+    ntstatus, CodeInfo, CodeTable, DISCONNECT_REASON, ERRINFO, EXTENDED_DISCONNECT,
+    MSTSC_DISCONNECT, NEG_FAILURE, NTSTATUS, TABLES,
 };
 pub use explain::{explain, render_explanation, ExplainError, Explanation, Match};
 pub use rules::{diagnose, Code, Diagnosis, FailureKey, MstscCode};

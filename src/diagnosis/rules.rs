@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::causes::{cause, Cause};
-use super::codes;
+use super::codes::{self, CodeTable};
 use crate::{FailureKind, Stage};
 
 /// An mstsc disconnect reason with its extended reason, as the client shows them.
@@ -531,23 +531,25 @@ pub fn diagnose(key: &FailureKey) -> Option<Diagnosis> {
 }
 
 /// Whether rule `r` is about `code` of `table` (for `explain`).
-fn about(r: &Rule, table: &str, code: u32) -> bool {
+fn about(r: &Rule, table: CodeTable, code: u32) -> bool {
     match table {
-        "neg_failure" => r.kind == K::NegotiationFailure && r.code.is_none_or(|c| c == code),
-        "ntstatus" => {
+        CodeTable::NegFailure => {
+            r.kind == K::NegotiationFailure && r.code.is_none_or(|c| c == code)
+        }
+        CodeTable::Ntstatus => {
             matches!(r.kind, K::LogonFailure | K::CredsspError) && r.code.is_none_or(|c| c == code)
         }
-        "errinfo" => r.kind == K::ServerErrorInfo && r.code.is_none_or(|c| c == code),
-        "mstsc_disconnect" => r.mstsc.iter().any(|&(d, _)| d == code),
-        "extended_disconnect" => r.mstsc.iter().any(|&(_, e)| {
+        CodeTable::Errinfo => r.kind == K::ServerErrorInfo && r.code.is_none_or(|c| c == code),
+        CodeTable::MstscDisconnect => r.mstsc.iter().any(|&(d, _)| d == code),
+        CodeTable::ExtendedDisconnect => r.mstsc.iter().any(|&(_, e)| {
             e == code || (e == ERRINFO_AS_EXTENDED && r.code.is_none_or(|c| c == code))
         }),
-        _ => false,
+        CodeTable::DisconnectReason => false,
     }
 }
 
 /// The causes the rules name for `code` of `table`, most likely first (for `explain`).
-pub(super) fn causes_for_code(table: &str, code: u32) -> Vec<&'static Cause> {
+pub(super) fn causes_for_code(table: CodeTable, code: u32) -> Vec<&'static Cause> {
     let mut ids: Vec<&'static str> = Vec::new();
     for r in RULES.iter().filter(|r| about(r, table, code)) {
         for id in r.causes {
@@ -557,7 +559,10 @@ pub(super) fn causes_for_code(table: &str, code: u32) -> Vec<&'static Cause> {
         }
         // For protocol codes the first (most specific) rule is the answer; the disconnect
         // reasons collect every rule that reports them.
-        if matches!(table, "neg_failure" | "ntstatus" | "errinfo") {
+        if matches!(
+            table,
+            CodeTable::NegFailure | CodeTable::Ntstatus | CodeTable::Errinfo
+        ) {
             break;
         }
     }
@@ -565,7 +570,7 @@ pub(super) fn causes_for_code(table: &str, code: u32) -> Vec<&'static Cause> {
 }
 
 /// The stages where `code` of `table` arises, from the rules (for `explain`).
-pub(super) fn stages_for_code(table: &str, code: u32) -> Vec<Stage> {
+pub(super) fn stages_for_code(table: CodeTable, code: u32) -> Vec<Stage> {
     let mut stages: Vec<Stage> = Vec::new();
     for r in RULES.iter().filter(|r| about(r, table, code)) {
         let first = match (r.stage, r.kind) {
