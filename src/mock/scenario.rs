@@ -487,7 +487,7 @@ const fn catalogue() -> [Scenario; COUNT] {
 }
 
 impl Scenario {
-    /// Every concrete scenario, in catalogue order: built from [`CATALOGUE`] and the family
+    /// Every concrete scenario, in catalogue order: built from the catalogue's runs and the family
     /// tables, so a row added to a family is in the catalogue without another edit.
     pub const ALL: &'static [Scenario] = &catalogue();
 
