@@ -249,28 +249,8 @@ where
         if matches!(connector.state, ClientConnectorState::Connected { .. }) {
             pending.flush(framed, rec).await?;
         }
-        if let ClientConnectorState::Connected { result } = &connector.state {
-            rec.detail(
-                Stage::Finalization,
-                "Synchronize, Control (Cooperate, Granted Control) and Font Map received",
-            );
-            rec.detail(
-                Stage::Capabilities,
-                format!(
-                    "desktop {}x{}, share id 0x{:08X}",
-                    result.desktop_size.width, result.desktop_size.height, result.share_id
-                ),
-            );
-            return Ok(());
-        }
-        if let ClientConnectorState::Redirected { .. } = &connector.state {
-            let stage = rec.current().unwrap_or(Stage::Capabilities);
-            return Err(Failure::new(
-                stage,
-                FailureKind::Redirected,
-                "the server sent a Server Redirection PDU: a connection broker redirects the client to another host",
-            )
-            .into());
+        if let Some(end) = ended(connector, rec) {
+            return end;
         }
         let stage = stage_of(&connector.state, answered_client_info).ok_or_else(|| {
             Failure::new(
@@ -306,30 +286,9 @@ where
                     framed.read_by_hint(hint),
                 )
                 .await?;
-                let incoming = classify(&pdu);
-                // The first answer to the Client Info PDU ends secure_settings, unless it is
-                // the server refusing the connection (Set Error Info, Disconnect Ultimatum).
-                let stage = if stage == Stage::SecureSettings
-                    && !matches!(incoming, Incoming::ErrorInfo(1..) | Incoming::Ultimatum(_))
-                {
-                    answered_client_info = true;
-                    rec.enter(Stage::Licensing).map_err(Stop::Reached)?;
-                    if let Incoming::LicenseValidClient = incoming {
-                        rec.detail(
-                            Stage::Licensing,
-                            "no licensing required (STATUS_VALID_CLIENT)",
-                        );
-                    }
-                    Stage::Licensing
-                } else {
-                    stage
-                };
-                if let Some(failure) = incoming_failure(stage, &incoming) {
-                    return Err(failure.into());
-                }
-                if incoming == Incoming::ErrorInfo(0) {
+                let Some(stage) = received(&pdu, stage, &mut answered_client_info, rec)? else {
                     continue;
-                }
+                };
                 (stage, connector.step(&pdu, framed.last_read_at(), &mut buf))
             }
         };
@@ -337,6 +296,70 @@ where
         pending.queue(&buf, written.size(), stage);
         describe_progress(connector, &mut joins, rec);
     }
+}
+
+/// The end of the sequence, if the connector has reached it: connected (with what the
+/// last stages taught us), or redirected to another host (a failure at the current stage).
+fn ended(connector: &ClientConnector, rec: &mut Recorder) -> Option<Result<(), Stop>> {
+    match &connector.state {
+        ClientConnectorState::Connected { result } => {
+            rec.detail(
+                Stage::Finalization,
+                "Synchronize, Control (Cooperate, Granted Control) and Font Map received",
+            );
+            rec.detail(
+                Stage::Capabilities,
+                format!(
+                    "desktop {}x{}, share id 0x{:08X}",
+                    result.desktop_size.width, result.desktop_size.height, result.share_id
+                ),
+            );
+            Some(Ok(()))
+        }
+        ClientConnectorState::Redirected { .. } => {
+            let stage = rec.current().unwrap_or(Stage::Capabilities);
+            Some(Err(Failure::new(
+                stage,
+                FailureKind::Redirected,
+                "the server sent a Server Redirection PDU: a connection broker redirects the client to another host",
+            )
+            .into()))
+        }
+        _ => None,
+    }
+}
+
+/// What a PDU the server sent at `stage` means: the stage it belongs to (the first answer
+/// to the Client Info PDU ends secure_settings and starts licensing, unless it is the
+/// server refusing the connection), a failure (Set Error Info, Disconnect Provider
+/// Ultimatum, a licensing error), or `None` for a PDU to skip (Set Error Info with
+/// ERRINFO_NONE).
+fn received(
+    pdu: &[u8],
+    stage: Stage,
+    answered_client_info: &mut bool,
+    rec: &mut Recorder,
+) -> Result<Option<Stage>, Stop> {
+    let incoming = classify(pdu);
+    let stage = if stage == Stage::SecureSettings
+        && !matches!(incoming, Incoming::ErrorInfo(1..) | Incoming::Ultimatum(_))
+    {
+        *answered_client_info = true;
+        rec.enter(Stage::Licensing).map_err(Stop::Reached)?;
+        if let Incoming::LicenseValidClient = incoming {
+            rec.detail(
+                Stage::Licensing,
+                "no licensing required (STATUS_VALID_CLIENT)",
+            );
+        }
+        Stage::Licensing
+    } else {
+        stage
+    };
+    if let Some(failure) = incoming_failure(stage, &incoming) {
+        return Err(failure.into());
+    }
+    Ok((incoming != Incoming::ErrorInfo(0)).then_some(stage))
 }
 
 /// Records what a completed step taught us, keyed on the state the connector moved to;
