@@ -264,60 +264,55 @@ where
         deadline,
     });
     let stop = Arc::new(AtomicBool::new(false));
-
-    // Memory sampler on its own thread, so that a busy runtime does not starve it.
-    let baseline_rss = rss_kib();
-    let peak_rss = Arc::new(AtomicUsize::new(
-        usize::try_from(baseline_rss.unwrap_or(0)).unwrap_or(0),
-    ));
-    let sampler = {
-        let stop = stop.clone();
-        let peak = peak_rss.clone();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                if let Some(rss) = rss_kib() {
-                    peak.fetch_max(
-                        usize::try_from(rss).unwrap_or(usize::MAX),
-                        Ordering::Relaxed,
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let memory = MemorySampler::start(&stop);
     let progress = options.progress.then(|| {
-        let stop = stop.clone();
-        let shared = shared.clone();
-        let started = Instant::now();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let n = shared.done.load(Ordering::Relaxed);
-                let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
-                let of = if deadline.is_some() {
-                    String::new()
-                } else {
-                    format!("/{total}")
-                };
-                eprint!("\r\x1b[2K  {n}{of} connections, {rate:.0}/s");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            eprint!("\r\x1b[2K");
-        })
+        progress_line(
+            &stop,
+            Arc::clone(&shared),
+            deadline.is_none().then_some(total),
+        )
     });
 
-    // The load runs on its own threads, each a single-threaded runtime with its share of the
-    // concurrency: no work stealing between connections, and no competition with the runtime
-    // (or the in-process server) that called us.
     let concurrency = options.concurrency.max(1);
     let threads = options
         .threads
         .unwrap_or_else(|| default_threads(0))
         .clamp(1, concurrency);
     let started = Instant::now();
+    let ran = run_load_threads(&shared, concurrency, threads).await;
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let memory = memory.finish(options.concurrency.max(1));
+    if let Some(progress) = progress {
+        let _ = progress.join();
+    }
+    ran?;
+
+    let collector = shared
+        .collector
+        .lock()
+        .map(|mut c| std::mem::take(&mut *c))
+        .unwrap_or_default();
+    Ok(collector.into_result(label, options.concurrency, threads, elapsed, memory))
+}
+
+/// The load on `threads` threads of its own, each a single-threaded runtime with its share
+/// of the concurrency: no work stealing between connections, and no competition with the
+/// runtime (or the in-process server) that called us. Returns once every connection loop
+/// has ended.
+async fn run_load_threads<F, Fut>(
+    shared: &Arc<Shared<F>>,
+    concurrency: usize,
+    threads: usize,
+) -> std::io::Result<()>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Sample> + Send,
+{
     let mut handles = Vec::with_capacity(threads);
     for thread in 0..threads {
         let share = concurrency / threads + usize::from(thread < concurrency % threads);
-        let shared = shared.clone();
+        let shared = Arc::clone(shared);
         let (finished, finished_rx) = oneshot::channel::<()>();
         let handle = std::thread::Builder::new()
             .name(format!("rdpscope-load-{thread}"))
@@ -350,58 +345,123 @@ where
             Err(e) => failure = Some(e),
         }
     }
-    let elapsed = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    if let Some(progress) = progress {
-        let _ = progress.join();
-    }
-    if let Some(e) = failure {
-        return Err(e);
+    failure.map_or(Ok(()), Err)
+}
+
+/// Samples the process's resident memory every 5 ms on its own thread (a busy runtime
+/// cannot starve it) until `stop`, keeping the peak.
+struct MemorySampler {
+    baseline_kib: Option<u64>,
+    peak_kib: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl MemorySampler {
+    fn start(stop: &Arc<AtomicBool>) -> Self {
+        let baseline_kib = rss_kib();
+        let peak_kib = Arc::new(AtomicUsize::new(
+            usize::try_from(baseline_kib.unwrap_or(0)).unwrap_or(0),
+        ));
+        let thread = {
+            let stop = Arc::clone(stop);
+            let peak = Arc::clone(&peak_kib);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(rss) = rss_kib() {
+                        peak.fetch_max(
+                            usize::try_from(rss).unwrap_or(usize::MAX),
+                            Ordering::Relaxed,
+                        );
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        Self {
+            baseline_kib,
+            peak_kib,
+            thread,
+        }
     }
 
-    let collector = shared
-        .collector
-        .lock()
-        .map(|mut c| std::mem::take(&mut *c))
-        .unwrap_or_default();
-    let memory = baseline_rss.map(|baseline| {
-        let peak = peak_rss.load(Ordering::Relaxed) as u64;
-        Memory {
-            baseline_rss_kib: baseline,
-            peak_rss_kib: peak,
-            per_connection_kib: peak.saturating_sub(baseline) as f64
-                / options.concurrency.max(1) as f64,
+    /// The figures, once `stop` is set: baseline, peak, and the growth per connection in
+    /// flight.
+    fn finish(self, in_flight: usize) -> Option<Memory> {
+        let _ = self.thread.join();
+        self.baseline_kib.map(|baseline| {
+            let peak = self.peak_kib.load(Ordering::Relaxed) as u64;
+            Memory {
+                baseline_rss_kib: baseline,
+                peak_rss_kib: peak,
+                per_connection_kib: peak.saturating_sub(baseline) as f64 / in_flight as f64,
+            }
+        })
+    }
+}
+
+/// A progress line on stderr (connections done, of `total` if known, and the rate),
+/// redrawn every 200 ms until `stop`, then erased.
+fn progress_line<F>(
+    stop: &Arc<AtomicBool>,
+    shared: Arc<Shared<F>>,
+    total: Option<usize>,
+) -> std::thread::JoinHandle<()>
+where
+    F: Send + Sync + 'static,
+{
+    let stop = Arc::clone(stop);
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            let n = shared.done.load(Ordering::Relaxed);
+            let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            let of = total.map_or_else(String::new, |total| format!("/{total}"));
+            eprint!("\r\x1b[2K  {n}{of} connections, {rate:.0}/s");
+            std::thread::sleep(Duration::from_millis(200));
         }
-    });
-    Ok(LoadResult {
-        label,
-        connections: collector.attempted,
-        succeeded: collector.succeeded,
-        concurrency: options.concurrency,
-        threads,
-        elapsed_s: elapsed.as_secs_f64(),
-        handshakes_per_second: collector.succeeded as f64 / elapsed.as_secs_f64().max(1e-9),
-        end_to_end: collector.end_to_end.as_ref().map_or(
-            Latency {
-                count: 0,
-                p50_ms: 0.0,
-                p90_ms: 0.0,
-                p99_ms: 0.0,
-                max_ms: 0.0,
-                mean_ms: 0.0,
-            },
-            Latency::from,
-        ),
-        stages: collector
-            .stages
-            .iter()
-            .map(|(stage, h)| (*stage, Latency::from(h)))
-            .collect(),
-        errors: collector.errors.into_values().collect(),
-        warnings: collector.warnings.into_iter().collect(),
-        memory,
+        eprint!("\r\x1b[2K");
     })
+}
+
+impl Collector {
+    /// The result of a run that took `elapsed`.
+    fn into_result(
+        self,
+        label: String,
+        concurrency: usize,
+        threads: usize,
+        elapsed: Duration,
+        memory: Option<Memory>,
+    ) -> LoadResult {
+        LoadResult {
+            label,
+            connections: self.attempted,
+            succeeded: self.succeeded,
+            concurrency,
+            threads,
+            elapsed_s: elapsed.as_secs_f64(),
+            handshakes_per_second: self.succeeded as f64 / elapsed.as_secs_f64().max(1e-9),
+            end_to_end: self.end_to_end.as_ref().map_or(
+                Latency {
+                    count: 0,
+                    p50_ms: 0.0,
+                    p90_ms: 0.0,
+                    p99_ms: 0.0,
+                    max_ms: 0.0,
+                    mean_ms: 0.0,
+                },
+                Latency::from,
+            ),
+            stages: self
+                .stages
+                .iter()
+                .map(|(stage, h)| (*stage, Latency::from(h)))
+                .collect(),
+            errors: self.errors.into_values().collect(),
+            warnings: self.warnings.into_iter().collect(),
+            memory,
+        }
+    }
 }
 
 /// One probe as a [`Sample`].
