@@ -305,6 +305,55 @@ pub fn analyze(chain: &[CertificateDer<'_>], options: &AnalysisOptions<'_>) -> C
     analyze_until(chain, options).0
 }
 
+/// The finding of a pin check: matched (info) or a changed certificate (error, naming both).
+fn pin_finding(pin: &Pin, matched: bool, info: &CertificateInfo) -> Finding {
+    if matched {
+        finding(
+            Severity::Info,
+            FindingCode::PinMatched,
+            format!("the certificate matches the pin {pin}"),
+        )
+    } else {
+        finding(
+            Severity::Error,
+            FindingCode::PinMismatch,
+            format!(
+                "certificate changed: the server presented sha256:{} (sha1:{}), the pin is {pin}",
+                info.sha256, info.sha1
+            ),
+        )
+    }
+}
+
+/// Every certificate presented, in the server's order, as the report lists it (names
+/// escaped; an unparsable one says so).
+fn chain_entries(
+    chain: &[CertificateDer<'_>],
+    parsed: &[Option<X509Certificate<'_>>],
+) -> Vec<ChainCertificate> {
+    chain
+        .iter()
+        .zip(parsed)
+        .map(|(der, cert)| {
+            let sha1 = hex::encode_upper(sha1::Sha1::digest(der.as_ref()));
+            match cert {
+                Some(cert) => ChainCertificate {
+                    subject: crate::text::escaped(&cert.subject().to_string()),
+                    issuer: crate::text::escaped(&cert.issuer().to_string()),
+                    not_after: rfc3339(cert.validity().not_after.to_datetime()),
+                    sha1,
+                },
+                None => ChainCertificate {
+                    subject: "(unparsable)".to_owned(),
+                    issuer: String::new(),
+                    not_after: String::new(),
+                    sha1,
+                },
+            }
+        })
+        .collect()
+}
+
 /// [`analyze`], and the first instant after `options.now` at which the result could differ.
 fn analyze_until(
     chain: &[CertificateDer<'_>],
@@ -312,24 +361,9 @@ fn analyze_until(
 ) -> (CertificateInfo, time::OffsetDateTime) {
     let timeless = time::OffsetDateTime::new_utc(time::Date::MAX, time::Time::MIDNIGHT);
     let mut info = CertificateInfo {
-        subject: String::new(),
-        issuer: String::new(),
-        not_before: String::new(),
-        not_after: String::new(),
-        serial: String::new(),
-        sha1: String::new(),
-        sha256: String::new(),
-        subject_alt_names: Vec::new(),
-        key: String::new(),
-        signature_algorithm: String::new(),
-        extended_key_usage: Vec::new(),
-        days_remaining: 0,
-        trusted: false,
-        pin_matched: None,
         chain_length: chain.len(),
-        chain: Vec::new(),
         policy: options.policy.name().to_owned(),
-        findings: Vec::new(),
+        ..CertificateInfo::default()
     };
     let Some(leaf_der) = chain.first() else {
         info.findings.push(finding(
@@ -344,18 +378,7 @@ fn analyze_until(
     if let Some(pin) = options.pin {
         let matched = pin.matches(leaf_der.as_ref());
         info.pin_matched = Some(matched);
-        info.findings.push(if matched {
-            finding(Severity::Info, FindingCode::PinMatched, format!("the certificate matches the pin {pin}"))
-        } else {
-            finding(
-                Severity::Error,
-                FindingCode::PinMismatch,
-                format!(
-                    "certificate changed: the server presented sha256:{} (sha1:{}), the pin is {pin}",
-                    info.sha256, info.sha1
-                ),
-            )
-        });
+        info.findings.push(pin_finding(pin, matched, &info));
     }
 
     let parsed: Vec<Option<X509Certificate<'_>>> = chain
@@ -366,22 +389,7 @@ fn analyze_until(
                 .map(|(_, cert)| cert)
         })
         .collect();
-    for (der, cert) in chain.iter().zip(&parsed) {
-        info.chain.push(match cert {
-            Some(cert) => ChainCertificate {
-                subject: crate::text::escaped(&cert.subject().to_string()),
-                issuer: crate::text::escaped(&cert.issuer().to_string()),
-                not_after: rfc3339(cert.validity().not_after.to_datetime()),
-                sha1: hex::encode_upper(sha1::Sha1::digest(der.as_ref())),
-            },
-            None => ChainCertificate {
-                subject: "(unparsable)".to_owned(),
-                issuer: String::new(),
-                not_after: String::new(),
-                sha1: hex::encode_upper(sha1::Sha1::digest(der.as_ref())),
-            },
-        });
-    }
+    info.chain = chain_entries(chain, &parsed);
 
     let Some(leaf) = &parsed[0] else {
         info.findings.push(finding(

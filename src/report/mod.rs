@@ -216,7 +216,7 @@ pub struct Finding {
 }
 
 /// Facts about the server certificate and the verdict of the certificate policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct CertificateInfo {
     /// Subject distinguished name of the leaf.
