@@ -14,6 +14,37 @@
 
 #![warn(missing_docs)]
 
+/// For `Copy` types with a `const fn name(self) -> &'static str`: the name is the one
+/// spelling everywhere: serialised as it, displayed as it (honouring width and alignment),
+/// and comparable with text.
+macro_rules! named {
+    ($($ty:ty),+ $(,)?) => {$(
+        impl ::serde::Serialize for $ty {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.name())
+            }
+        }
+
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.pad(self.name())
+            }
+        }
+
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.name() == other
+            }
+        }
+
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.name() == *other
+            }
+        }
+    )+};
+}
+
 // Support for the `rdpscope` binary, not a stable API.
 #[doc(hidden)]
 pub mod bench;

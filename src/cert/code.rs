@@ -3,8 +3,6 @@
 //! The names are stable (JSON `code`, the fixtures manifest, `--json` consumers grep them);
 //! adding a finding is adding a row here, then the place in the analysis that finds it.
 
-use std::fmt;
-
 macro_rules! finding_codes {
     ($( $(#[doc = $doc:literal])* $variant:ident = $name:literal, )*) => {
         /// What a certificate finding is about; serialised as its stable name.
@@ -81,11 +79,7 @@ finding_codes! {
     CertificateChanged = "certificate_changed",
 }
 
-impl fmt::Display for FindingCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
+named!(FindingCode);
 
 impl std::str::FromStr for FindingCode {
     type Err = String;
@@ -96,24 +90,6 @@ impl std::str::FromStr for FindingCode {
             .copied()
             .find(|code| code.name() == s)
             .ok_or_else(|| format!("unknown certificate finding `{s}`"))
-    }
-}
-
-impl serde::Serialize for FindingCode {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl PartialEq<str> for FindingCode {
-    fn eq(&self, other: &str) -> bool {
-        self.name() == other
-    }
-}
-
-impl PartialEq<&str> for FindingCode {
-    fn eq(&self, other: &&str) -> bool {
-        self.name() == *other
     }
 }
 

@@ -20,11 +20,7 @@ pub enum Side {
     Directory,
 }
 
-impl Serialize for Side {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
+named!(Side);
 
 impl Side {
     /// The stable name, as JSON writes it.

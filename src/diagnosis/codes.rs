@@ -524,23 +524,7 @@ impl CodeTable {
     }
 }
 
-impl std::fmt::Display for CodeTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl Serialize for CodeTable {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
-
-impl PartialEq<&str> for CodeTable {
-    fn eq(&self, other: &&str) -> bool {
-        self.name() == *other
-    }
-}
+named!(CodeTable);
 
 /// Every table with its rows, in the order [`lookup_name`] searches them.
 pub static TABLES: &[(CodeTable, &[CodeInfo])] = &[

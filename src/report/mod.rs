@@ -185,11 +185,7 @@ pub enum Severity {
     Error,
 }
 
-impl Serialize for Severity {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.name())
-    }
-}
+named!(Severity);
 
 impl Severity {
     /// The stable name, as JSON and the fixtures manifest write it: `info`, `warning`,
