@@ -51,7 +51,7 @@ impl StageResult {
 }
 
 /// One fixture of the manifest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Fixture {
     /// File stem: `NAME.crt` (the PEM chain served, leaf first, then intermediates) and
     /// `NAME.key` (the leaf's PEM PKCS#8 private key).
@@ -86,15 +86,6 @@ impl std::fmt::Debug for Recipe {
         f.write_str("Recipe")
     }
 }
-
-impl PartialEq for Recipe {
-    /// Two recipes are the same when they stand for the same checked-in files.
-    fn eq(&self, other: &Self) -> bool {
-        self.chain_pem == other.chain_pem && self.key_pem == other.key_pem
-    }
-}
-
-impl Eq for Recipe {}
 
 impl Fixture {
     /// The PEM chain file name, `NAME.crt`.
