@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tracing::info;
 
-use super::wire::{close, drain, Config, ConnError};
+use super::wire::{close, drain, timed, Config, ConnError};
 use super::Scenario;
 
 /// How a raw scenario ends the connection.
@@ -204,20 +204,24 @@ pub(crate) async fn serve(
     for step in &behaviour.script {
         match step {
             Step::Read => {
-                let n = tokio::time::timeout(config.timeout, stream.read(&mut buf))
-                    .await
-                    .map_err(|_| ConnError::Timeout(config.timeout, "the client's next bytes"))??;
+                let n = timed(
+                    config.timeout,
+                    "the client's next bytes",
+                    stream.read(&mut buf),
+                )
+                .await?;
                 if n == 0 {
                     return Err(ConnError::Closed);
                 }
                 info!(%peer, bytes = n, "Received");
             }
             Step::SelectNla => {
-                let n = tokio::time::timeout(config.timeout, stream.read(&mut buf))
-                    .await
-                    .map_err(|_| {
-                        ConnError::Timeout(config.timeout, "the X.224 Connection Request")
-                    })??;
+                let n = timed(
+                    config.timeout,
+                    "the X.224 Connection Request",
+                    stream.read(&mut buf),
+                )
+                .await?;
                 let offered = ironrdp_core::decode::<X224<ConnectionRequest>>(&buf[..n])
                     .map(|request| request.0.protocol)
                     .map_err(|e| {
@@ -228,22 +232,26 @@ pub(crate) async fn serve(
                 } else {
                     SecurityProtocol::HYBRID
                 };
-                tokio::time::timeout(config.timeout, stream.write_all(&confirm(selected)))
-                    .await
-                    .map_err(|_| ConnError::Timeout(config.timeout, "a write"))??;
+                timed(
+                    config.timeout,
+                    "a write",
+                    stream.write_all(&confirm(selected)),
+                )
+                .await?;
                 info!(%peer, ?selected, "Selected NLA");
             }
             Step::Tls => {
-                let tls = tokio::time::timeout(config.timeout, config.tls.accept(stream))
-                    .await
-                    .map_err(|_| ConnError::Timeout(config.timeout, "the TLS handshake"))??;
+                let tls = timed(
+                    config.timeout,
+                    "the TLS handshake",
+                    config.tls.accept(stream),
+                )
+                .await?;
                 stream = Box::new(tls);
                 info!(%peer, "TLS handshake completed");
             }
             Step::Write(bytes) => {
-                tokio::time::timeout(config.timeout, stream.write_all(bytes))
-                    .await
-                    .map_err(|_| ConnError::Timeout(config.timeout, "a write"))??;
+                timed(config.timeout, "a write", stream.write_all(bytes)).await?;
                 info!(%peer, bytes = bytes.len(), "Sent");
             }
         }
