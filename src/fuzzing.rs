@@ -11,14 +11,18 @@ use crate::probe::x224;
 use crate::report::ProbeError;
 use crate::Stage;
 
+/// Checks that `text` reaches a terminal as one line of visible characters.
+fn assert_escaped(text: &str) {
+    assert!(
+        !text.chars().any(crate::text::is_unsafe),
+        "unescaped {text:?}"
+    );
+}
+
 /// Checks what every reported failure must be: a non-empty line of visible text.
 fn check(error: &ProbeError) {
     assert!(!error.message.is_empty(), "empty failure message");
-    assert!(
-        !error.message.chars().any(crate::text::is_unsafe),
-        "unescaped text in a failure message: {:?}",
-        error.message
-    );
+    assert_escaped(&error.message);
 }
 
 /// The X.224 Connection Confirm path: the bytes a server sends after the Connection
@@ -179,10 +183,7 @@ pub fn cert_chain(data: &[u8]) {
         .chain(info.chain.iter().flat_map(|c| [&c.subject, &c.issuer]))
         .chain(info.findings.iter().map(|f| &f.message));
         for text in texts {
-            assert!(
-                !text.chars().any(crate::text::is_unsafe),
-                "unescaped {text:?}"
-            );
+            assert_escaped(text);
         }
         // "Not trusted" always says why, loud enough for strict to fail on it.
         if !info.trusted && info.pin_matched != Some(true) {
@@ -223,10 +224,7 @@ pub fn ntlm_challenge(data: &[u8]) {
             &challenge.dns_tree,
         ];
         for name in names.into_iter().flatten() {
-            assert!(
-                !name.chars().any(crate::text::is_unsafe),
-                "unescaped {name:?}"
-            );
+            assert_escaped(name);
         }
         let _ = challenge.server_time();
     }
@@ -254,10 +252,7 @@ pub fn known_hosts(data: &[u8]) {
 pub fn render_escape(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let once = crate::text::escape(&text);
-    assert!(
-        !once.chars().any(crate::text::is_unsafe),
-        "unescaped {once:?}"
-    );
+    assert_escaped(&once);
     if !text.chars().any(crate::text::is_unsafe) {
         assert_eq!(once, text);
     }
