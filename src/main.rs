@@ -329,9 +329,9 @@ fn output<T: serde::Serialize>(
     }
 }
 
-/// The exit code of a failed stage.
-fn stage_exit(stage: Stage) -> ExitCode {
-    ExitCode::from(u8::try_from(stage.exit_code()).unwrap_or(EXIT_INTERNAL))
+/// A documented exit code (a stage's, or a report's) as the process's.
+fn exit_with(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(EXIT_INTERNAL))
 }
 
 async fn demo(json: bool) -> Outcome {
@@ -399,7 +399,7 @@ async fn bench(args: BenchArgs) -> Outcome {
                 "no connection of {} reached the end stage; most failed at {stage}",
                 run.label
             ));
-            stage_exit(stage)
+            exit_with(stage.exit_code())
         }
         Some((run, None)) => {
             say(format_args!("no connection of {} completed", run.label));
@@ -531,7 +531,5 @@ async fn probe(args: ProbeArgs) -> Outcome {
         say(format_args!("warning: {}", rdpscope::text::escape(warning)));
     }
     output(args.json, &report, rdpscope::report::render_human)?;
-    Ok(ExitCode::from(
-        u8::try_from(report.exit_code()).unwrap_or(EXIT_INTERNAL),
-    ))
+    Ok(exit_with(report.exit_code()))
 }
