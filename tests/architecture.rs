@@ -58,11 +58,19 @@ fn the_probe_never_imports_the_mocks_the_benchmark_the_demo_or_the_fixtures() {
 }
 
 #[test]
-fn the_mock_modules_form_no_circle() {
+fn the_mock_modules_form_no_circle_and_only_the_catalogue_names_scenarios() {
     for (file, needle) in [
         ("src/mock/wire.rs", "conn::"),
         ("src/mock/wire.rs", "raw::"),
         ("src/mock/raw.rs", "conn::"),
+        ("src/mock/fault.rs", "conn::"),
+        ("src/mock/fault.rs", "raw::"),
+        ("src/mock/fault.rs", "scenario::"),
+        // The connections act out a scenario's row; none of them names a scenario.
+        ("src/mock/conn.rs", "Scenario"),
+        ("src/mock/raw.rs", "Scenario"),
+        ("src/mock/wire.rs", "Scenario"),
+        ("src/mock/fault.rs", "Scenario"),
     ] {
         let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
             .expect("a source file");

@@ -3,14 +3,13 @@
 use std::borrow::Cow;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use ironrdp_acceptor::{Acceptor, AcceptorState, DesktopSize};
 use ironrdp_connector::sspi::generator::NetworkRequest;
 use ironrdp_connector::{ConnectorResult, Sequence as _, ServerName};
 use ironrdp_core::{encode_vec, WriteBuf};
 use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, SendDataIndication};
-use ironrdp_pdu::nego::{self, SecurityProtocol};
+
 use ironrdp_pdu::rdp::capability_sets::{
     Bitmap, BitmapDrawingFlags, CapabilitySet, General, GeneralExtraFlags, Input, InputFlags,
     MajorPlatformType, MultifragmentUpdate, Order, OrderFlags, OrderSupportExFlags, Pointer,
@@ -28,16 +27,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
-use super::wire::{close, drain, timed, Config, ConnError};
-use super::Scenario;
+use super::fault::{Certificate, End, Fault, Refusal};
+use super::wire::{self, close, drain, timed, Config, ConnError};
 use crate::Stage;
 
 /// The MCS channel IDs IronRDP's acceptor assigns (MS-RDPBCGR 3.3.1.5 server channel and I/O channel).
 const SERVER_CHANNEL_ID: u16 = 1002;
 const IO_CHANNEL_ID: u16 = 1003;
-
-/// How long a black hole holds a connection the client keeps open.
-const BLACK_HOLE_HOLD: Duration = Duration::from_secs(600);
 
 pub(crate) const DESKTOP_SIZE: DesktopSize = DesktopSize {
     width: 1024,
@@ -57,15 +53,6 @@ fn close_point(state: &AcceptorState) -> Option<Stage> {
     })
 }
 
-/// What the server does in place of its n-th CredSSP write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cut {
-    /// Fail the write: the server closes the connection.
-    Close,
-    /// Never complete the write: the server goes silent, holding the connection.
-    Hang,
-}
-
 /// A stream that lets the server's first `allowed` CredSSP writes through (the CHALLENGE,
 /// the pubKeyAuth answer, the Early User Authorization Result: one write each) and cuts
 /// the next one, so that the server closes or goes silent right after reading the client's
@@ -74,11 +61,11 @@ struct CutCredssp<S> {
     inner: S,
     allowed: usize,
     writes: usize,
-    cut: Cut,
+    cut: End,
 }
 
 impl<S> CutCredssp<S> {
-    fn new(inner: S, allowed: usize, cut: Cut) -> Self {
+    fn new(inner: S, allowed: usize, cut: End) -> Self {
         Self {
             inner,
             allowed,
@@ -106,12 +93,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CutCredssp<S> {
     ) -> std::task::Poll<io::Result<usize>> {
         if self.writes >= self.allowed {
             return match self.cut {
-                Cut::Close => std::task::Poll::Ready(Err(io::Error::new(
+                End::Close | End::Reset => std::task::Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::BrokenPipe,
                     "closing instead of answering",
                 ))),
                 // Never woken: the server's CredSSP wait runs into its timeout.
-                Cut::Hang => std::task::Poll::Pending,
+                End::Hold | End::Swallow => std::task::Poll::Pending,
             };
         }
         let written = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
@@ -143,158 +130,26 @@ pub(crate) async fn serve(
 ) -> Result<(), ConnError> {
     stream.set_nodelay(true)?;
 
-    // The scenarios that are short byte scripts: their table in `raw` says which.
-    if let Some(behaviour) = super::raw::behaviour(config.scenario) {
-        return super::raw::serve(stream, peer, config, behaviour).await;
-    }
-    match config.scenario {
+    match &config.fault {
         // Nothing listens, so no connection ever gets here.
-        Scenario::NothingListening => Ok(()),
-        Scenario::BlackHole => {
-            drain(stream, BLACK_HOLE_HOLD).await;
-            Ok(())
-        }
-        Scenario::CloseAfterConnectionRequest => {
-            let mut framed = TokioFramed::new(stream);
-            read_connection_request(&mut framed, peer, config).await?;
-            info!(%peer, "Closing after the X.224 Connection Request");
-            close(framed.into_inner().0, config.timeout).await;
-            Ok(())
-        }
-        Scenario::NegotiationFailure(code) => {
-            let mut framed = TokioFramed::new(stream);
-            read_connection_request(&mut framed, peer, config).await?;
-            let failure = nego::ConnectionConfirm::Failure {
-                code: nego::FailureCode::from(code),
-            };
-            let bytes = encode_vec(&X224(failure))
-                .map_err(|e| ConnError::Rdp(format!("encode RDP_NEG_FAILURE: {e}")))?;
-            timed(
-                config.timeout,
-                "RDP_NEG_FAILURE write",
-                framed.write_all(&bytes),
-            )
-            .await?;
-            info!(%peer, code, "Sent RDP_NEG_FAILURE");
-            close(framed.into_inner().0, config.timeout).await;
-            Ok(())
-        }
-        // Every other scenario speaks RDP through IronRDP's acceptor.
+        Fault::NotListening => Ok(()),
+        Fault::Script(script, end) => super::raw::serve(stream, peer, config, script, *end).await,
+        // Every other fault strikes in an RDP connection run by IronRDP's acceptor.
         _ => accept(stream, peer, config).await,
     }
 }
 
-async fn read_connection_request(
-    framed: &mut TokioFramed<TcpStream>,
-    peer: SocketAddr,
-    config: &Config,
-) -> Result<nego::ConnectionRequest, ConnError> {
-    let bytes = timed(
-        config.timeout,
-        "X.224 Connection Request",
-        framed.read_by_hint(&ironrdp_pdu::X224_HINT),
-    )
-    .await?;
-    let request = ironrdp_core::decode::<X224<nego::ConnectionRequest>>(&bytes)
-        .map_err(|e| ConnError::Rdp(format!("invalid X.224 Connection Request: {e}")))?
-        .0;
-    info!(%peer, protocol = ?request.protocol, "Received X.224 Connection Request");
-    Ok(request)
-}
-
-/// What an acceptor-driven scenario changes in a healthy server: the one place in this
-/// module that reads the scenario. The server's behaviour follows from the plan alone.
-struct Plan {
-    /// The protocols the server accepts.
-    security: SecurityProtocol,
-    /// Knows the user under another password (STATUS_LOGON_FAILURE).
-    wrong_password: bool,
-    /// Presents a certificate of its own on every connection.
-    fresh_certificate: bool,
-    /// Refuses the authenticated user in the Early User Authorization Result.
-    deny_authorization: bool,
-    /// Cuts CredSSP short in place of its n-th write.
-    cut_credssp: Option<(usize, Cut)>,
-    /// Closes (`Cut::Close`) or goes silent (`Cut::Hang`) when the sequence reaches this
-    /// stage (basic_settings: right after CredSSP).
-    end_at: Option<(Stage, Cut)>,
-    /// Answers the Client Info PDU with these bytes (Set Error Info, a licensing error),
-    /// then closes.
-    refusal: Option<Vec<u8>>,
-}
-
-impl Plan {
-    fn of(scenario: Scenario) -> Result<Self, ConnError> {
-        let security = match scenario {
-            Scenario::SuccessHybrid
-            | Scenario::CloseAfterNtlmAuthenticate
-            | Scenario::CloseDuring(_)
-            | Scenario::SilentDuring(_) => SecurityProtocol::HYBRID,
-            Scenario::SuccessHybridEx
-            | Scenario::EarlyUserAuthorizationDenied
-            | Scenario::WrongPassword
-            | Scenario::SilentAfterCredsspMessage(_) => {
-                SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX
-            }
-            _ => SecurityProtocol::SSL,
-        };
-        let cut_credssp = match scenario {
-            Scenario::CloseAfterNtlmAuthenticate => Some((1, Cut::Close)),
-            // After the client's n-th message: in place of the server's n-th write.
-            Scenario::SilentAfterCredsspMessage(message) => {
-                Some((usize::from(message).saturating_sub(1), Cut::Hang))
-            }
-            _ => None,
-        };
-        let end_at = match scenario {
-            Scenario::CloseDuring(stage) => Some((stage, Cut::Close)),
-            Scenario::SilentDuring(stage) => Some((stage, Cut::Hang)),
-            _ => None,
-        };
-        Ok(Self {
-            security,
-            wrong_password: scenario == Scenario::WrongPassword,
-            fresh_certificate: scenario == Scenario::CertificateChangesEveryConnection,
-            deny_authorization: scenario == Scenario::EarlyUserAuthorizationDenied,
-            cut_credssp,
-            end_at,
-            refusal: after_client_info(scenario)?,
-        })
-    }
-
-    /// Whether the plan ends the connection at `stage`, and how.
-    fn ends_at(&self, stage: Stage) -> Option<Cut> {
-        self.end_at
-            .filter(|(at, _)| *at == stage)
-            .map(|(_, how)| how)
-    }
-}
-
-/// Ends the connection as the plan says: a close, or silence until the client leaves.
-async fn end<S>(stream: S, how: Cut, config: &Config)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    match how {
-        Cut::Close => close(stream, config.timeout).await,
-        Cut::Hang => drain(stream, config.timeout).await,
-    }
-}
-
 async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<(), ConnError> {
-    let plan = Plan::of(config.scenario)?;
+    let server = &config.server;
     // With TLS only, like a server showing its logon screen, any Client Info credentials do.
-    let credentials = plan
-        .security
-        .intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX)
-        .then(|| {
-            let mut credentials = config.credentials.clone();
-            if plan.wrong_password {
-                credentials.password = format!("not {}", credentials.password);
-            }
-            credentials
-        });
-    let mut acceptor = Acceptor::new(plan.security, DESKTOP_SIZE, capabilities(), credentials);
+    let credentials = server.requires_nla().then(|| {
+        let mut credentials = config.credentials.clone();
+        if server.wrong_password {
+            credentials.password = format!("not {}", credentials.password);
+        }
+        credentials
+    });
+    let mut acceptor = Acceptor::new(server.security, DESKTOP_SIZE, capabilities(), credentials);
     let mut buf = WriteBuf::new();
     let mut pending = Vec::new();
 
@@ -309,15 +164,17 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
             "client sent data before the TLS handshake".to_owned(),
         ));
     }
-    let (tls, public_key) = upgrade(stream, &plan, config).await?;
+    let (tls, public_key) = upgrade(stream, server.certificate, config).await?;
     acceptor.mark_security_upgrade_as_done();
     debug!(%peer, "TLS handshake completed");
 
-    if let Some((allowed, how)) = plan.cut_credssp {
-        let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, how));
+    if let Fault::CredsspCut { after_message, end } = config.fault {
+        // After the client's n-th message: in place of the server's n-th write.
+        let allowed = usize::from(after_message).saturating_sub(1);
+        let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, end));
         let _ = credssp(&mut framed, &mut acceptor, public_key, false, config).await;
-        info!(%peer, allowed, ?how, "Cut CredSSP short");
-        end(framed.into_inner().0, how, config).await;
+        info!(%peer, after_message, ?end, "Cut CredSSP short");
+        wire::end(framed.into_inner().0, end, config.timeout).await;
         return Ok(());
     }
     let mut framed = TokioFramed::new(tls);
@@ -326,27 +183,27 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
             &mut framed,
             &mut acceptor,
             public_key,
-            plan.deny_authorization,
+            config.fault == Fault::DenyAuthorization,
             config,
         )
         .await?;
         info!(%peer, "CredSSP completed");
-        if let Some(how) = plan.ends_at(Stage::BasicSettings) {
+        if let Some(how) = config.fault.ends_at(Stage::BasicSettings) {
             info!(%peer, ?how, "Ending right after CredSSP");
-            end(framed.into_inner().0, how, config).await;
+            wire::end(framed.into_inner().0, how, config.timeout).await;
             return Ok(());
         }
     }
-    activate(framed, acceptor, &plan, peer, config).await
+    activate(framed, acceptor, peer, config).await
 }
 
-/// The TLS handshake, with the server's certificate or, when the plan says so, a new one.
+/// The TLS handshake, with the server's certificate or, when the row says so, a new one.
 async fn upgrade(
     stream: TcpStream,
-    plan: &Plan,
+    certificate: Certificate,
     config: &Config,
 ) -> Result<(tokio_rustls::server::TlsStream<TcpStream>, Vec<u8>), ConnError> {
-    if plan.fresh_certificate {
+    if certificate == Certificate::Fresh {
         let identity = super::cert::generate()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(super::cert::server_config(&identity)?);
         let public_key = super::cert::subject_public_key(identity.leaf_der()?)?;
@@ -357,31 +214,34 @@ async fn upgrade(
     Ok((tls, config.public_key.clone()))
 }
 
-/// The connection sequence after the security upgrade, ending where the plan says.
+/// The connection sequence after the security upgrade, ending where the fault says.
 async fn activate(
     mut framed: TokioFramed<tokio_rustls::server::TlsStream<TcpStream>>,
     mut acceptor: Acceptor,
-    plan: &Plan,
     peer: SocketAddr,
     config: &Config,
 ) -> Result<(), ConnError> {
+    let refusal = match config.fault {
+        Fault::Refuse(refusal) => Some(after_client_info(refusal)?),
+        _ => None,
+    };
     let mut buf = WriteBuf::new();
     let mut pending = Vec::new();
     while acceptor.get_result().is_none() {
         let state = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state());
         if let Some((stage, how)) = state
             .and_then(close_point)
-            .and_then(|stage| plan.ends_at(stage).map(|how| (stage, how)))
+            .and_then(|stage| config.fault.ends_at(stage).map(|how| (stage, how)))
         {
             flush(&mut framed, &mut pending, config).await?;
             info!(%peer, %stage, ?how, "Ending the connection");
-            end(framed.into_inner().0, how, config).await;
+            wire::end(framed.into_inner().0, how, config.timeout).await;
             return Ok(());
         }
         // The acceptor has just consumed the Client Info PDU.
         let licensing =
             state.is_some_and(|state| matches!(state, AcceptorState::LicensingExchange { .. }));
-        if let Some(refusal) = plan.refusal.as_ref().filter(|_| licensing) {
+        if let Some(refusal) = refusal.as_ref().filter(|_| licensing) {
             pending.extend_from_slice(refusal);
             flush(&mut framed, &mut pending, config).await?;
             info!(%peer, "Refused the connection after the Client Info PDU");
@@ -511,14 +371,14 @@ where
     Ok(())
 }
 
-/// What the server sends right after the Client Info PDU, before it closes, in the scenarios
-/// that refuse the connection there.
-fn after_client_info(scenario: Scenario) -> Result<Option<Vec<u8>>, ConnError> {
+/// What the server sends right after the Client Info PDU, before it closes, to refuse the
+/// connection there.
+fn after_client_info(refusal: Refusal) -> Result<Vec<u8>, ConnError> {
     let encode_err = |e: ironrdp_core::EncodeError| ConnError::Rdp(format!("encode: {e}"));
-    let bytes = match scenario {
+    Ok(match refusal {
         // Set Error Info with the scenario's ERRINFO code (what a Windows server sends when it
         // refuses a session), then a Disconnect Provider Ultimatum.
-        Scenario::ServerErrorInfo(code) => {
+        Refusal::ErrorInfo(code) => {
             let error_info = <ErrorInfo as num_traits::FromPrimitive>::from_u32(code)
                 .ok_or_else(|| ConnError::Rdp(format!("unknown ERRINFO code 0x{code:x}")))?;
             let share = ShareControlHeader {
@@ -541,7 +401,7 @@ fn after_client_info(scenario: Scenario) -> Result<Option<Vec<u8>>, ConnError> {
         }
         // A licensing Error Alert (MS-RDPELE 2.2.2.7.1 / MS-RDPBCGR 2.2.1.12.1.3):
         // ERR_NO_LICENSE_SERVER, ST_TOTAL_ABORT, empty BB_ERROR_BLOB.
-        Scenario::LicensingErrorNoLicenseServer => {
+        Refusal::NoLicenseServer => {
             let mut user_data = Vec::with_capacity(20);
             user_data.extend_from_slice(&0x0080u16.to_le_bytes()); // SEC_LICENSE_PKT
             user_data.extend_from_slice(&0u16.to_le_bytes()); // flagsHi
@@ -553,9 +413,7 @@ fn after_client_info(scenario: Scenario) -> Result<Option<Vec<u8>>, ConnError> {
             user_data.extend_from_slice(&0u16.to_le_bytes()); // empty blob
             send_data_indication(user_data)?
         }
-        _ => return Ok(None),
-    };
-    Ok(Some(bytes))
+    })
 }
 
 /// An MCS Send Data Indication on the I/O channel carrying `user_data`.

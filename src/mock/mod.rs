@@ -24,6 +24,7 @@ mod catalogue;
 pub(crate) mod cert;
 mod check;
 pub(crate) mod conn;
+mod fault;
 mod raw;
 mod scenario;
 mod serving;
@@ -35,6 +36,8 @@ use std::time::Duration;
 
 use ironrdp_pdu::rdp::client_info::Credentials;
 use tracing::{debug, info};
+
+use self::fault::{Certificate, Fault};
 
 pub use self::catalogue::{catalogue, render_catalogue, CatalogueEntry};
 pub use self::scenario::{
@@ -179,12 +182,13 @@ impl MockServerBuilder {
     ///
     /// Returns once the listener is bound: [`MockServerHandle::addr`] has the real port.
     pub async fn start(self) -> io::Result<MockServerHandle> {
-        if self.scenario == Scenario::NothingListening {
+        let (server, fault) = self.scenario.behaviour();
+        if fault == Fault::NotListening {
             return MockServerHandle::reserve(self.listen, self.scenario);
         }
-        let identity = match (self.identity, self.scenario) {
+        let identity = match (self.identity, server.certificate) {
             (Some((chain_der, key_der)), _) => cert::Identity { chain_der, key_der },
-            (None, Scenario::Certificate(name)) => {
+            (None, Certificate::Fixture(name)) => {
                 let (chain_der, key_der) = crate::fixtures::embedded(name).ok_or_else(|| {
                     io::Error::new(
                         io::ErrorKind::NotFound,
@@ -195,16 +199,18 @@ impl MockServerBuilder {
             }
             (None, _) => cert::default_identity()?,
         };
-        let delay = match (self.delay, self.scenario) {
+        let delay = match (self.delay, server.slow) {
             (Some(delay), _) => delay,
-            (None, Scenario::SlowServer) => SLOW_SERVER_DELAY,
-            (None, _) => Duration::ZERO,
+            (None, true) => SLOW_SERVER_DELAY,
+            (None, false) => Duration::ZERO,
         };
         let tls = cert::server_config(&identity)?;
         let public_key = cert::subject_public_key(identity.leaf_der()?)?;
 
         let config = wire::Config {
-            scenario: self.scenario,
+            name: self.scenario.name(),
+            server,
+            fault,
             tls: tokio_rustls::TlsAcceptor::from(tls),
             public_key,
             credentials: Credentials {
@@ -224,7 +230,7 @@ impl MockServerBuilder {
             listener,
             config,
             |config, stream, peer| async move {
-                info!(%peer, scenario = config.scenario.name(), "Connection accepted");
+                info!(%peer, scenario = config.name, "Connection accepted");
                 match conn::serve(stream, peer, &config).await {
                     Ok(()) => debug!(%peer, "Connection closed"),
                     Err(error) => info!(%peer, %error, "Connection ended early"),

@@ -4,6 +4,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ironrdp_pdu::nego::SecurityProtocol;
+
+use super::fault::{Certificate, End, Fault, Refusal, Reply, Server, Step};
 use crate::{FailureKind, Stage};
 
 /// RDP_NEG_FAILURE code SSL_REQUIRED_BY_SERVER (MS-RDPBCGR 2.2.1.2.2).
@@ -156,12 +159,45 @@ impl Expected {
     }
 }
 
-/// Name, description, real-world cause and expectation of a scenario.
+/// One row of the catalogue: name, description, real-world cause, what the server is
+/// configured with, the one thing that goes wrong, and what a correct probe reports.
 struct Spec {
     name: &'static str,
     description: &'static str,
     cause: &'static str,
     expected: Expected,
+    server: Server,
+    fault: Fault,
+}
+
+impl Spec {
+    /// The row served by `server` (default: a healthy TLS-only server).
+    fn on(mut self, server: Server) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// The row whose server goes wrong this way (default: nothing goes wrong).
+    fn fault(mut self, fault: Fault) -> Self {
+        self.fault = fault;
+        self
+    }
+}
+
+/// A byte script that reads the X.224 Connection Request, answers `reply` and ends.
+fn after_request(reply: Reply, end: End) -> Fault {
+    Fault::Script(vec![Step::Read, Step::Write(reply)], end)
+}
+
+/// A byte script that selects TLS, reads the ClientHello, sends `reply` if any and ends.
+fn after_client_hello(reply: Option<Reply>, end: End) -> Fault {
+    let mut script = vec![
+        Step::Read,
+        Step::Write(Reply::Confirm(SecurityProtocol::SSL)),
+        Step::Read,
+    ];
+    script.extend(reply.map(Step::Write));
+    Fault::Script(script, end)
 }
 
 /// The RDP_NEG_FAILURE family: code, name, description, cause.
@@ -499,6 +535,8 @@ impl Scenario {
             description,
             cause,
             expected,
+            server: Server::TLS,
+            fault: Fault::None,
         };
         let failure = |stage, kind| Expected::failure(stage, Some(kind));
         match *self {
@@ -513,73 +551,102 @@ impl Scenario {
                 "selects CredSSP (PROTOCOL_HYBRID, NTLM) and completes the connection sequence",
                 "a healthy server with NLA",
                 Expected::connected(),
-            ),
+            )
+            .on(Server::NLA),
             Scenario::SuccessHybridEx => spec(
                 "success_hybrid_ex",
                 "selects CredSSP with Early User Authorization (PROTOCOL_HYBRID_EX) and completes the connection sequence",
                 "a healthy modern Windows server with NLA",
                 Expected::connected(),
-            ),
+            )
+            .on(Server::NLA_EX),
             Scenario::NothingListening => spec(
                 "nothing_listening",
                 "reserves a port and never listens on it: the connection is refused",
                 "the Remote Desktop service is stopped, listens on another port, or a host firewall rejects port 3389",
                 failure(S::Tcp, K::Refused),
-            ),
+            )
+            .fault(Fault::NotListening),
             Scenario::CloseOnAccept => spec(
                 "close_on_accept",
                 "accepts the TCP connection and closes it at once",
                 "a load balancer or proxy with no healthy backend, or an RDP service that rejects the client address",
                 failure(S::X224, K::ClosedByPeer),
-            ),
+            )
+            .fault(Fault::Script(Vec::new(), End::Close)),
             Scenario::ResetAfterConnectionRequest => spec(
                 "reset_after_connection_request",
                 "reads the X.224 Connection Request, then resets the connection (RST)",
                 "a firewall or IPS that resets RDP traffic after inspecting the first packet",
                 failure(S::X224, K::ClosedByPeer),
-            ),
+            )
+            .fault(Fault::Script(vec![Step::Read], End::Reset)),
             Scenario::BlackHole => spec(
                 "black_hole",
                 "accepts the TCP connection and never sends anything",
                 "a hung RDP service (TermService stuck) or a middlebox that swallows the traffic",
                 failure(S::X224, K::Timeout),
-            ),
+            )
+            .fault(Fault::Script(Vec::new(), End::Swallow)),
             Scenario::HttpServer => spec(
                 "http_server",
                 "an HTTP server on the port: answers 400 Bad Request",
                 "the wrong port: a web server or an RD Web / Gateway HTTPS endpoint instead of RDP",
                 failure(S::X224, K::NotRdp),
-            ),
+            )
+            .fault(after_request(
+                Reply::Bytes(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                End::Close,
+            )),
             Scenario::SshServer => spec(
                 "ssh_server",
                 "an SSH server on the port: sends its banner",
                 "the wrong port or a port forward pointing at SSH",
                 failure(S::X224, K::NotRdp),
-            ),
+            )
+            .fault(Fault::Script(
+                vec![Step::Write(Reply::Bytes(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"))],
+                End::Close,
+            )),
             Scenario::TlsFirstServer => spec(
                 "tls_first_server",
                 "a TLS-first service on the port: answers the X.224 request with a TLS alert",
                 "an HTTPS service or RD Gateway (port 443) addressed as a plain RDP server",
                 failure(S::X224, K::NotRdp),
-            ),
+            )
+            // A TLS-first service (HTTPS, RD Gateway) answers a non-TLS first flight with an alert.
+            .fault(after_request(Reply::HandshakeFailureAlert, End::Close)),
             Scenario::GarbageReply => spec(
                 "garbage_reply",
                 "answers the X.224 request with bytes that are not RDP",
                 "some other service on the port",
                 failure(S::X224, K::NotRdp),
-            ),
+            )
+            .fault(after_request(Reply::Bytes(b"\x8f\x3a\x91\xee\x10garbage\x00\x01\x02"), End::Close)),
             Scenario::TruncatedTpkt => spec(
                 "truncated_tpkt",
                 "sends 8 of the 19 bytes of a Connection Confirm, then closes",
                 "a crashing RDP service or a middlebox that cuts the stream",
                 failure(S::X224, K::ProtocolError),
-            ),
+            )
+            // 8 of the 19 bytes a Connection Confirm with RDP_NEG_RSP has.
+            .fault(after_request(
+                Reply::Bytes(&[0x03, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00]),
+                End::Close,
+            )),
             Scenario::BadTpktVersion => spec(
                 "bad_tpkt_version",
                 "sends a Connection Confirm with TPKT version 2",
                 "a broken RDP implementation or a device that is not an RDP server",
                 failure(S::X224, K::NotRdp),
-            ),
+            )
+            .fault(after_request(
+                Reply::Bytes(&[
+                    0x02, 0x00, 0x00, 0x13, 0x0e, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00, 0x02, 0x01,
+                    0x08, 0x00, 0x01, 0x00, 0x00, 0x00,
+                ]),
+                End::Close,
+            )),
             Scenario::NegotiationFailure(code) => {
                 let (name, description, cause) = NEG_FAILURES
                     .iter()
@@ -595,56 +662,73 @@ impl Scenario {
                 let mut expected = failure(S::X224, K::NegotiationFailure);
                 expected.neg_failure_code = Some(code);
                 spec(name, description, cause, expected)
+                    .fault(after_request(Reply::NegFailure(code), End::Close))
             }
             Scenario::SelectsStandardRdpSecurity => spec(
                 "selects_standard_rdp_security",
                 "selects Standard RDP Security (PROTOCOL_RDP) although the client offered TLS and NLA",
                 "the RDP listener's Security Layer is set to RDP (legacy, unauthenticated encryption)",
                 failure(S::X224, K::UnsupportedSecurity),
-            ),
+            )
+            .fault(after_request(Reply::Confirm(SecurityProtocol::empty()), End::Hold)),
             Scenario::SelectsUnofferedProtocol => spec(
                 "selects_unoffered_protocol",
                 "selects PROTOCOL_RDSTLS, which the client did not offer",
                 "a non-conforming server or proxy",
                 failure(S::X224, K::UnsupportedSecurity),
-            ),
+            )
+            .fault(after_request(Reply::Confirm(SecurityProtocol::RDSTLS), End::Hold)),
             Scenario::NoNegotiationResponse => spec(
                 "no_negotiation_response",
                 "answers with a Connection Confirm without RDP_NEG_RSP (a pre-RDP 5.2 server)",
                 "a very old RDP server (Windows 2000/2003 era) that knows only Standard RDP Security",
                 failure(S::X224, K::UnsupportedSecurity),
-            ),
+            )
+            // TPKT + X.224 Connection Confirm without RDP_NEG_RSP: a pre-RDP 5.2 server.
+            .fault(after_request(
+                Reply::Bytes(&[0x03, 0x00, 0x00, 0x0b, 0x06, 0xd0, 0x00, 0x00, 0x12, 0x34, 0x00]),
+                End::Hold,
+            )),
             Scenario::CloseAfterConnectionRequest => spec(
                 "close_after_connection_request",
                 "reads the X.224 Connection Request, then closes without answering",
                 "the RDP service refuses the client before negotiating (connection limit, denied address)",
                 failure(S::X224, K::ClosedByPeer),
-            ),
+            )
+            .fault(Fault::Script(vec![Step::Read], End::Close)),
             Scenario::TlsHandshakeFailure => spec(
                 "tls_handshake_failure",
                 "selects TLS, then refuses the ClientHello with a fatal handshake_failure alert",
                 "no common cipher suite or TLS version: TLS 1.2 disabled on the server, or a hardened cipher list",
                 failure(S::Tls, K::TlsAlert),
-            ),
+            )
+            .fault(after_client_hello(Some(Reply::HandshakeFailureAlert), End::Close)),
             Scenario::CloseDuringTlsHandshake => spec(
                 "close_during_tls_handshake",
                 "selects TLS, then closes the connection after the ClientHello",
                 "NETWORK SERVICE cannot read the RDP certificate's private key, or the certificate was deleted",
                 failure(S::Tls, K::ClosedByPeer),
-            ),
+            )
+            // What an RDP service that cannot read its certificate's private key does.
+            .fault(after_client_hello(None, End::Close)),
             Scenario::TlsVersionTooOld => spec(
                 "tls_version_too_old",
                 "selects TLS, then answers the ClientHello with a TLS 1.0 ServerHello",
                 "an unpatched server that speaks only TLS 1.0/1.1",
                 failure(S::Tls, K::TlsError),
-            ),
+            )
+            .fault(after_client_hello(Some(Reply::Tls10ServerHello), End::Close)),
             Scenario::Certificate(fixture) => certificate_spec(fixture),
             Scenario::CertificateChangesEveryConnection => spec(
                 "certificate_changes_every_connection",
                 "selects TLS and presents a new self-signed certificate on every connection",
                 "a server regenerating its self-signed certificate (or a man in the middle): a `--pin` catches it",
                 Expected::connected(),
-            ),
+            )
+            .on(Server {
+                certificate: Certificate::Fresh,
+                ..Server::TLS
+            }),
             Scenario::WrongPassword => {
                 let mut expected = failure(S::Credssp, K::LogonFailure);
                 expected.ntstatus = Some(STATUS_LOGON_FAILURE);
@@ -654,6 +738,10 @@ impl Scenario {
                     "a wrong or stale saved password on the client",
                     expected,
                 )
+                .on(Server {
+                    wrong_password: true,
+                    ..Server::NLA_EX
+                })
             }
             Scenario::CredsspError(status) => {
                 let (name, cause) = CREDSSP_ERRORS
@@ -670,19 +758,36 @@ impl Scenario {
                     cause,
                     expected,
                 )
+                .on(Server::NLA_EX)
+                .fault(Fault::Script(
+                    vec![
+                        Step::SelectNla,
+                        Step::Tls,
+                        Step::Read,
+                        Step::Write(Reply::TsRequestError(status)),
+                    ],
+                    End::Close,
+                ))
             }
             Scenario::EarlyUserAuthorizationDenied => spec(
                 "early_user_authorization_denied",
                 "selects HYBRID_EX, authenticates the user, then denies access in the Early User Authorization Result",
                 "the user authenticates but may not log on remotely (Remote Desktop Users group, user rights)",
                 failure(S::Credssp, K::AccessDenied),
-            ),
+            )
+            .on(Server::NLA_EX)
+            .fault(Fault::DenyAuthorization),
             Scenario::CloseAfterNtlmAuthenticate => spec(
                 "close_after_ntlm_authenticate",
                 "selects HYBRID, reads the NTLM AUTHENTICATE message, then closes",
                 "the server cannot reach a domain controller to verify the logon, or the CredSSP provider crashed",
                 failure(S::Credssp, K::ClosedByPeer),
-            ),
+            )
+            .on(Server::NLA)
+            .fault(Fault::CredsspCut {
+                after_message: 2,
+                end: End::Close,
+            }),
             Scenario::CloseDuring(stage) => {
                 let (name, cause) = CLOSES
                     .iter()
@@ -696,6 +801,8 @@ impl Scenario {
                     cause,
                     failure(stage, K::ClosedByPeer),
                 )
+                .on(Server::NLA)
+                .fault(Fault::EndAt(stage, End::Close))
             }
             Scenario::ServerErrorInfo(code) => {
                 let (name, cause) = ERROR_INFOS
@@ -712,19 +819,25 @@ impl Scenario {
                     cause,
                     expected,
                 )
+                .fault(Fault::Refuse(Refusal::ErrorInfo(code)))
             }
             Scenario::LicensingErrorNoLicenseServer => spec(
                 "licensing_error_no_license_server",
                 "answers the Client Info PDU with a licensing Error Alert ERR_NO_LICENSE_SERVER, then closes",
                 "an RD Session Host whose licensing grace period ended and that finds no RD License Server",
                 failure(S::Licensing, K::LicensingError),
-            ),
+            )
+            .fault(Fault::Refuse(Refusal::NoLicenseServer)),
             Scenario::SlowServer => spec(
                 "slow_server",
                 "like success_tls, but waits 3 s before every answer",
                 "an overloaded server or a congested link (the demo's 1 s stage timeout fires)",
                 failure(S::X224, K::Timeout),
-            ),
+            )
+            .on(Server {
+                slow: true,
+                ..Server::TLS
+            }),
             Scenario::SilentDuring(stage) => {
                 let (name, cause) = SILENCES
                     .iter()
@@ -732,12 +845,18 @@ impl Scenario {
                     .map_or(("silent_during", "the server hangs"), |(_, name, cause)| {
                         (*name, *cause)
                     });
-                spec(
+                let row = spec(
                     name,
                     "stops answering at this stage (after authenticating with HYBRID past tls) and holds the connection open",
                     cause,
                     failure(stage, K::Timeout),
-                )
+                );
+                if stage == S::Tls {
+                    // Selects TLS, reads the ClientHello, and never answers.
+                    row.fault(after_client_hello(None, End::Hold))
+                } else {
+                    row.on(Server::NLA).fault(Fault::EndAt(stage, End::Hold))
+                }
             }
             Scenario::SilentAfterCredsspMessage(message) => {
                 let (name, cause) = CREDSSP_SILENCES
@@ -752,8 +871,20 @@ impl Scenario {
                     cause,
                     failure(S::Credssp, K::Timeout),
                 )
+                .on(Server::NLA_EX)
+                .fault(Fault::CredsspCut {
+                    after_message: message,
+                    end: End::Hold,
+                })
             }
         }
+    }
+
+    /// What the scenario's server is configured with and the one thing that goes wrong: all
+    /// the mock server reads of a scenario.
+    pub(crate) fn behaviour(&self) -> (Server, Fault) {
+        let spec = self.spec();
+        (spec.server, spec.fault)
     }
 
     /// The stable snake_case name of the scenario.
@@ -805,6 +936,11 @@ fn certificate_spec(fixture: &'static str) -> Spec {
         description: "selects TLS and presents a checked-in certificate fixture, then completes the connection sequence",
         cause,
         expected,
+        server: Server {
+            certificate: Certificate::Fixture(fixture),
+            ..Server::TLS
+        },
+        fault: Fault::None,
     }
 }
 
@@ -898,5 +1034,53 @@ mod tests {
             })
             .count();
         assert_eq!(silences, SILENCES.len() + CREDSSP_SILENCES.len());
+    }
+
+    /// Every row's fault is one this module can act out on its server: a CredSSP fault
+    /// needs NLA, the stages to end at are the ones `conn::close_point` (or the end of CredSSP)
+    /// reaches. A row that breaks this would fail only when its scenario is served.
+    #[test]
+    fn every_catalogue_row_can_be_acted_out() {
+        for scenario in Scenario::ALL {
+            let (server, fault) = scenario.behaviour();
+            match fault {
+                Fault::CredsspCut { after_message, .. } => {
+                    assert!(server.requires_nla(), "{scenario}");
+                    assert!((1..=3).contains(&after_message), "{scenario}");
+                }
+                Fault::DenyAuthorization => assert!(
+                    server
+                        .security
+                        .contains(ironrdp_pdu::nego::SecurityProtocol::HYBRID_EX),
+                    "{scenario}"
+                ),
+                Fault::EndAt(Stage::BasicSettings, _) => {
+                    assert!(server.requires_nla(), "{scenario}")
+                }
+                Fault::EndAt(stage, _) => assert!(
+                    matches!(
+                        stage,
+                        Stage::ChannelConnection
+                            | Stage::SecureSettings
+                            | Stage::Capabilities
+                            | Stage::Finalization
+                    ),
+                    "{scenario}: no acceptor state ends at {stage}"
+                ),
+                // A script upgrades to TLS only after it selected a protocol that does.
+                Fault::Script(script, _) => {
+                    if let Some(tls) = script.iter().position(|step| *step == Step::Tls) {
+                        assert!(
+                            script[..tls].iter().any(|step| matches!(
+                                step,
+                                Step::SelectNla | Step::Write(Reply::Confirm(_))
+                            )),
+                            "{scenario}: TLS before a protocol was selected"
+                        );
+                    }
+                }
+                Fault::None | Fault::NotListening | Fault::Refuse(_) => {}
+            }
+        }
     }
 }

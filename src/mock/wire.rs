@@ -11,11 +11,15 @@ use ironrdp_connector::ConnectorError;
 use ironrdp_pdu::rdp::client_info::Credentials;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use super::Scenario;
+use super::fault::{End, Fault, Server};
 
-/// What every connection of one server shares.
+/// What every connection of one server shares: its scenario's row, read once when the
+/// server starts, and what the builder configured.
 pub(crate) struct Config {
-    pub(crate) scenario: Scenario,
+    /// The scenario's name, for the log.
+    pub(crate) name: &'static str,
+    pub(crate) server: Server,
+    pub(crate) fault: Fault,
     pub(crate) tls: tokio_rustls::TlsAcceptor,
     pub(crate) public_key: Vec<u8>,
     pub(crate) credentials: Credentials,
@@ -94,3 +98,20 @@ where
     })
     .await;
 }
+
+/// Ends a connection the way `how` says. A reset takes effect only on a socket whose linger
+/// time was set to zero before (the byte scripts do that); elsewhere it is a plain drop.
+pub(crate) async fn end<S>(stream: S, how: End, limit: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match how {
+        End::Close => close(stream, limit).await,
+        End::Reset => drop(stream),
+        End::Hold => drain(stream, limit).await,
+        End::Swallow => drain(stream, SWALLOW).await,
+    }
+}
+
+/// How long a black hole holds a connection the client keeps open.
+const SWALLOW: Duration = Duration::from_secs(600);
