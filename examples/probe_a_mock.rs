@@ -4,6 +4,7 @@
 //!
 //! `cargo run --example probe_a_mock`
 
+use rdpscope::diagnosis::Code;
 use rdpscope::mock::{MockServer, Scenario};
 use rdpscope::{FailureKind, ProbeOptions, Stage};
 
@@ -22,7 +23,7 @@ async fn main() -> std::io::Result<()> {
         .expect("the server refuses the session");
     assert_eq!(error.stage, Stage::SecureSettings);
     assert_eq!(error.kind, FailureKind::ServerErrorInfo);
-    assert_eq!(error.errinfo, Some(7));
+    assert_eq!(error.code, Some(Code::Errinfo(7)));
     let mstsc = &report.diagnosis.as_ref().expect("a diagnosis").mstsc[0];
     println!("{}", report.verdict());
     println!(

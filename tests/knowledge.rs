@@ -47,9 +47,7 @@ fn every_failing_scenario_maps_to_an_mstsc_code_and_a_cause() {
         let expected = scenario.expected();
         let Some(kind) = expected.kind else { continue };
         let mut error = ProbeError::new(expected.stage, kind, "");
-        error.neg_failure_code = expected.neg_failure_code;
-        error.ntstatus = expected.ntstatus;
-        error.errinfo = expected.errinfo;
+        error.code = expected.code;
         error.finding = expected.finding;
         let diagnosis =
             diagnose(&error.key()).unwrap_or_else(|| panic!("{scenario}: no diagnosis"));

@@ -7,6 +7,7 @@ mod support;
 
 use support::rdp::connection_request;
 
+use rdpscope::diagnosis::Code;
 use rdpscope::mock::{MockServer, MockServerHandle, Scenario};
 use rdpscope::report::Outcome;
 use rdpscope::{ProbeOptions, Report};
@@ -163,8 +164,8 @@ async fn custom_credentials_are_enforced() {
         .expect("mock");
     let report = probe(&server).await; // the default mock credentials are wrong here
     assert_eq!(
-        report.error.as_ref().and_then(|e| e.ntstatus),
-        Some(0xC000_006D),
+        report.error.as_ref().and_then(|e| e.code),
+        Some(Code::Ntstatus(0xC000_006D)),
         "{}",
         report.verdict()
     );

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use rdpscope::diagnosis::Code;
 use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD};
 use rdpscope::report::{Outcome, StageStatus};
 use rdpscope::target::Target;
@@ -81,12 +82,7 @@ async fn every_scenario_meets_its_expectation() {
                 assert_eq!(report.outcome, Outcome::Failed, "{context}");
                 assert_eq!(error.stage, expected.stage, "{context}");
                 assert_eq!(error.kind, kind, "{context}");
-                assert_eq!(
-                    error.neg_failure_code, expected.neg_failure_code,
-                    "{context}"
-                );
-                assert_eq!(error.ntstatus, expected.ntstatus, "{context}");
-                assert_eq!(error.errinfo, expected.errinfo, "{context}");
+                assert_eq!(error.code, expected.code, "{context}");
                 assert_eq!(report.exit_code(), expected.stage.exit_code(), "{context}");
             }
         }
@@ -157,8 +153,11 @@ async fn wrong_password_is_a_logon_failure_at_credssp() {
             "{}",
             report.verdict()
         );
-        assert_eq!(error.ntstatus, Some(0xC000_006D));
-        assert_eq!(error.ntstatus_name.as_deref(), Some("STATUS_LOGON_FAILURE"));
+        assert_eq!(error.code, Some(Code::Ntstatus(0xC000_006D)));
+        assert_eq!(
+            error.code.and_then(Code::name).as_deref(),
+            Some("STATUS_LOGON_FAILURE")
+        );
         assert_eq!(report.exit_code(), 15);
         assert!(
             report.verdict().contains("0xC000006D STATUS_LOGON_FAILURE"),
@@ -319,7 +318,7 @@ async fn offering_only_tls_to_an_nla_server_is_a_negotiation_failure() {
         "{}",
         report.verdict()
     );
-    assert_eq!(error.neg_failure_code, Some(5));
+    assert_eq!(error.code, Some(Code::NegFailure(5)));
 }
 
 #[tokio::test]

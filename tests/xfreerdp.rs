@@ -22,7 +22,7 @@ mod support;
 
 use std::time::Duration;
 
-use rdpscope::diagnosis::codes;
+use rdpscope::diagnosis::{codes, Code};
 use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
 use rdpscope::mock::{
     ERRINFO_SERVER_DENIED_CONNECTION, HYBRID_REQUIRED_BY_SERVER, INCONSISTENT_FLAGS,
@@ -106,7 +106,11 @@ fn xfreerdp_verdict(scenario: Scenario, password: &str) -> Option<Verdict> {
             Some(STATUS_LOGON_FAILURE),
         )
     } else {
-        (expected.stage, expected.kind, expected.ntstatus)
+        (
+            expected.stage,
+            expected.kind,
+            expected.code.map(Code::value),
+        )
     };
     let transport_failed = "ERRCONNECT_CONNECT_TRANSPORT_FAILED [0x0002000D]";
     let nego_failed = "ERRCONNECT_SECURITY_NEGO_CONNECT_FAILED [0x0002000C]";
@@ -136,7 +140,10 @@ fn xfreerdp_verdict(scenario: Scenario, password: &str) -> Option<Verdict> {
             verdict
         }
         (Stage::X224, Some(K::NegotiationFailure)) => {
-            let code = expected.neg_failure_code.expect("negotiation failure code");
+            let code = expected
+                .code
+                .map(Code::value)
+                .expect("negotiation failure code");
             let mut verdict = Verdict::new(
                 "negotiation failure",
                 exit::NEGO_FAILURE,
@@ -188,7 +195,7 @@ fn xfreerdp_verdict(scenario: Scenario, password: &str) -> Option<Verdict> {
             &["license connection sequence aborted", transport_failed],
         ),
         (Stage::SecureSettings, Some(K::ServerErrorInfo)) => {
-            let errinfo = expected.errinfo.expect("errinfo code");
+            let errinfo = expected.code.map(Code::value).expect("errinfo code");
             let name = codes::errinfo(errinfo).map_or("unknown", |c| c.name);
             let mut verdict = Verdict::new("server refused the session", exit::CONN_FAILED, &[]);
             // FreeRDP's last error for ERRINFO codes is 0x00010000 | code.

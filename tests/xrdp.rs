@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use rdpscope::diagnosis::Code;
 use rdpscope::report::{Outcome, StageStatus};
 use rdpscope::{FailureKind, ProbeOptions, Report, Stage};
 use sha2::Digest as _;
@@ -126,9 +127,9 @@ async fn tls_layer_refuses_standard_rdp_security_with_ssl_required() {
         (Stage::X224, FailureKind::NegotiationFailure)
     );
     let error = report.error.as_ref().expect("error");
-    assert_eq!(error.neg_failure_code, Some(1));
+    assert_eq!(error.code, Some(Code::NegFailure(1)));
     assert_eq!(
-        error.neg_failure_name.as_deref(),
+        error.code.and_then(Code::name).as_deref(),
         Some("SSL_REQUIRED_BY_SERVER")
     );
     assert_eq!(report.exit_code(), 12);
@@ -208,8 +209,8 @@ async fn missing_certificate_is_ssl_cert_not_on_server() {
         (Stage::X224, FailureKind::NegotiationFailure)
     );
     assert_eq!(
-        report.error.as_ref().and_then(|e| e.neg_failure_code),
-        Some(3)
+        report.error.as_ref().and_then(|e| e.code),
+        Some(Code::NegFailure(3))
     );
 }
 

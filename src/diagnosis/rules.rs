@@ -463,16 +463,19 @@ static RULES: &[Rule] = &[
     ),
 ];
 
-/// The protocol code a failure carried, by the table it comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The protocol code a failure carried, by the protocol it comes from: at most one per
+/// failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Code {
     /// An RDP_NEG_FAILURE `failureCode`.
     NegFailure(u32),
-    /// The NTSTATUS of a CredSSP `errorCode`.
+    /// The NTSTATUS of a CredSSP `errorCode` (or the `SEC_E_*` code of an SSPI failure).
     Ntstatus(u32),
     /// The `errorInfo` of a Set Error Info PDU.
     Errinfo(u32),
+    /// The description of a TLS alert the server sent (RFC 8446 6.2).
+    TlsAlert(u8),
 }
 
 impl Code {
@@ -480,6 +483,25 @@ impl Code {
     pub const fn value(self) -> u32 {
         match self {
             Code::NegFailure(code) | Code::Ntstatus(code) | Code::Errinfo(code) => code,
+            Code::TlsAlert(description) => description as u32,
+        }
+    }
+
+    /// The code's symbolic name from its table (`UNKNOWN` for an RDP_NEG_FAILURE code the
+    /// table lacks, `None` for an unknown NTSTATUS or ERRINFO), or the alert's name as rustls
+    /// spells it (`HandshakeFailure`).
+    pub fn name(self) -> Option<String> {
+        match self {
+            Code::NegFailure(code) => Some(
+                codes::neg_failure(code)
+                    .map_or("UNKNOWN", |c| c.name)
+                    .to_owned(),
+            ),
+            Code::Ntstatus(code) => codes::ntstatus(code).map(|c| c.name.to_owned()),
+            Code::Errinfo(code) => codes::errinfo(code).map(|c| c.name.to_owned()),
+            Code::TlsAlert(description) => {
+                Some(format!("{:?}", rustls::AlertDescription::from(description)))
+            }
         }
     }
 }

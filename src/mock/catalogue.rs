@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::Scenario;
 use crate::cert::FindingCode;
+use crate::diagnosis::Code;
 use crate::{FailureKind, Stage};
 
 /// One scenario of the catalogue: its name, what the server does, the real-world cause it
@@ -45,9 +46,18 @@ pub fn catalogue() -> Vec<CatalogueEntry> {
                 cause: s.cause(),
                 expected_stage: expected.stage,
                 expected_kind: expected.kind,
-                neg_failure_code: expected.neg_failure_code,
-                ntstatus: expected.ntstatus,
-                errinfo: expected.errinfo,
+                neg_failure_code: match expected.code {
+                    Some(Code::NegFailure(code)) => Some(code),
+                    _ => None,
+                },
+                ntstatus: match expected.code {
+                    Some(Code::Ntstatus(code)) => Some(code),
+                    _ => None,
+                },
+                errinfo: match expected.code {
+                    Some(Code::Errinfo(code)) => Some(code),
+                    _ => None,
+                },
                 finding: expected.finding,
             }
         })

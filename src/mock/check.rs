@@ -25,19 +25,11 @@ impl Expected {
                 if error.kind != kind {
                     mismatches.push(format!("kind {} instead of {kind}", error.kind));
                 }
-                let codes = [
-                    (
-                        "neg_failure_code",
-                        self.neg_failure_code,
-                        error.neg_failure_code,
-                    ),
-                    ("ntstatus", self.ntstatus, error.ntstatus),
-                    ("errinfo", self.errinfo, error.errinfo),
-                ];
-                for (name, want, got) in codes {
-                    if want != got {
-                        mismatches.push(format!("{name} {got:#x?} instead of {want:#x?}"));
-                    }
+                if error.code != self.code {
+                    mismatches.push(format!(
+                        "code {:#x?} instead of {:#x?}",
+                        error.code, self.code
+                    ));
                 }
                 if let Some(finding) = self.finding {
                     let found = report

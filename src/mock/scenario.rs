@@ -7,6 +7,7 @@ use std::str::FromStr;
 use ironrdp_pdu::nego::SecurityProtocol;
 
 use super::fault::{Certificate, End, Fault, Refusal, Reply, Server, Step};
+use crate::diagnosis::Code;
 use crate::{FailureKind, Stage};
 
 /// RDP_NEG_FAILURE code SSL_REQUIRED_BY_SERVER (MS-RDPBCGR 2.2.1.2.2).
@@ -24,6 +25,9 @@ pub const SSL_WITH_USER_AUTH_REQUIRED_BY_SERVER: u32 = 0x0000_0006;
 
 /// ERRINFO_SERVER_DENIED_CONNECTION (MS-RDPBCGR 2.2.5.1.1): the classic "0x904 / extended 0x7".
 pub const ERRINFO_SERVER_DENIED_CONNECTION: u32 = 0x0000_0007;
+
+/// The TLS alert description handshake_failure (40, RFC 8446 6.2).
+const HANDSHAKE_FAILURE: u8 = 40;
 
 /// STATUS_LOGON_FAILURE, what a wrong password gives.
 pub const STATUS_LOGON_FAILURE: u32 = 0xC000_006D;
@@ -127,12 +131,9 @@ pub struct Expected {
     pub stage: Stage,
     /// The failure kind, `None` when the probe connects.
     pub kind: Option<FailureKind>,
-    /// The RDP_NEG_FAILURE code, for negotiation failures.
-    pub neg_failure_code: Option<u32>,
-    /// The NTSTATUS carried by a CredSSP failure.
-    pub ntstatus: Option<u32>,
-    /// The ERRINFO code of a Set Error Info PDU.
-    pub errinfo: Option<u32>,
+    /// The protocol code the failure carries (RDP_NEG_FAILURE, NTSTATUS, ERRINFO, TLS
+    /// alert), `None` when it carries none.
+    pub code: Option<Code>,
     /// A certificate finding the report must contain.
     pub finding: Option<crate::cert::FindingCode>,
 }
@@ -146,11 +147,14 @@ impl Expected {
         Self {
             stage,
             kind,
-            neg_failure_code: None,
-            ntstatus: None,
-            errinfo: None,
+            code: None,
             finding: None,
         }
+    }
+
+    const fn with_code(mut self, code: Code) -> Self {
+        self.code = Some(code);
+        self
     }
 
     /// Whether the probe is expected to reach [`Stage::Connected`].
@@ -659,8 +663,7 @@ impl Scenario {
                         ),
                         |(_, name, description, cause)| (*name, *description, *cause),
                     );
-                let mut expected = failure(S::X224, K::NegotiationFailure);
-                expected.neg_failure_code = Some(code);
+                let expected = failure(S::X224, K::NegotiationFailure).with_code(Code::NegFailure(code));
                 spec(name, description, cause, expected)
                     .fault(after_request(Reply::NegFailure(code), End::Close))
             }
@@ -700,7 +703,7 @@ impl Scenario {
                 "tls_handshake_failure",
                 "selects TLS, then refuses the ClientHello with a fatal handshake_failure alert",
                 "no common cipher suite or TLS version: TLS 1.2 disabled on the server, or a hardened cipher list",
-                failure(S::Tls, K::TlsAlert),
+                failure(S::Tls, K::TlsAlert).with_code(Code::TlsAlert(HANDSHAKE_FAILURE)),
             )
             .fault(after_client_hello(Some(Reply::HandshakeFailureAlert), End::Close)),
             Scenario::CloseDuringTlsHandshake => spec(
@@ -730,8 +733,8 @@ impl Scenario {
                 ..Server::TLS
             }),
             Scenario::WrongPassword => {
-                let mut expected = failure(S::Credssp, K::LogonFailure);
-                expected.ntstatus = Some(STATUS_LOGON_FAILURE);
+                let expected =
+                    failure(S::Credssp, K::LogonFailure).with_code(Code::Ntstatus(STATUS_LOGON_FAILURE));
                 spec(
                     "wrong_password",
                     "selects HYBRID_EX and knows the user under another password",
@@ -750,8 +753,7 @@ impl Scenario {
                     .map_or(("credssp_error", "the domain controller rejects the logon"), |(_, name, cause)| {
                         (*name, *cause)
                     });
-                let mut expected = failure(S::Credssp, K::LogonFailure);
-                expected.ntstatus = Some(status);
+                let expected = failure(S::Credssp, K::LogonFailure).with_code(Code::Ntstatus(status));
                 spec(
                     name,
                     "selects HYBRID_EX and answers the first CredSSP message with this NTSTATUS in errorCode",
@@ -811,8 +813,7 @@ impl Scenario {
                     .map_or(("server_error_info", "the server refuses the session"), |(_, name, cause)| {
                         (*name, *cause)
                     });
-                let mut expected = failure(S::SecureSettings, K::ServerErrorInfo);
-                expected.errinfo = Some(code);
+                let expected = failure(S::SecureSettings, K::ServerErrorInfo).with_code(Code::Errinfo(code));
                 spec(
                     name,
                     "answers the Client Info PDU with Set Error Info and a Disconnect Provider Ultimatum, then closes",
@@ -1011,7 +1012,10 @@ mod tests {
     fn families_are_complete() {
         let codes: Vec<u32> = Scenario::ALL
             .iter()
-            .filter_map(|s| s.expected().neg_failure_code)
+            .filter_map(|s| match s.expected().code {
+                Some(Code::NegFailure(code)) => Some(code),
+                _ => None,
+            })
             .collect();
         assert_eq!(codes, vec![1, 2, 3, 4, 5, 6]);
         let certificates = Scenario::ALL

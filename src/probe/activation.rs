@@ -10,21 +10,20 @@
 use std::net::SocketAddr;
 
 use ironrdp_connector::{
-    ClientConnector, ClientConnectorState, ConnectorError, ConnectorErrorKind, Credentials,
-    DesktopSize, Sequence as _,
+    ClientConnector, ClientConnectorState, ConnectorError, Credentials, DesktopSize, Sequence as _,
 };
 use ironrdp_core::WriteBuf;
 use ironrdp_pdu::gcc;
-use ironrdp_pdu::mcs::{DisconnectReason, McsMessage};
+use ironrdp_pdu::mcs::{self, DisconnectReason, McsMessage};
 use ironrdp_pdu::rdp::capability_sets::MajorPlatformType;
 use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
-use ironrdp_pdu::x224::X224;
+use ironrdp_pdu::x224::{X224Data, X224};
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::io::io_within;
 use super::{Failure, ProbeOptions, Recorder, Stop};
-use crate::diagnosis::codes;
+use crate::diagnosis::{codes, Code};
 use crate::{FailureKind, Stage};
 
 /// Builds the IronRDP connector for a probe. Every security protocol is enabled in the
@@ -125,6 +124,9 @@ pub(crate) enum Incoming {
     LicenseError(u32),
     /// A licensing Error Alert with STATUS_VALID_CLIENT: no licensing needed.
     LicenseValidClient,
+    /// An MCS Connect Response whose Server Security Data demands Standard RDP Security
+    /// encryption (MS-RDPBCGR 2.2.1.4.3): `encryptionMethod` and `encryptionLevel`.
+    EncryptionRequired { method: u32, level: u32 },
     /// Anything else, for the connector.
     Other,
 }
@@ -136,6 +138,9 @@ const ERROR_ALERT: u8 = 0xFF;
 const STATUS_VALID_CLIENT: u32 = 0x7;
 
 pub(crate) fn classify(pdu: &[u8]) -> Incoming {
+    if let Some(incoming) = connect_response_security(pdu) {
+        return incoming;
+    }
     match ironrdp_core::decode::<X224<McsMessage<'_>>>(pdu) {
         Ok(X224(McsMessage::DisconnectProviderUltimatum(ultimatum))) => {
             Incoming::Ultimatum(ultimatum.reason)
@@ -143,6 +148,22 @@ pub(crate) fn classify(pdu: &[u8]) -> Incoming {
         Ok(X224(McsMessage::SendDataIndication(data))) => classify_user_data(&data.user_data),
         _ => Incoming::Other,
     }
+}
+
+/// The Server Security Data of an MCS Connect Response, when it asks for more than the
+/// enhanced security (TLS, CredSSP) the client negotiated: no encryption method and level
+/// None is all such a client can satisfy (MS-RDPBCGR 5.4.1).
+fn connect_response_security(pdu: &[u8]) -> Option<Incoming> {
+    let data = ironrdp_core::decode::<X224<X224Data<'_>>>(pdu).ok()?.0.data;
+    let response = ironrdp_core::decode::<mcs::ConnectResponse>(&data).ok()?;
+    let security = response
+        .conference_create_response
+        .into_gcc_blocks()
+        .security;
+    (security != gcc::ServerSecurityData::no_security()).then(|| Incoming::EncryptionRequired {
+        method: security.encryption_method.bits(),
+        level: security.encryption_level as u32,
+    })
 }
 
 pub(crate) fn classify_user_data(data: &[u8]) -> Incoming {
@@ -191,8 +212,7 @@ pub(crate) fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Fail
                 FailureKind::ServerErrorInfo,
                 format!("{meaning} (Set Error Info 0x{code:08X} {name})"),
             );
-            failure.0.errinfo = Some(code);
-            failure.0.errinfo_name = info.map(|i| i.name.to_owned());
+            failure.0.code = Some(Code::Errinfo(code));
             Some(failure)
         }
         Incoming::Ultimatum(reason) => Some(Failure::new(
@@ -201,6 +221,15 @@ pub(crate) fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Fail
             format!(
                 "the server disconnected with an MCS Disconnect Provider Ultimatum ({})",
                 codes::disconnect_reason(reason as u32).map_or("unknown reason", |i| i.name)
+            ),
+        )),
+        Incoming::EncryptionRequired { method, level } => Some(Failure::new(
+            stage,
+            FailureKind::UnsupportedSecurity,
+            format!(
+                "the server requires Standard RDP Security encryption (encryption method 0x{method:X} {}, level {level} {}), which rdpscope does not implement",
+                encryption_method_name(method),
+                encryption_level_name(level),
             ),
         )),
         Incoming::LicenseError(code) => Some(Failure::new(
@@ -215,19 +244,11 @@ pub(crate) fn incoming_failure(stage: Stage, incoming: &Incoming) -> Option<Fail
 }
 
 fn step_failure(stage: Stage, error: &ConnectorError) -> Failure {
-    let text = error.to_string();
-    match error.kind() {
-        ConnectorErrorKind::General if text.contains("security settings") => Failure::new(
-            stage,
-            FailureKind::UnsupportedSecurity,
-            "the server requires Standard RDP Security encryption (RC4/FIPS), which rdpscope does not implement",
-        ),
-        _ => Failure::new(
-            stage,
-            FailureKind::ProtocolError,
-            format!("unexpected or invalid message from the server: {text}"),
-        ),
-    }
+    Failure::new(
+        stage,
+        FailureKind::ProtocolError,
+        format!("unexpected or invalid message from the server: {error}"),
+    )
 }
 
 /// Steps the connector from the basic settings exchange to the end of finalization.
@@ -475,6 +496,37 @@ fn during(stage: Stage) -> &'static str {
     }
 }
 
+/// The names of the bits of `encryptionMethod` (MS-RDPBCGR 2.2.1.4.3).
+fn encryption_method_name(method: u32) -> String {
+    let names: Vec<&str> = [
+        (0x01, "40BIT_ENCRYPTION_FLAG"),
+        (0x02, "128BIT_ENCRYPTION_FLAG"),
+        (0x08, "56BIT_ENCRYPTION_FLAG"),
+        (0x10, "FIPS_ENCRYPTION_FLAG"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| method & bit != 0)
+    .map(|(_, name)| name)
+    .collect();
+    if names.is_empty() {
+        "ENCRYPTION_METHOD_NONE".to_owned()
+    } else {
+        names.join("|")
+    }
+}
+
+/// The name of an `encryptionLevel` (MS-RDPBCGR 2.2.1.4.3).
+fn encryption_level_name(level: u32) -> &'static str {
+    match level {
+        0 => "ENCRYPTION_LEVEL_NONE",
+        1 => "ENCRYPTION_LEVEL_LOW",
+        2 => "ENCRYPTION_LEVEL_CLIENT_COMPATIBLE",
+        3 => "ENCRYPTION_LEVEL_HIGH",
+        4 => "ENCRYPTION_LEVEL_FIPS",
+        _ => "unknown level",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,6 +550,66 @@ mod tests {
         assert_eq!(classify_user_data(&data), Incoming::LicenseError(6));
         data[8] = STATUS_VALID_CLIENT as u8;
         assert_eq!(classify_user_data(&data), Incoming::LicenseValidClient);
+    }
+
+    /// An MCS Connect Response (TPKT, X.224 Data) with this Server Security Data.
+    fn connect_response(security: gcc::ServerSecurityData) -> Vec<u8> {
+        let blocks = gcc::ServerGccBlocks {
+            core: gcc::ServerCoreData {
+                version: gcc::RdpVersion::V10_12,
+                optional_data: gcc::ServerCoreOptionalData::default(),
+            },
+            network: gcc::ServerNetworkData {
+                channel_ids: Vec::new(),
+                io_channel: 1003,
+            },
+            security,
+            message_channel: None,
+            multi_transport_channel: None,
+        };
+        let response = mcs::ConnectResponse {
+            conference_create_response: gcc::ConferenceCreateResponse::new(1002, blocks)
+                .expect("gcc blocks"),
+            called_connect_id: 1,
+            domain_parameters: mcs::DomainParameters::target(),
+        };
+        let data = ironrdp_core::encode_vec(&response).expect("encode");
+        ironrdp_core::encode_vec(&X224(X224Data { data: data.into() })).expect("encode")
+    }
+
+    /// What IronRDP's connector refuses by its error text ("can't satisfy server security
+    /// settings") the probe recognises in the PDU itself, and names what the server wants.
+    #[test]
+    fn classifies_a_connect_response_that_demands_standard_rdp_security() {
+        assert_eq!(
+            classify(&connect_response(gcc::ServerSecurityData::no_security())),
+            Incoming::Other
+        );
+        let rc4 = gcc::ServerSecurityData {
+            encryption_method: gcc::EncryptionMethod::BIT_128,
+            encryption_level: gcc::EncryptionLevel::ClientCompatible,
+            server_random: Some([7; 32]),
+            server_cert: vec![1, 2, 3],
+        };
+        let incoming = classify(&connect_response(rc4));
+        assert_eq!(
+            incoming,
+            Incoming::EncryptionRequired {
+                method: 2,
+                level: 2
+            }
+        );
+        let failure = incoming_failure(Stage::BasicSettings, &incoming).expect("a failure");
+        assert_eq!(failure.0.kind, FailureKind::UnsupportedSecurity);
+        assert!(
+            failure.0.message.contains("128BIT_ENCRYPTION_FLAG")
+                && failure
+                    .0
+                    .message
+                    .contains("ENCRYPTION_LEVEL_CLIENT_COMPATIBLE"),
+            "{}",
+            failure.0.message
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tracing::debug;
 
 use super::io::io_within;
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
-use crate::diagnosis::codes;
+use crate::diagnosis::{codes, Code};
 use crate::report::CredsspInfo;
 use crate::target::Target;
 use crate::{ntlm, FailureKind, Stage};
@@ -293,8 +293,7 @@ fn sspi_failure(error: &ironrdp_connector::sspi::Error) -> Failure {
                 name.unwrap_or("unknown NTSTATUS")
             ),
         );
-        failure.0.ntstatus = Some(code);
-        failure.0.ntstatus_name = name.map(str::to_owned);
+        failure.0.code = Some(Code::Ntstatus(code));
         return failure;
     }
     // Without an NTSTATUS, the SSPI error kind is a SEC_E code.
@@ -309,7 +308,6 @@ fn sspi_failure(error: &ironrdp_connector::sspi::Error) -> Failure {
             name.unwrap_or("SEC_E")
         ),
     );
-    failure.0.ntstatus = Some(code);
-    failure.0.ntstatus_name = name.map(str::to_owned);
+    failure.0.code = Some(Code::Ntstatus(code));
     failure
 }

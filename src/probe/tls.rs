@@ -13,6 +13,7 @@ use x509_parser::prelude::{FromDer as _, X509Certificate};
 use super::io::{io_failure, within};
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::cert::{self, CertPolicy, TrustStore};
+use crate::diagnosis::Code;
 use crate::report::TlsInfo;
 use crate::target::Target;
 use crate::{FailureKind, Stage};
@@ -386,7 +387,7 @@ fn tls_failure(error: &std::io::Error) -> Failure {
                 FailureKind::TlsAlert,
                 format!("the server sent the TLS alert {alert:?} during the handshake"),
             );
-            failure.0.tls_alert = Some(format!("{alert:?}"));
+            failure.0.code = Some(Code::TlsAlert(u8::from(*alert)));
             failure
         }
         Some(rustls::Error::PeerIncompatible(why)) => Failure::new(

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use super::io::{io_failure, within};
 use super::{protocol_names, Facts, Failure, ProbeOptions, Recorder, Stop};
-use crate::diagnosis::codes;
+use crate::diagnosis::{codes, Code};
 use crate::report::Negotiation;
 use crate::{FailureKind, Stage};
 
@@ -133,8 +133,7 @@ pub(crate) fn interpret(
                     )
                 ),
             );
-            failure.0.neg_failure_code = Some(code);
-            failure.0.neg_failure_name = Some(name.to_owned());
+            failure.0.code = Some(Code::NegFailure(code));
             Err(failure)
         }
         Ok(ConnectionConfirm::Response { flags, protocol }) => {

@@ -9,6 +9,7 @@ pub use human::render_human;
 use serde::Serialize;
 
 use crate::cert::FindingCode;
+use crate::diagnosis::Code;
 use crate::{FailureKind, Stage};
 
 /// How a probe ended.
@@ -75,44 +76,47 @@ pub struct ProbeError {
     pub kind: FailureKind,
     /// A plain-English description.
     pub message: String,
-    /// RDP_NEG_FAILURE code, when the server sent one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub neg_failure_code: Option<u32>,
-    /// Symbolic name of the RDP_NEG_FAILURE code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub neg_failure_name: Option<String>,
-    /// NTSTATUS (or SEC_E) code of a CredSSP failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ntstatus: Option<u32>,
-    /// Symbolic name of the NTSTATUS code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ntstatus_name: Option<String>,
-    /// ERRINFO code of a Set Error Info PDU.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errinfo: Option<u32>,
-    /// Symbolic name of the ERRINFO code.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub errinfo_name: Option<String>,
-    /// TLS alert description, when the server sent an alert.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_alert: Option<String>,
+    /// The protocol code the server sent: RDP_NEG_FAILURE, NTSTATUS, ERRINFO or a TLS alert.
+    /// JSON writes it as the field of its protocol and its name beside it
+    /// (`neg_failure_code` / `neg_failure_name`, `ntstatus` / `ntstatus_name`, `errinfo` /
+    /// `errinfo_name`, `tls_alert`).
+    #[serde(flatten, serialize_with = "serialize_code")]
+    pub code: Option<Code>,
     /// The decisive certificate finding (e.g. `expired`), when the certificate stage failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finding: Option<FindingCode>,
+}
+
+/// A failure's code as JSON writes it: the field of its protocol and, beside it, its name.
+fn serialize_code<S: serde::Serializer>(code: &Option<Code>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    let mut map = s.serialize_map(None)?;
+    if let Some(code) = *code {
+        let name = code.name();
+        let (number, named) = match code {
+            Code::NegFailure(_) => ("neg_failure_code", "neg_failure_name"),
+            Code::Ntstatus(_) => ("ntstatus", "ntstatus_name"),
+            Code::Errinfo(_) => ("errinfo", "errinfo_name"),
+            Code::TlsAlert(_) => ("", "tls_alert"),
+        };
+        if !number.is_empty() {
+            map.serialize_entry(number, &code.value())?;
+        }
+        if let Some(name) = name {
+            map.serialize_entry(named, &name)?;
+        }
+    }
+    map.end()
 }
 
 impl ProbeError {
     /// What the knowledge base needs of this failure: the stage, the kind, the code the
     /// server sent (RDP_NEG_FAILURE, else NTSTATUS, else ERRINFO) and the decisive finding.
     pub fn key(&self) -> crate::diagnosis::FailureKey {
-        use crate::diagnosis::Code;
-        let code = (self.neg_failure_code.map(Code::NegFailure))
-            .or(self.ntstatus.map(Code::Ntstatus))
-            .or(self.errinfo.map(Code::Errinfo));
         crate::diagnosis::FailureKey {
             stage: self.stage,
             kind: self.kind,
-            code,
+            code: self.code,
             finding: self.finding,
         }
     }
@@ -126,13 +130,7 @@ impl ProbeError {
             stage,
             kind,
             message: crate::text::escaped(&message),
-            neg_failure_code: None,
-            neg_failure_name: None,
-            ntstatus: None,
-            ntstatus_name: None,
-            errinfo: None,
-            errinfo_name: None,
-            tls_alert: None,
+            code: None,
             finding: None,
         }
     }
@@ -351,5 +349,55 @@ impl Report {
             verdict.push_str(warning);
         }
         verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One `code` field in Rust, the field of its protocol and its name in JSON: the shape
+    /// the README documents and scripts read.
+    #[test]
+    fn a_code_is_written_as_the_field_of_its_protocol() {
+        let json = |code| {
+            let mut error = ProbeError::new(Stage::X224, FailureKind::NegotiationFailure, "m");
+            error.code = code;
+            let value = serde_json::to_value(&error).expect("json");
+            let mut keys: Vec<String> = value
+                .as_object()
+                .expect("an object")
+                .iter()
+                .filter(|(key, _)| !["stage", "kind", "message"].contains(&key.as_str()))
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect();
+            keys.sort();
+            keys.join(" ")
+        };
+        assert_eq!(json(None), "");
+        assert_eq!(
+            json(Some(Code::NegFailure(5))),
+            "neg_failure_code=5 neg_failure_name=\"HYBRID_REQUIRED_BY_SERVER\""
+        );
+        assert_eq!(
+            json(Some(Code::NegFailure(99))),
+            "neg_failure_code=99 neg_failure_name=\"UNKNOWN\""
+        );
+        assert_eq!(
+            json(Some(Code::Ntstatus(0xC000_006D))),
+            format!(
+                "ntstatus={} ntstatus_name=\"STATUS_LOGON_FAILURE\"",
+                0xC000_006Du32
+            )
+        );
+        assert_eq!(json(Some(Code::Ntstatus(0xDEAD))), "ntstatus=57005");
+        assert_eq!(
+            json(Some(Code::Errinfo(7))),
+            "errinfo=7 errinfo_name=\"ERRINFO_SERVER_DENIED_CONNECTION\""
+        );
+        assert_eq!(
+            json(Some(Code::TlsAlert(40))),
+            "tls_alert=\"HandshakeFailure\""
+        );
     }
 }
