@@ -48,6 +48,7 @@ macro_rules! named {
 // Support for the `rdpscope` binary, not a stable API.
 #[doc(hidden)]
 pub mod bench;
+pub mod capture;
 pub mod cert;
 #[doc(hidden)]
 pub mod demo;
@@ -72,9 +73,9 @@ pub mod target;
 pub mod text;
 
 pub use failure::FailureKind;
-pub use stage::{Stage, UnknownStage};
+pub use stage::{Stage, Step, UnknownStage};
 
-pub use probe::{probe, Credentials, ProbeOptions, Secret, SecurityProtocols};
+pub use probe::{probe, probe_with_capture, Credentials, ProbeOptions, Secret, SecurityProtocols};
 pub use report::Report;
 
 /// The README's examples, compiled and run as doctests.

@@ -117,6 +117,22 @@ struct ProbeArgs {
     /// Print the report as one JSON object
     #[arg(long)]
     json: bool,
+    /// Show every stage's steps and, after the stage table, every PDU sent and received
+    /// (JSON always carries them)
+    #[arg(long)]
+    trace: bool,
+    /// Write a pcapng capture of the connection that Wireshark and tshark open decrypted
+    /// (TLS secrets embedded; the password material blanked), also when the probe fails
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// Keep the NTLM AUTHENTICATE response and the TSCredentials in the --pcap capture as
+    /// they were sent: anyone with the file can then crack the password offline
+    #[arg(long, requires = "pcap")]
+    pcap_include_credentials: bool,
+    /// Write the session's TLS secrets in SSLKEYLOGFILE format (they decrypt the real
+    /// session, credentials included, for whoever also has its packets)
+    #[arg(long, value_name = "FILE")]
+    keylog: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -312,6 +328,47 @@ fn emit(text: &str) -> Result<(), Fail> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Fail::internal(format_args!("cannot write the output: {e}"))),
     }
+}
+
+/// Writes the `--pcap` and `--keylog` files of a probe, and says on stderr what they hold.
+fn write_capture(args: &ProbeArgs, capture: &rdpscope::capture::Capture) -> Result<(), Fail> {
+    use rdpscope::capture::Credentials;
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        std::fs::write(path, bytes)
+            .map_err(|e| Fail::usage(format_args!("cannot write {}: {e}", path.display())))
+    };
+    if let Some(path) = &args.pcap {
+        let credentials = if args.pcap_include_credentials {
+            Credentials::Keep
+        } else {
+            Credentials::Redact
+        };
+        let written = capture.pcapng(credentials);
+        write(path, &written.bytes)?;
+        let secrets = match (&written.secrets_left_out, written.secrets_embedded) {
+            (Some(why), _) => format!(
+                "TLS secrets left out ({why}): the TLS records stay encrypted; --keylog writes them"
+            ),
+            (None, true) if credentials == Credentials::Keep => {
+                "TLS secrets embedded; credentials NOT redacted (--pcap-include-credentials): the file can crack the password".to_owned()
+            }
+            (None, true) => format!(
+                "TLS secrets embedded; {} credential field(s) blanked",
+                written.redacted
+            ),
+            (None, false) => "no TLS session".to_owned(),
+        };
+        say(format_args!(
+            "capture: wrote {} ({} packets; {secrets})",
+            path.display(),
+            written.packets
+        ));
+    }
+    if let Some(path) = &args.keylog {
+        write(path, capture.keylog().as_bytes())?;
+        say(format_args!("keylog: wrote {}", path.display()));
+    }
+    Ok(())
 }
 
 /// Writes `value` as pretty JSON (`--json`), or `human` as it renders it.
@@ -525,11 +582,22 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
 
 async fn probe(args: ProbeArgs) -> Outcome {
     let options = probe_options(&args.connect)?;
-    let report = rdpscope::probe(&args.target, &options).await;
+    let report = if args.pcap.is_some() || args.keylog.is_some() {
+        let (report, capture) = rdpscope::probe_with_capture(&args.target, &options).await;
+        write_capture(&args, &capture)?;
+        report
+    } else {
+        rdpscope::probe(&args.target, &options).await
+    };
     // Warnings go to stderr too, so that they reach the user whatever reads stdout.
     for warning in &report.warnings {
         say(format_args!("warning: {}", rdpscope::text::escape(warning)));
     }
-    output(args.json, &report, rdpscope::report::render_human)?;
+    let render = if args.trace {
+        rdpscope::report::render_human_traced
+    } else {
+        rdpscope::report::render_human
+    };
+    output(args.json, &report, render)?;
     Ok(exit_with(report.exit_code()))
 }

@@ -151,6 +151,73 @@ impl Challenge {
     }
 }
 
+/// Where an AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3) keeps what can be cracked or replayed:
+/// the LM and NT challenge responses and the encrypted session key, as byte ranges of
+/// `bytes`, and the MIC. Only positions and sizes: nothing here reads their content. `None`
+/// when `bytes` is not an AUTHENTICATE message.
+pub fn authenticate_secrets(bytes: &[u8]) -> Option<AuthenticateSecrets> {
+    if message_type(bytes)? != MessageType::Authenticate {
+        return None;
+    }
+    let range = |at: usize| {
+        let len = usize::from(u16_at(bytes, at)?);
+        let offset = usize::try_from(u32_at(bytes, at + 4)?).ok()?;
+        let end = offset.checked_add(len)?;
+        (end <= bytes.len()).then_some(offset..end)
+    };
+    // The MIC follows the Version field; it is present when the payload starts after it.
+    let payload_start = [12, 20, 28, 36, 44, 52]
+        .into_iter()
+        .filter_map(|at| range(at).filter(|r| !r.is_empty()).map(|r| r.start))
+        .min()
+        .unwrap_or(bytes.len());
+    let mic = (payload_start >= 88 && bytes.len() >= 88).then_some(72..88);
+    Some(AuthenticateSecrets {
+        lm_response: range(12),
+        nt_response: range(20),
+        session_key: range(52),
+        mic,
+        ntlmv2: range(20).is_some_and(|r| r.len() > 24),
+    })
+}
+
+/// The positions of an AUTHENTICATE message's secrets (see [`authenticate_secrets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticateSecrets {
+    /// LmChallengeResponse.
+    pub lm_response: Option<std::ops::Range<usize>>,
+    /// NtChallengeResponse: crackable offline with the CHALLENGE's server challenge.
+    pub nt_response: Option<std::ops::Range<usize>>,
+    /// EncryptedRandomSessionKey.
+    pub session_key: Option<std::ops::Range<usize>>,
+    /// The MIC.
+    pub mic: Option<std::ops::Range<usize>>,
+    /// Whether the NT response is an NTLMv2 one (longer than the 24 bytes of NTLMv1).
+    pub ntlmv2: bool,
+}
+
+impl AuthenticateSecrets {
+    /// Every range, for redaction.
+    pub fn ranges(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        [
+            &self.lm_response,
+            &self.nt_response,
+            &self.session_key,
+            &self.mic,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+    }
+
+    /// How the trail shows the response: `[NTLMv2 response, 310 bytes]`.
+    pub fn describe(&self) -> String {
+        let len = self.nt_response.as_ref().map_or(0, |r| r.len());
+        let kind = if self.ntlmv2 { "NTLMv2" } else { "NTLM" };
+        format!("[{kind} response, {len} bytes]")
+    }
+}
+
 fn u16_at(bytes: &[u8], at: usize) -> Option<u16> {
     bytes
         .get(at..at + 2)

@@ -122,6 +122,91 @@ impl fmt::Display for Stage {
     }
 }
 
+/// A step inside a stage: what the client sent or received, or checked, on the way through
+/// it. A failure names the step it followed ([`crate::report::ProbeError::after_step`]).
+///
+/// The snake_case names are a public contract (JSON `steps[].step`, `error.after_step`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Step {
+    /// x224: the X.224 Connection Request left the client.
+    RequestSent,
+    /// x224: the X.224 Connection Confirm arrived (selected protocol and flags, or
+    /// RDP_NEG_FAILURE).
+    ConfirmReceived,
+    /// tls: the ClientHello left the client.
+    ClientHelloSent,
+    /// tls: the ServerHello arrived (version, cipher suite).
+    ServerHelloReceived,
+    /// tls: the server's certificate chain arrived.
+    CertificateReceived,
+    /// tls: the handshake completed.
+    HandshakeDone,
+    /// credssp: the TSRequest with the NTLM NEGOTIATE message left the client.
+    NegotiateSent,
+    /// credssp: the NTLM CHALLENGE arrived (server names, OS version, clock).
+    ChallengeReceived,
+    /// credssp: the NTLM AUTHENTICATE message and pubKeyAuth left the client: the server
+    /// checks the password now.
+    AuthenticateSent,
+    /// credssp: the server's pubKeyAuth arrived and verified: the server accepted the
+    /// credentials and holds the certificate's key.
+    ServerKeyVerified,
+    /// credssp: the TSCredentials (encrypted) left the client.
+    CredentialsSent,
+    /// credssp: the Early User Authorization Result arrived (HYBRID_EX).
+    AuthorizationReceived,
+    /// A connection-sequence PDU left the client (the step's detail names it).
+    Sent,
+    /// A connection-sequence PDU arrived (the step's detail names it).
+    Received,
+}
+
+impl Step {
+    /// The stable snake_case name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Step::RequestSent => "request_sent",
+            Step::ConfirmReceived => "confirm_received",
+            Step::ClientHelloSent => "client_hello_sent",
+            Step::ServerHelloReceived => "server_hello_received",
+            Step::CertificateReceived => "certificate_received",
+            Step::HandshakeDone => "handshake_done",
+            Step::NegotiateSent => "negotiate_sent",
+            Step::ChallengeReceived => "challenge_received",
+            Step::AuthenticateSent => "authenticate_sent",
+            Step::ServerKeyVerified => "server_key_verified",
+            Step::CredentialsSent => "credentials_sent",
+            Step::AuthorizationReceived => "authorization_received",
+            Step::Sent => "sent",
+            Step::Received => "received",
+        }
+    }
+
+    /// What a reader sees: `NTLM AUTHENTICATE sent`; `sent` and `received` name their PDU
+    /// in the step's detail instead.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Step::RequestSent => "X.224 Connection Request sent",
+            Step::ConfirmReceived => "X.224 Connection Confirm received",
+            Step::ClientHelloSent => "ClientHello sent",
+            Step::ServerHelloReceived => "ServerHello received",
+            Step::CertificateReceived => "certificate received",
+            Step::HandshakeDone => "handshake done",
+            Step::NegotiateSent => "NTLM NEGOTIATE sent",
+            Step::ChallengeReceived => "NTLM CHALLENGE received",
+            Step::AuthenticateSent => "NTLM AUTHENTICATE sent",
+            Step::ServerKeyVerified => "server pubKeyAuth verified",
+            Step::CredentialsSent => "TSCredentials sent",
+            Step::AuthorizationReceived => "Early User Authorization Result received",
+            Step::Sent => "sent",
+            Step::Received => "received",
+        }
+    }
+}
+
+named!(Step);
+
 /// Error returned when parsing an unknown stage name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown stage `{0}` (expected one of: dns, tcp, x224, tls, certificate, credssp, basic_settings, channel_connection, secure_settings, licensing, capabilities, finalization, connected)")]

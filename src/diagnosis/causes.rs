@@ -247,7 +247,7 @@ pub static CAUSES: &[Cause] = &[
         id: "wrong_credentials",
         title: "wrong user name or password, or stale saved credentials on the client",
         confirm: PROBE_NLA,
-        shows: "failed at credssp: logon failure (0xC000006D STATUS_LOGON_FAILURE)",
+        shows: "failed at credssp: logon failure (0xC000006D STATUS_LOGON_FAILURE), or closed_by_peer right after the NTLM AUTHENTICATE message (servers that send no errorCode)",
         fixes: &[
             fix(Client, "remove saved credentials for the host (Credential Manager > Windows Credentials > TERMSRV/HOST) and type them again"),
             fix(Client, "use DOMAIN\\user or user@domain.fqdn; check Caps Lock and keyboard layout"),

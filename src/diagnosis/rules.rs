@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::causes::{cause, Cause};
 use super::codes::{self, CodeTable};
-use crate::{FailureKind, Stage};
+use crate::{FailureKind, Stage, Step};
 
 /// An mstsc disconnect reason with its extended reason, as the client shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +53,8 @@ struct Rule {
     code: Option<u32>,
     /// Matches the decisive certificate finding when set.
     finding: Option<&'static [FindingCode]>,
+    /// Matches the step the failure followed when set.
+    after: Option<Step>,
     mstsc: &'static [(u32, u32)],
     causes: &'static [&'static str],
 }
@@ -71,8 +73,17 @@ const fn rule(
         kind,
         code,
         finding: None,
+        after: None,
         mstsc,
         causes,
+    }
+}
+
+impl Rule {
+    /// The rule, for failures that followed `step` only.
+    const fn after(mut self, step: Step) -> Rule {
+        self.after = Some(step);
+        self
     }
 }
 
@@ -86,6 +97,7 @@ const fn certificate_rule(
         kind: FailureKind::Certificate,
         code: None,
         finding: Some(findings),
+        after: None,
         mstsc,
         causes,
     }
@@ -368,6 +380,18 @@ static RULES: &[Rule] = &[
         &[],
         &["nla_required"],
     ),
+    // A close right after the NTLM AUTHENTICATE message, without an errorCode: how servers
+    // that send none (older Windows, xrdp, FreeRDP, or any server when the client announced
+    // a CredSSP version before 3) reject credentials. Before it, the password was never
+    // checked: not a credential problem.
+    rule(
+        Some(Stage::Credssp),
+        K::ClosedByPeer,
+        None,
+        &[(SOCKET_CLOSED, 0)],
+        &["wrong_credentials", "account_state", "auth_backend"],
+    )
+    .after(Step::AuthenticateSent),
     rule(
         Some(Stage::Credssp),
         K::ClosedByPeer,
@@ -518,6 +542,8 @@ pub struct FailureKey {
     pub code: Option<Code>,
     /// The decisive certificate finding, when the certificate stage failed.
     pub finding: Option<FindingCode>,
+    /// The last step before the failure.
+    pub after_step: Option<Step>,
 }
 
 /// What the knowledge base says about a probe failure; `None` for failures that are not the
@@ -534,6 +560,7 @@ pub fn diagnose(key: &FailureKey) -> Option<Diagnosis> {
             && r.code.is_none_or(|c| Some(c) == code)
             && r.finding
                 .is_none_or(|f| key.finding.is_some_and(|found| f.contains(&found)))
+            && r.after.is_none_or(|step| key.after_step == Some(step))
     })?;
     Some(Diagnosis {
         mstsc: rule

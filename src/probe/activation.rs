@@ -131,11 +131,9 @@ pub(crate) enum Incoming {
     Other,
 }
 
-const PDUTYPE_DATAPDU: u16 = 0x7;
-const PDUTYPE2_SET_ERROR_INFO_PDU: u8 = 0x2F;
-const SEC_LICENSE_PKT: u16 = 0x0080;
-const ERROR_ALERT: u8 = 0xFF;
-const STATUS_VALID_CLIENT: u32 = 0x7;
+use super::trail::pdu::{
+    ERROR_ALERT, PDUTYPE2_SET_ERROR_INFO_PDU, PDUTYPE_DATAPDU, SEC_LICENSE_PKT, STATUS_VALID_CLIENT,
+};
 
 pub(crate) fn classify(pdu: &[u8]) -> Incoming {
     if let Some(incoming) = connect_response_security(pdu) {
@@ -486,7 +484,7 @@ fn waiting_for(stage: Stage) -> &'static str {
 
 fn during(stage: Stage) -> &'static str {
     match stage {
-        Stage::BasicSettings => "during the MCS basic settings exchange (after authentication)",
+        Stage::BasicSettings => "during the MCS basic settings exchange",
         Stage::ChannelConnection => "during channel connection",
         Stage::SecureSettings => "after the Client Info PDU",
         Stage::Licensing => "during licensing",

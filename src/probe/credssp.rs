@@ -16,7 +16,7 @@ use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::diagnosis::{codes, Code};
 use crate::report::CredsspInfo;
 use crate::target::Target;
-use crate::{ntlm, FailureKind, Stage};
+use crate::{ntlm, FailureKind, Stage, Step};
 
 /// Runs CredSSP to completion or to the first failure.
 pub(crate) async fn run<S>(
@@ -186,10 +186,16 @@ where
     let mut buf = WriteBuf::new();
 
     loop {
+        let server_key = ts_request.pub_key_auth.is_some();
         let client_state = {
             let mut generator = sequence.process_ts_request(ts_request);
             resolve(&mut generator)?
         };
+        if server_key {
+            // sspi accepted the server's pubKeyAuth: the server derived the session key
+            // from the password, so it accepted the credentials.
+            rec.step(Step::ServerKeyVerified, None);
+        }
         buf.clear();
         let written = sequence
             .handle_process_result(client_state, &mut buf)
@@ -204,7 +210,8 @@ where
                 message,
                 framed.write_all(&buf[..len]),
             )
-            .await?;
+            .await
+            .map_err(|failure| closed_after(failure, rec))?;
         }
 
         let Some(hint) = sequence.next_pdu_hint() else {
@@ -218,7 +225,8 @@ where
             "during CredSSP",
             framed.read_by_hint(hint),
         )
-        .await?;
+        .await
+        .map_err(|failure| closed_after(failure, rec))?;
         match sequence
             .decode_server_message(&pdu)
             .map_err(|e| connector_failure(&e))?
@@ -234,6 +242,31 @@ where
             }
         }
     }
+}
+
+/// A close during CredSSP, said by the step it followed: whether the server had the
+/// password to check decides what it most likely means.
+fn closed_after(mut failure: Failure, rec: &Recorder) -> Failure {
+    if failure.0.kind != FailureKind::ClosedByPeer {
+        return failure;
+    }
+    let message = match rec.trail().last_step() {
+        Some(Step::NegotiateSent) => {
+            "the server closed the connection right after the NTLM NEGOTIATE message, before it challenged: its CredSSP (NTLM) provider failed or refused the client; the password was not sent, so this is not a credential problem"
+        }
+        Some(Step::ChallengeReceived) => {
+            "the server closed the connection after its NTLM CHALLENGE, before the client answered: not a credential problem (the password was not sent)"
+        }
+        Some(Step::AuthenticateSent) => {
+            "the server closed the connection right after the NTLM AUTHENTICATE message (the password was checked here): it most likely rejected the credentials (wrong password, unknown or locked user); servers that send no errorCode (older Windows, xrdp, FreeRDP) refuse a logon this way"
+        }
+        Some(Step::ServerKeyVerified | Step::CredentialsSent) => {
+            "the server closed the connection after it accepted the credentials (its pubKeyAuth verified), before the connection sequence: it refused or failed the logon afterwards"
+        }
+        _ => return failure,
+    };
+    failure.0.message = message.to_owned();
+    failure
 }
 
 /// The size of an NTLM message signature (MS-NLMP 2.2.2.9), which starts every sealed

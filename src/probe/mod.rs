@@ -7,6 +7,7 @@ mod icmp;
 mod io;
 mod net;
 mod tls;
+pub(crate) mod trail;
 pub(crate) mod x224;
 
 use std::time::{Duration, Instant};
@@ -191,16 +192,30 @@ impl From<Failure> for Stop {
     }
 }
 
-/// Records stage timings and details as the pipeline walks the stages.
+/// Records stage timings, details and steps as the pipeline walks the stages.
 pub(crate) struct Recorder {
     results: Vec<StageResult>,
     current: Option<(Stage, Instant)>,
     until: Option<Stage>,
     stage_timeout: Duration,
+    trail: trail::Trail,
 }
 
 impl Recorder {
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn new(until: Option<Stage>, stage_timeout: Duration) -> Self {
+        Self::with_trail(
+            until,
+            stage_timeout,
+            trail::Trail::new(Instant::now(), false),
+        )
+    }
+
+    pub(crate) fn with_trail(
+        until: Option<Stage>,
+        stage_timeout: Duration,
+        trail: trail::Trail,
+    ) -> Self {
         Self {
             results: Stage::ALL
                 .iter()
@@ -209,12 +224,33 @@ impl Recorder {
                     status: StageStatus::NotReached,
                     elapsed_ms: None,
                     detail: None,
+                    steps: Vec::new(),
                 })
                 .collect(),
             current: None,
             until,
             stage_timeout,
+            trail,
         }
+    }
+
+    /// The probe's evidence: steps, PDUs, wire bytes.
+    pub(crate) fn trail(&self) -> &trail::Trail {
+        &self.trail
+    }
+
+    /// Records `step` of the current stage, now.
+    pub(crate) fn step(&self, step: crate::Step, detail: Option<String>) {
+        self.trail.step_at(Instant::now(), step, detail);
+    }
+
+    /// Moves the steps into their stages' results and returns the rest of the trail.
+    fn take_trail(&mut self) -> trail::Finished {
+        let mut finished = self.trail.finish();
+        for (stage, step) in std::mem::take(&mut finished.steps) {
+            self.slot(stage).steps.push(step);
+        }
+        finished
     }
 
     fn slot(&mut self, stage: Stage) -> &mut StageResult {
@@ -252,6 +288,7 @@ impl Recorder {
             return Err(UntilReached);
         }
         self.current = Some((stage, Instant::now()));
+        self.trail.set_stage(stage);
         Ok(())
     }
 
@@ -305,7 +342,30 @@ pub(crate) struct Facts {
 /// Never panics on anything the server sends; every network wait is bounded by the
 /// options' timeouts.
 pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
+    probe_with_trail(target, options, false).await.0
+}
+
+/// [`probe`], keeping what a capture of the connection needs: the bytes on the wire with
+/// their times and the TLS secrets ([`crate::capture::Capture::pcapng`] writes the file).
+pub async fn probe_with_capture(
+    target: &Target,
+    options: &ProbeOptions,
+) -> (Report, crate::capture::Capture) {
+    let (report, capture) = probe_with_trail(target, options, true).await;
+    (
+        report,
+        capture.expect("a capturing probe keeps its capture"),
+    )
+}
+
+/// [`probe`], and the capture when `capture` is set.
+async fn probe_with_trail(
+    target: &Target,
+    options: &ProbeOptions,
+    capture: bool,
+) -> (Report, Option<crate::capture::Capture>) {
     let started = Instant::now();
+    let started_wall = std::time::SystemTime::now();
     if options.cert_policy != CertPolicy::Ignore
         && options.trust.is_none()
         && !TrustStore::system_loaded()
@@ -313,9 +373,14 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         // Load the system roots while TCP and X.224 run, not inside the certificate stage.
         drop(tokio::task::spawn_blocking(TrustStore::system));
     }
-    let mut rec = Recorder::new(options.until, options.stage_timeout);
+    let mut rec = Recorder::with_trail(
+        options.until,
+        options.stage_timeout,
+        trail::Trail::new(started, capture),
+    );
     let mut facts = Facts::default();
-    let result = run(target, options, &mut rec, &mut facts).await;
+    let trail = rec.trail().clone();
+    let result = tls::with_key_log(trail, run(target, options, &mut rec, &mut facts)).await;
 
     let (outcome, error) = match result {
         Ok(()) => {
@@ -328,7 +393,16 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         }
         Err(Stop::Reached(UntilReached)) => (Outcome::Reached, None),
         Err(Stop::Failed(Failure(error))) => {
-            let error = *error;
+            let mut error = *error;
+            error.after_step = rec.trail.last_step();
+            // In the connection sequence the step is the last PDU: say which.
+            if error.stage >= Stage::BasicSettings
+                && matches!(error.kind, FailureKind::ClosedByPeer | FailureKind::Timeout)
+            {
+                if let Some(label) = rec.trail.last_step_label() {
+                    error.message = format!("{} (last step: {label})", error.message);
+                }
+            }
             rec.finish_current(StageStatus::Failed);
             let slot = rec.slot(error.stage);
             slot.status = StageStatus::Failed;
@@ -339,7 +413,12 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
     let diagnosis = error
         .as_ref()
         .and_then(|error| crate::diagnosis::diagnose(&error.key()));
-    Report {
+    let trail = rec.take_trail();
+    let server_closed = error
+        .as_ref()
+        .is_some_and(|e| e.kind == FailureKind::ClosedByPeer);
+    let ended = Instant::now();
+    let report = Report {
         target: target.to_string(),
         address: facts.address,
         outcome,
@@ -355,7 +434,19 @@ pub async fn probe(target: &Target, options: &ProbeOptions) -> Report {
         credentials_sent: facts.credentials_sent,
         warnings: facts.warnings,
         diagnosis,
-    }
+        trace: trail.trace,
+    };
+    let capture = trail.wire.map(|chunks| crate::capture::Capture {
+        started,
+        started_wall,
+        connected: trail.connected,
+        chunks,
+        keys: trail.keys,
+        ended,
+        server_closed,
+        comment: format!("rdpscope: {}", report.verdict()),
+    });
+    (report, capture)
 }
 
 /// Why the certificate does not vouch for the server CredSSP is about to authenticate to,
@@ -418,6 +509,8 @@ async fn run(
         std::net::SocketAddr::new(unspecified, 0)
     });
     let mut connector = activation::new_connector(options, client_addr);
+    rec.trail().connected(client_addr, address);
+    let tcp = rec.trail().tap(tcp, trail::Layer::Wire);
 
     let (tcp, selected) = x224::negotiate(tcp, &mut connector, options, rec, facts).await?;
 
@@ -439,7 +532,7 @@ async fn run(
 
     let tls::Upgraded { stream, leaf } = tls::upgrade(tcp, target, options, rec, facts).await?;
     connector.mark_security_upgrade_as_done();
-    let mut framed = ironrdp_tokio::TokioFramed::new(stream);
+    let mut framed = ironrdp_tokio::TokioFramed::new(rec.trail().tap(stream, trail::Layer::Plain));
 
     if connector.should_perform_credssp() {
         rec.enter(Stage::Credssp).map_err(Stop::Reached)?;

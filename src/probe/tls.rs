@@ -11,16 +11,17 @@ use tokio_rustls::client::TlsStream;
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use super::io::{io_failure, within};
+use super::trail::Tap;
 use super::{Facts, Failure, ProbeOptions, Recorder, Stop};
 use crate::cert::{self, CertPolicy, TrustStore};
 use crate::diagnosis::Code;
 use crate::report::TlsInfo;
 use crate::target::Target;
-use crate::{FailureKind, Stage};
+use crate::{FailureKind, Stage, Step};
 
 /// The TLS stream and the server's leaf certificate.
 pub(crate) struct Upgraded {
-    pub(crate) stream: TlsStream<TcpStream>,
+    pub(crate) stream: TlsStream<Tap<TcpStream>>,
     pub(crate) leaf: Option<CertificateDer<'static>>,
 }
 
@@ -31,10 +32,54 @@ pub(crate) fn public_key(leaf: Option<&CertificateDer<'_>>) -> Option<Vec<u8>> {
     Some(cert.public_key().subject_public_key.data.to_vec())
 }
 
+/// The chain a server presented, and when it arrived.
+#[derive(Default)]
+struct Presented {
+    chain: Vec<CertificateDer<'static>>,
+    at: Option<std::time::Instant>,
+}
+
+tokio::task_local! {
+    /// The trail of the probe running in this task, which keeps the TLS secrets when it
+    /// captures (one shared TLS configuration serves every probe).
+    static KEY_LOG: super::trail::Trail;
+}
+
+/// Runs `fut` (a probe) with its TLS secrets going to `trail` when it captures.
+pub(crate) async fn with_key_log<F: std::future::Future>(
+    trail: super::trail::Trail,
+    fut: F,
+) -> F::Output {
+    KEY_LOG.scope(trail, fut).await
+}
+
+/// rustls's key log: the secrets of a capturing probe's session go to its trail; other
+/// probes log nothing (and rustls computes nothing for them).
+#[derive(Debug)]
+struct TrailKeyLog;
+
+impl rustls::KeyLog for TrailKeyLog {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let _ = KEY_LOG.try_with(|trail| {
+            trail.key(crate::capture::KeyLine {
+                label: label.to_owned(),
+                client_random: client_random.to_vec(),
+                secret: secret.to_vec(),
+            });
+        });
+    }
+
+    fn will_log(&self, _label: &str) -> bool {
+        KEY_LOG
+            .try_with(super::trail::Trail::capturing)
+            .unwrap_or(false)
+    }
+}
+
 tokio::task_local! {
     /// The chain the server presented, recorded by [`RecordingVerifier`] for the probe whose
     /// handshake is running in this task (one shared TLS configuration serves every probe).
-    static PRESENTED: std::cell::RefCell<Vec<CertificateDer<'static>>>;
+    static PRESENTED: std::cell::RefCell<Presented>;
 }
 
 /// Accepts any certificate chain during the handshake (the chain is judged afterwards, in
@@ -56,11 +101,14 @@ impl ServerCertVerifier for RecordingVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         // Outside a probe's handshake (no task-local) there is nothing to record.
-        let _ = PRESENTED.try_with(|chain| {
-            *chain.borrow_mut() = std::iter::once(end_entity)
-                .chain(intermediates)
-                .map(|c| c.clone().into_owned())
-                .collect();
+        let _ = PRESENTED.try_with(|presented| {
+            *presented.borrow_mut() = Presented {
+                chain: std::iter::once(end_entity)
+                    .chain(intermediates)
+                    .map(|c| c.clone().into_owned())
+                    .collect(),
+                at: Some(std::time::Instant::now()),
+            };
         });
         Ok(ServerCertVerified::assertion())
     }
@@ -200,6 +248,7 @@ pub(crate) fn client_config() -> Arc<ClientConfig> {
                 .with_custom_certificate_verifier(Arc::new(RecordingVerifier { provider }))
                 .with_no_client_auth();
             config.resumption = rustls::client::Resumption::disabled();
+            config.key_log = Arc::new(TrailKeyLog);
             Arc::new(config)
         })
         .clone()
@@ -207,7 +256,7 @@ pub(crate) fn client_config() -> Arc<ClientConfig> {
 
 /// Performs the TLS handshake (tls stage), then judges the certificate (certificate stage).
 pub(crate) async fn upgrade(
-    tcp: TcpStream,
+    tcp: Tap<TcpStream>,
     target: &Target,
     options: &ProbeOptions,
     rec: &mut Recorder,
@@ -225,8 +274,8 @@ pub(crate) async fn upgrade(
         })?,
     };
     let connector = tokio_rustls::TlsConnector::from(client_config());
-    let (handshake, chain) = PRESENTED
-        .scope(std::cell::RefCell::new(Vec::new()), async {
+    let (handshake, presented) = PRESENTED
+        .scope(std::cell::RefCell::default(), async {
             let handshake = within(
                 rec,
                 Stage::Tls,
@@ -237,6 +286,14 @@ pub(crate) async fn upgrade(
             (handshake, PRESENTED.with(std::cell::RefCell::take))
         })
         .await;
+    let chain = presented.chain;
+    if let Some(at) = presented.at {
+        rec.trail().step_at(
+            at,
+            Step::CertificateReceived,
+            Some(format!("{} certificate(s)", chain.len())),
+        );
+    }
     let stream = match handshake? {
         Ok(stream) => stream,
         Err(e) => {
@@ -257,6 +314,8 @@ pub(crate) async fn upgrade(
         .negotiated_cipher_suite()
         .map_or_else(|| "unknown".to_owned(), |s| format!("{:?}", s.suite()));
     rec.detail(Stage::Tls, format!("{version}, {suite}"));
+    rec.step(Step::HandshakeDone, Some(format!("{version}, {suite}")));
+    rec.trail().enter_tls();
     facts.tls = Some(TlsInfo {
         version,
         cipher_suite: suite,

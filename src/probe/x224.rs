@@ -404,7 +404,7 @@ pub(crate) fn foreign_bytes(bytes: &[u8]) -> Option<String> {
     })
 }
 
-fn flag_names(flags: ResponseFlags) -> Vec<String> {
+pub(crate) fn flag_names(flags: ResponseFlags) -> Vec<String> {
     let table = [
         (
             ResponseFlags::EXTENDED_CLIENT_DATA_SUPPORTED,

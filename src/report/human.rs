@@ -12,7 +12,66 @@ use crate::Stage;
 /// escape sequence or a bidi control a server put into a banner or a certificate name can
 /// neither start a line of its own (a forged verdict) nor drive the terminal.
 pub fn render_human(report: &Report) -> String {
-    render(report)
+    render(report, false)
+}
+
+/// [`render_human`] with every stage's steps and, after the stage table, the PDU trail
+/// (`rdpscope probe --trace`).
+pub fn render_human_traced(report: &Report) -> String {
+    render(report, true)
+}
+
+/// The steps of a stage, one per line under it.
+fn render_steps(out: &mut String, steps: &[super::StepRecord], failed: bool) {
+    for (index, step) in steps.iter().enumerate() {
+        let marker = if failed && index + 1 == steps.len() {
+            "  <- the failure followed this step"
+        } else {
+            ""
+        };
+        let detail = step
+            .detail
+            .as_deref()
+            .filter(|_| !matches!(step.step, crate::Step::Sent | crate::Step::Received))
+            .map_or_else(String::new, |d| format!(": {}", esc(d)));
+        let _ = writeln!(
+            out,
+            "  {:<19} {:>23}  {}{detail}{marker}",
+            "",
+            format!("@{:.1} ms", step.at_ms),
+            esc(&step.label()),
+        );
+    }
+}
+
+/// The PDU trail: every PDU sent and received.
+fn render_trace(out: &mut String, report: &Report) {
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "pdu trail ({} PDUs; > sent, < received):",
+        report.trace.len()
+    );
+    let _ = writeln!(
+        out,
+        "  {:>10}  {:<19} {:<23} {:>6}  pdu",
+        "time", "stage", "after step", "bytes"
+    );
+    for entry in &report.trace {
+        let arrow = match entry.direction {
+            super::Direction::Sent => ">",
+            _ => "<",
+        };
+        let _ = writeln!(
+            out,
+            "  {:>10}  {:<19} {:<23} {:>6}  {arrow} {}",
+            format!("{:.1} ms", entry.at_ms),
+            entry.stage.name(),
+            entry.step.map_or("", crate::Step::name),
+            entry.size,
+            esc(&entry.name)
+        );
+    }
 }
 
 /// Whether and why credentials were or were not sent, for the `credentials:` line.
@@ -39,7 +98,7 @@ fn credentials_line(report: &Report) -> String {
     format!("not sent ({why})")
 }
 
-fn render(report: &Report) -> String {
+fn render(report: &Report, trace: bool) -> String {
     let mut out = String::new();
     let address = report.address.as_deref().unwrap_or("not connected");
     let _ = writeln!(
@@ -66,6 +125,13 @@ fn render(report: &Report) -> String {
             time,
             esc(stage.detail.as_deref().unwrap_or(""))
         );
+        let failed = stage.status == StageStatus::Failed;
+        if trace || failed {
+            render_steps(&mut out, &stage.steps, failed);
+        }
+    }
+    if trace {
+        render_trace(&mut out, report);
     }
 
     if let Some(cert) = &report.certificate {
@@ -171,6 +237,7 @@ mod tests {
             credentials_sent: false,
             warnings: Vec::new(),
             diagnosis: None,
+            trace: Vec::new(),
         };
         let text = render_human(&report);
         assert!(

@@ -4,13 +4,13 @@
 
 mod human;
 
-pub use human::render_human;
+pub use human::{render_human, render_human_traced};
 
 use serde::Serialize;
 
 use crate::cert::FindingCode;
 use crate::diagnosis::Code;
-use crate::{FailureKind, Stage};
+use crate::{FailureKind, Stage, Step};
 
 /// How a probe ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +64,61 @@ pub struct StageResult {
     pub elapsed_ms: Option<f64>,
     /// The facts learned at this stage, in one line.
     pub detail: Option<String>,
+    /// The steps the stage went through, in order.
+    pub steps: Vec<StepRecord>,
+}
+
+/// One step inside a stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct StepRecord {
+    /// Which step.
+    pub step: Step,
+    /// When, in milliseconds since the probe started.
+    pub at_ms: f64,
+    /// What the step showed, in one line (for `sent` and `received`: the PDU's name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl StepRecord {
+    /// What a reader sees: the step's label, or for a PDU step the PDU and its direction.
+    pub fn label(&self) -> String {
+        match (self.step, &self.detail) {
+            (Step::Sent | Step::Received, Some(pdu)) => format!("{pdu} {}", self.step.label()),
+            _ => self.step.label().to_owned(),
+        }
+    }
+}
+
+/// Which way a PDU went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Direction {
+    /// From the client to the server.
+    Sent,
+    /// From the server to the client.
+    Received,
+}
+
+/// One PDU of the trail (`--trace`, JSON `trace`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct TraceEntry {
+    /// When, in milliseconds since the probe started.
+    pub at_ms: f64,
+    /// Which way.
+    pub direction: Direction,
+    /// The stage the probe was in.
+    pub stage: Stage,
+    /// The last step before it, if any.
+    pub step: Option<Step>,
+    /// The decoded name (`MCS Connect Response`, `TSRequest: NTLM CHALLENGE`, ...); secrets
+    /// are shown only as their kind and size (`[NTLMv2 response, 24 bytes]`).
+    pub name: String,
+    /// The PDU's size in bytes.
+    pub size: usize,
 }
 
 /// The failure that stopped the probe.
@@ -85,6 +140,10 @@ pub struct ProbeError {
     /// The decisive certificate finding (e.g. `expired`), when the certificate stage failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finding: Option<FindingCode>,
+    /// The last step before the failure (e.g. `authenticate_sent`: the server ended the
+    /// connection after it had the NTLM AUTHENTICATE message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_step: Option<Step>,
 }
 
 /// A failure's code as JSON writes it: the field of its protocol and, beside it, its name.
@@ -118,6 +177,7 @@ impl ProbeError {
             kind: self.kind,
             code: self.code,
             finding: self.finding,
+            after_step: self.after_step,
         }
     }
 
@@ -132,6 +192,7 @@ impl ProbeError {
             message: crate::text::escaped(&message),
             code: None,
             finding: None,
+            after_step: None,
         }
     }
 }
@@ -316,6 +377,9 @@ pub struct Report {
     /// What the knowledge base says about the failure: the mstsc codes a Windows client would
     /// most likely show and the likely causes with how to confirm and fix them.
     pub diagnosis: Option<crate::diagnosis::Diagnosis>,
+    /// Every PDU sent and received, in order (the TLS handshake records, then the plaintext
+    /// PDUs inside TLS).
+    pub trace: Vec<TraceEntry>,
 }
 
 impl Report {
