@@ -36,6 +36,10 @@ pub struct BenchOptions {
     /// concurrency); `None` chooses: every core against a target, every core but the one the
     /// in-process server runs on against the built-in server.
     pub threads: Option<usize>,
+    /// With a baseline: the number of short rounds the connections (or the duration) are
+    /// split into, each running every target and the baseline in turn, so that the machine's
+    /// drift lands on both sides of each ratio.
+    pub rounds: usize,
 }
 
 /// The load-generator threads to use when none are given: the available cores, less
@@ -168,6 +172,36 @@ fn micros(d: Duration) -> u64 {
 }
 
 impl Collector {
+    /// Adds what `other` collected.
+    fn merge(&mut self, other: Collector) {
+        match (&mut self.end_to_end, other.end_to_end) {
+            (Some(mine), Some(theirs)) => {
+                let _ = mine.add(theirs);
+            }
+            (mine @ None, theirs) => *mine = theirs,
+            _ => {}
+        }
+        for (stage, theirs) in other.stages {
+            match self.stages.get_mut(&stage) {
+                Some(mine) => {
+                    let _ = mine.add(theirs);
+                }
+                None => {
+                    self.stages.insert(stage, theirs);
+                }
+            }
+        }
+        for (key, group) in other.errors {
+            self.errors
+                .entry(key)
+                .and_modify(|mine| mine.count += group.count)
+                .or_insert(group);
+        }
+        self.warnings.extend(other.warnings);
+        self.attempted += other.attempted;
+        self.succeeded += other.succeeded;
+    }
+
     fn record(&mut self, sample: Sample) {
         self.attempted += 1;
         if sample.ok {
@@ -253,6 +287,47 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
 {
+    let ran = load_round(options, connect).await?;
+    Ok(ran.collector.into_result(
+        label,
+        options.concurrency,
+        ran.threads,
+        ran.elapsed,
+        ran.memory,
+    ))
+}
+
+/// What one load run collected.
+struct Ran {
+    collector: Collector,
+    elapsed: Duration,
+    threads: usize,
+    memory: Option<Memory>,
+}
+
+impl Ran {
+    /// Successful connections per second.
+    fn rate(&self) -> f64 {
+        self.collector.succeeded as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// This run and `other` as one (the rounds of one target).
+    fn merge(mut self, other: Ran) -> Ran {
+        self.collector.merge(other.collector);
+        self.elapsed += other.elapsed;
+        self.memory = match (self.memory, other.memory) {
+            (Some(a), Some(b)) if b.peak_rss_kib > a.peak_rss_kib => Some(b),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+}
+
+async fn load_round<F, Fut>(options: &BenchOptions, connect: F) -> std::io::Result<Ran>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Sample> + Send,
+{
     let total = options.connections;
     let deadline = options.duration.map(|d| Instant::now() + d);
     let shared = Arc::new(Shared {
@@ -293,7 +368,12 @@ where
         .lock()
         .map(|mut c| std::mem::take(&mut *c))
         .unwrap_or_default();
-    Ok(collector.into_result(label, options.concurrency, threads, elapsed, memory))
+    Ok(Ran {
+        collector,
+        elapsed,
+        threads,
+        memory,
+    })
 }
 
 /// The load on `threads` threads of its own, each a single-threaded runtime with its share
@@ -563,8 +643,37 @@ pub struct BenchReport {
     pub runs: Vec<LoadResult>,
     /// The raw TLS handshake loop, with `--baseline tls`.
     pub baseline: Option<LoadResult>,
-    /// Each run's handshake rate divided by the baseline's (the headline figure).
+    /// Each run's handshake rate divided by the baseline's (the headline figure): the median
+    /// of the rounds' ratios.
     pub ratios: Vec<(String, f64)>,
+    /// Each run's ratio to the baseline per round, with their median and range.
+    pub spreads: Vec<RatioSpread>,
+}
+
+/// One run's ratio to the baseline in each interleaved round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RatioSpread {
+    /// The run.
+    pub label: String,
+    /// The median of the rounds' ratios.
+    pub median: f64,
+    /// The smallest and the largest round ratio.
+    pub min: f64,
+    /// The largest round ratio.
+    pub max: f64,
+    /// Every round's ratio, in order.
+    pub rounds: Vec<f64>,
+}
+
+/// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 impl BenchReport {
@@ -616,68 +725,131 @@ pub async fn run(
         ),
         ..options.clone()
     };
-    let mut runs = Vec::new();
+    // The targets: the given one, or each built-in scenario on an in-process server.
+    let mut servers = Vec::new();
+    let mut targets: Vec<(String, Target)> = Vec::new();
     match target {
-        Some(target) => {
-            let probe = options.probe.clone();
-            let label = target.to_string();
-            runs.push(
-                load(label, options, move || {
-                    let (target, probe) = (target.clone(), probe.clone());
-                    async move { probe_sample(&target, &probe).await }
-                })
-                .await?,
-            );
-        }
+        Some(target) => targets.push((target.to_string(), target)),
         None => {
             for &scenario in scenarios {
                 let server = crate::mock::MockServer::builder()
                     .scenario(scenario)
                     .start()
                     .await?;
-                let target = Target::from(server.addr());
-                let probe = options.probe.clone();
-                runs.push(
-                    load(scenario.name().to_owned(), options, move || {
-                        let (target, probe) = (target.clone(), probe.clone());
-                        async move { probe_sample(&target, &probe).await }
-                    })
-                    .await?,
-                );
-                server.shutdown().await;
+                targets.push((scenario.name().to_owned(), Target::from(server.addr())));
+                servers.push(server);
             }
         }
     }
-    let baseline = if baseline {
-        let server = TlsBaseline::start().await?;
-        let addr = server.addr();
-        let result = load("tls baseline".to_owned(), options, move || {
-            TlsBaseline::handshake(addr)
-        })
-        .await?;
-        drop(server);
-        Some(result)
+    let baseline_server = if baseline {
+        Some(TlsBaseline::start().await?)
     } else {
         None
     };
-    let ratios = baseline
-        .as_ref()
-        .map(|b| {
-            runs.iter()
-                .map(|r| {
-                    (
-                        r.label.clone(),
-                        r.handshakes_per_second / b.handshakes_per_second.max(1e-9),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    // Without a baseline there is no ratio to steady: one round.
+    let rounds = if baseline { options.rounds.max(1) } else { 1 };
+    let round_options = BenchOptions {
+        connections: options.connections.div_ceil(rounds),
+        duration: options.duration.map(|d| d / rounds as u32),
+        ..options.clone()
+    };
+    let mut ran: Vec<Option<Ran>> = (0..targets.len()).map(|_| None).collect();
+    let mut baseline_ran: Option<Ran> = None;
+    let mut round_rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
+    let mut baseline_rates = Vec::new();
+    for round in 0..rounds {
+        // A B A B, the baseline first in every other round: drift and order effects land
+        // on both sides of the ratio.
+        let baseline_first = round % 2 == 1;
+        if baseline_first {
+            if let Some(server) = &baseline_server {
+                let result = load_baseline(&round_options, server.addr()).await?;
+                baseline_rates.push(result.rate());
+                baseline_ran = Some(merge(baseline_ran, result));
+            }
+        }
+        for (index, (_, target)) in targets.iter().enumerate() {
+            let (target, probe) = (target.clone(), round_options.probe.clone());
+            let result = load_round(&round_options, move || {
+                let (target, probe) = (target.clone(), probe.clone());
+                async move { probe_sample(&target, &probe).await }
+            })
+            .await?;
+            round_rates[index].push(result.rate());
+            ran[index] = Some(merge(ran[index].take(), result));
+        }
+        if !baseline_first {
+            if let Some(server) = &baseline_server {
+                let result = load_baseline(&round_options, server.addr()).await?;
+                baseline_rates.push(result.rate());
+                baseline_ran = Some(merge(baseline_ran, result));
+            }
+        }
+    }
+    for server in servers {
+        server.shutdown().await;
+    }
+    drop(baseline_server);
+
+    let result = |label: String, ran: Ran| {
+        ran.collector.into_result(
+            label,
+            options.concurrency,
+            ran.threads,
+            ran.elapsed,
+            ran.memory,
+        )
+    };
+    let runs: Vec<LoadResult> = targets
+        .iter()
+        .zip(ran)
+        .filter_map(|((label, _), ran)| ran.map(|ran| result(label.clone(), ran)))
+        .collect();
+    let baseline = baseline_ran.map(|ran| result("tls baseline".to_owned(), ran));
+    let spreads: Vec<RatioSpread> = if baseline.is_some() {
+        targets
+            .iter()
+            .zip(&round_rates)
+            .map(|((label, _), rates)| {
+                let ratios: Vec<f64> = rates
+                    .iter()
+                    .zip(&baseline_rates)
+                    .map(|(rate, base)| rate / base.max(1e-9))
+                    .collect();
+                RatioSpread {
+                    label: label.clone(),
+                    median: median(&ratios),
+                    min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                    max: ratios.iter().copied().fold(0.0, f64::max),
+                    rounds: ratios,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let ratios = spreads
+        .iter()
+        .map(|spread| (spread.label.clone(), spread.median))
+        .collect();
     Ok(BenchReport {
         runs,
         baseline,
         ratios,
+        spreads,
     })
+}
+
+/// One round of raw TLS handshakes against the baseline server.
+async fn load_baseline(options: &BenchOptions, addr: SocketAddr) -> std::io::Result<Ran> {
+    load_round(options, move || TlsBaseline::handshake(addr)).await
+}
+
+fn merge(so_far: Option<Ran>, round: Ran) -> Ran {
+    match so_far {
+        Some(so_far) => so_far.merge(round),
+        None => round,
+    }
 }
 
 /// Renders a benchmark report for people.
@@ -734,11 +906,16 @@ pub fn render(report: &BenchReport) -> String {
         }
         let _ = writeln!(out);
     }
-    for (label, ratio) in &report.ratios {
+    for spread in &report.spreads {
         let _ = writeln!(
             out,
-            "{label}: {:.0}% of the raw TLS handshake rate ({ratio:.2}x)",
-            ratio * 100.0
+            "{}: {:.0}% of the raw TLS handshake rate ({:.2}x; median of {} interleaved rounds, {:.0}-{:.0}%)",
+            spread.label,
+            spread.median * 100.0,
+            spread.median,
+            spread.rounds.len(),
+            spread.min * 100.0,
+            spread.max * 100.0
         );
     }
     out

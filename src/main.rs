@@ -159,6 +159,10 @@ struct BenchArgs {
     /// Also run a raw TLS handshake loop (same certificate and key type) and report ratios
     #[arg(long, value_parser = ["tls"])]
     baseline: Option<String>,
+    /// With --baseline: split the load into this many short rounds, each running every
+    /// scenario and the baseline in turn; the ratio is the median of the rounds'
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
+    rounds: usize,
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
@@ -440,6 +444,7 @@ async fn bench(args: BenchArgs) -> Outcome {
         probe,
         progress: !args.json && std::io::stderr().is_terminal(),
         threads: args.threads,
+        rounds: args.rounds,
     };
     let report = rdpscope::bench::run(args.target, &scenarios, args.baseline.is_some(), &options)
         .await

@@ -310,3 +310,69 @@ async fn expired_fixture_fails_at_certificate_with_exit_14_and_connects_under_wa
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(report["outcome"], "connected");
 }
+
+#[tokio::test]
+async fn the_capture_of_an_xrdp_connection_opens_decoded_in_tshark() {
+    if !require_xrdp("the_capture_of_an_xrdp_connection_opens_decoded_in_tshark")
+        || !support::tshark::require("the_capture_of_an_xrdp_connection_opens_decoded_in_tshark")
+    {
+        return;
+    }
+    // TLS 1.3 (traffic secrets) and TLS 1.2 (a master secret and the PRF).
+    for version in ["TLSv1.3", "TLSv1.2"] {
+        capture_xrdp(version).await;
+    }
+}
+
+async fn capture_xrdp(version: &'static str) {
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let xrdp = start(XrdpOptions {
+        ssl_protocols: version,
+        ..XrdpOptions::tls(&cert_pem, &key_pem)
+    });
+    let options = ProbeOptions {
+        security: "tls".parse().expect("security list"),
+        stage_timeout: Duration::from_secs(10),
+        ..ProbeOptions::default()
+    };
+    let (report, capture) = rdpscope::probe_with_capture(&xrdp.addr.into(), &options).await;
+    assert_eq!(
+        report.tls.as_ref().map(|t| t.version.replace('_', ".")),
+        Some(version.to_owned())
+    );
+    assert_eq!(report.outcome, Outcome::Connected, "{}", report.verdict());
+    let written = capture.pcapng(rdpscope::capture::Credentials::Redact);
+    assert!(written.secrets_embedded, "{:?}", written.secrets_left_out);
+    let file = std::env::temp_dir().join(format!(
+        "rdpscope-xrdp-{version}-{}.pcapng",
+        std::process::id()
+    ));
+    std::fs::write(&file, &written.bytes).expect("write the capture");
+    let rows = support::tshark::packets(&file);
+    let listing = format!("{rows:#?}");
+    // TLS decrypted with the embedded secrets (xrdp speaks OpenSSL's TLS), the MCS Connect
+    // Response dissected by Wireshark, the X.224 Confirm and Demand Active named by rdpscope.
+    assert!(
+        any_row(&rows, |r| r.protocol.starts_with("TLSv1")),
+        "{listing}"
+    );
+    assert!(
+        any_row(&rows, |r| r.info.contains("ServerData")),
+        "{listing}"
+    );
+    assert!(
+        any_row(&rows, |r| r
+            .comment
+            .contains("X.224 Connection Confirm (selected tls")),
+        "{listing}"
+    );
+    assert!(
+        any_row(&rows, |r| r.comment.contains("Demand Active PDU")),
+        "{listing}"
+    );
+    let _ = std::fs::remove_file(&file);
+}
+
+fn any_row(rows: &[support::tshark::Row], what: impl Fn(&support::tshark::Row) -> bool) -> bool {
+    rows.iter().any(what)
+}

@@ -18,7 +18,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::blocks::unknown::UnknownBlock;
 use pcap_file::pcapng::PcapNgWriter;
@@ -26,6 +28,7 @@ use pcap_file::{DataLink, Endianness};
 
 use crate::probe::trail::Chunk;
 use crate::report::Direction;
+use crate::Stage;
 
 pub(crate) use tls::KeyLine;
 
@@ -73,6 +76,22 @@ pub struct Written {
 /// pcapng Decryption Secrets Block type and its TLS key log secrets type.
 const DECRYPTION_SECRETS_BLOCK: u32 = 0x0000_000A;
 const TLS_KEY_LOG: u32 = 0x544C_534B;
+/// One synthesized packet: when, its bytes, and rdpscope's note on what it carries.
+struct Packet {
+    at: Duration,
+    data: Vec<u8>,
+    comment: Option<String>,
+}
+
+/// The bytes `chunks` carried in one direction, in order.
+fn stream(chunks: &[Chunk], direction: Direction) -> Vec<u8> {
+    chunks
+        .iter()
+        .filter(|c| c.direction == direction)
+        .flat_map(|c| c.bytes.iter().copied())
+        .collect()
+}
+
 /// The port Wireshark dissects RDP on: the capture shows the server there, whatever port
 /// it listened on (the section header's comment says which).
 const RDP_PORT: u16 = 3389;
@@ -122,17 +141,97 @@ impl Capture {
         }
     }
 
+    /// The names of the PDUs in one direction's stream (`side` wrote it), by the offset
+    /// where each starts: the X.224 frames and TLS handshake records as they are, the
+    /// content of the protected records decrypted with the key log (when it opens them).
+    fn names(
+        &self,
+        stream: &[u8],
+        side: tls::Side,
+        server: &[u8],
+    ) -> std::collections::BTreeMap<usize, Vec<String>> {
+        use crate::probe::trail::{pdu, Layer};
+        let direction = match side {
+            tls::Side::Client => Direction::Sent,
+            tls::Side::Server => Direction::Received,
+        };
+        let mut names: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+        let mut at = 0;
+        while at < stream.len() {
+            let rest = &stream[at..];
+            let Some(len) =
+                pdu::length(Layer::Wire, Stage::X224, rest).filter(|&l| l <= rest.len())
+            else {
+                break;
+            };
+            let named = pdu::name(Layer::Wire, direction, Stage::X224, &rest[..len]);
+            if !named.encrypted {
+                let detail = named
+                    .step_detail
+                    .map_or_else(String::new, |d| format!(" ({d})"));
+                names
+                    .entry(at)
+                    .or_default()
+                    .push(format!("{}{detail}", named.name));
+            }
+            at += len;
+        }
+        let opened = tls::Keys::derive(side, server, &self.keys)
+            .and_then(|keys| keys.open_all(stream))
+            .unwrap_or_default();
+        // The plaintext PDUs, each named at the record where it starts.
+        let mut plain: Vec<u8> = Vec::new();
+        let mut starts: Vec<(usize, usize)> = Vec::new();
+        for record in &opened {
+            match record.content_type {
+                23 => {
+                    starts.push((plain.len(), record.start));
+                    plain.extend_from_slice(&record.content);
+                }
+                21 if record.content.len() == 2 => {
+                    let description = rustls::AlertDescription::from(record.content[1]);
+                    names
+                        .entry(record.start)
+                        .or_default()
+                        .push(format!("TLS Alert ({description:?})"));
+                }
+                _ => names
+                    .entry(record.start)
+                    .or_default()
+                    .push("TLS encrypted handshake message".to_owned()),
+            }
+        }
+        let record_of = |offset: usize| {
+            starts
+                .iter()
+                .rev()
+                .find(|(plain_at, _)| *plain_at <= offset)
+                .map_or(0, |(_, record)| *record)
+        };
+        let mut at = 0;
+        let mut seen_tpkt = false;
+        while at < plain.len() {
+            let rest = &plain[at..];
+            seen_tpkt |= rest[0] == 0x03;
+            let stage = if seen_tpkt {
+                Stage::BasicSettings
+            } else {
+                Stage::Credssp
+            };
+            let len = pdu::length(Layer::Plain, stage, rest)
+                .filter(|&l| l <= rest.len())
+                .unwrap_or(rest.len());
+            let named = pdu::name(Layer::Plain, direction, stage, &rest[..len]);
+            names.entry(record_of(at)).or_default().push(named.name);
+            at += len;
+        }
+        names
+    }
+
     /// Blanks the password material in the client's records, in place.
     fn redact(&self, chunks: &mut [Chunk]) -> Result<usize, String> {
-        let stream = |direction: Direction| -> Vec<u8> {
-            chunks
-                .iter()
-                .filter(|c| c.direction == direction)
-                .flat_map(|c| c.bytes.iter().copied())
-                .collect()
-        };
-        let mut client = stream(Direction::Sent);
-        let server = stream(Direction::Received);
+        let mut client = stream(chunks, Direction::Sent);
+        let server = stream(chunks, Direction::Received);
         let count = tls::redact_client_records(&mut client, &server, &self.keys)?;
         // Put the redacted stream back into the chunks it came in.
         let mut at = 0;
@@ -171,7 +270,7 @@ impl Capture {
         client: SocketAddr,
         server: SocketAddr,
         chunks: &[Chunk],
-    ) -> Vec<(Duration, Vec<u8>)> {
+    ) -> Vec<Packet> {
         let mut out = Vec::new();
         let (mut client_seq, mut server_seq) = (CLIENT_ISN, SERVER_ISN);
         let t = self.wall(connected);
@@ -179,50 +278,66 @@ impl Capture {
             |from_client: bool, seq: u32, ack: Option<u32>, flags: Flags, payload: &[u8]| {
                 build(client, server, from_client, seq, ack, flags, payload)
             };
-        out.push((t, segment(true, client_seq, None, Flags::Syn, &[])));
-        out.push((
+        let packet = |at, data, comment| Packet { at, data, comment };
+        out.push(packet(
+            t,
+            segment(true, client_seq, None, Flags::Syn, &[]),
+            None,
+        ));
+        out.push(packet(
             t,
             segment(false, server_seq, Some(client_seq + 1), Flags::Syn, &[]),
+            None,
         ));
         client_seq += 1;
         server_seq += 1;
-        out.push((
+        out.push(packet(
             t,
             segment(true, client_seq, Some(server_seq), Flags::Ack, &[]),
+            None,
         ));
+        let streams =
+            [Direction::Sent, Direction::Received].map(|direction| stream(chunks, direction));
+        let cuts = [cut_points(&streams[0]), cut_points(&streams[1])];
+        let names = [
+            self.names(&streams[0], tls::Side::Client, &streams[1]),
+            self.names(&streams[1], tls::Side::Server, &streams[1]),
+        ];
+        let mut offsets = [0usize; 2];
         for chunk in chunks {
             let from_client = chunk.direction == Direction::Sent;
-            for piece in chunk.bytes.chunks(SEGMENT) {
+            let side = usize::from(!from_client);
+            let start = offsets[side];
+            offsets[side] += chunk.bytes.len();
+            for (offset, piece) in split(&chunk.bytes, start, &cuts[side]) {
                 let (seq, ack) = if from_client {
                     (&mut client_seq, server_seq)
                 } else {
                     (&mut server_seq, client_seq)
                 };
-                let packet = segment(from_client, *seq, Some(ack), Flags::Push, piece);
+                let data = segment(from_client, *seq, Some(ack), Flags::Push, piece);
                 *seq = seq.wrapping_add(piece.len() as u32);
-                out.push((self.wall(chunk.at), packet));
+                let from = start + offset;
+                let inside: Vec<&str> = names[side]
+                    .range(from..from + piece.len())
+                    .flat_map(|(_, names)| names.iter().map(String::as_str))
+                    .collect();
+                let comment =
+                    (!inside.is_empty()).then(|| format!("rdpscope: {}", inside.join("; ")));
+                out.push(packet(self.wall(chunk.at), data, comment));
             }
         }
         let t = self.wall(self.ended);
-        if self.server_closed {
-            out.push((
-                t,
-                segment(false, server_seq, Some(client_seq), Flags::Fin, &[]),
-            ));
+        let fin = if self.server_closed {
+            segment(false, server_seq, Some(client_seq), Flags::Fin, &[])
         } else {
-            out.push((
-                t,
-                segment(true, client_seq, Some(server_seq), Flags::Fin, &[]),
-            ));
-        }
+            segment(true, client_seq, Some(server_seq), Flags::Fin, &[])
+        };
+        out.push(packet(t, fin, Some(self.comment.clone())));
         out
     }
 
-    fn write(
-        &self,
-        packets: &[(Duration, Vec<u8>)],
-        secrets: bool,
-    ) -> pcap_file::PcapResult<Vec<u8>> {
+    fn write(&self, packets: &[Packet], secrets: bool) -> pcap_file::PcapResult<Vec<u8>> {
         let section = SectionHeaderBlock {
             endianness: Endianness::Big,
             options: vec![
@@ -251,18 +366,20 @@ impl Capture {
         writer.write_pcapng_block(InterfaceDescriptionBlock {
             linktype: DataLink::RAW,
             snaplen: 0,
-            options: vec![],
+            // Timestamps in nanoseconds, as pcap-file writes them.
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
         })?;
-        for (index, (timestamp, data)) in packets.iter().enumerate() {
-            let mut options = Vec::new();
-            if index + 1 == packets.len() && !self.comment.is_empty() {
-                options.push(EnhancedPacketOption::Comment(self.comment.clone().into()));
-            }
+        for packet in packets {
+            let options = packet
+                .comment
+                .iter()
+                .map(|comment| EnhancedPacketOption::Comment(comment.as_str().into()))
+                .collect();
             writer.write_pcapng_block(EnhancedPacketBlock {
                 interface_id: 0,
-                timestamp: *timestamp,
-                original_len: data.len() as u32,
-                data: data.as_slice().into(),
+                timestamp: packet.at,
+                original_len: packet.data.len() as u32,
+                data: packet.data.as_slice().into(),
                 options,
             })?;
         }
@@ -276,6 +393,63 @@ enum Flags {
     Ack,
     Push,
     Fin,
+}
+
+/// Where the synthesized segments of one direction's stream start: at every TPKT frame and
+/// TLS record, so that each PDU is a packet of its own (Wireshark 4.0 dissects only the first
+/// RDP PDU of a segment in places, e.g. a Demand Active behind a licensing PDU). When TLS
+/// follows the X.224 exchange, the X.224 Connection Request and Confirm are also cut after
+/// their third byte: Wireshark 4.0 otherwise hands the whole connection to its TPKT
+/// dissector, which cannot read the TLS records that follow (fixed in later versions).
+fn cut_points(stream: &[u8]) -> Vec<usize> {
+    let tls = tls::tls_start(stream);
+    let tls_follows = tls < stream.len();
+    let mut cuts = Vec::new();
+    let mut at = 0;
+    while at < stream.len() {
+        cuts.push(at);
+        let len = if at < tls {
+            if tls_follows {
+                cuts.push(at + 3);
+            }
+            stream
+                .get(at + 2..at + 4)
+                .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        } else {
+            stream
+                .get(at + 3..at + 5)
+                .map(|b| 5 + usize::from(u16::from_be_bytes([b[0], b[1]])))
+        };
+        match len {
+            Some(len) if len > 0 => at += len,
+            _ => break,
+        }
+    }
+    cuts
+}
+
+/// `bytes`, which start at `start` in their stream, cut at `cuts` and at most [`SEGMENT`]
+/// long.
+fn split<'a>(bytes: &'a [u8], start: usize, cuts: &[usize]) -> Vec<(usize, &'a [u8])> {
+    let end = start + bytes.len();
+    let mut bounds: Vec<usize> = cuts
+        .iter()
+        .copied()
+        .filter(|&cut| cut > start && cut < end)
+        .map(|cut| cut - start)
+        .collect();
+    bounds.push(bytes.len());
+    let mut pieces = Vec::new();
+    let mut from = 0;
+    for to in bounds {
+        let mut at = from;
+        for piece in bytes[from..to].chunks(SEGMENT) {
+            pieces.push((at, piece));
+            at += piece.len();
+        }
+        from = to;
+    }
+    pieces
 }
 
 /// One IPv4 or IPv6 TCP segment between the two ends.

@@ -271,10 +271,11 @@ impl Epoch {
     }
 }
 
-fn secret<'a>(keys: &'a [KeyLine], label: &str) -> Option<&'a [u8]> {
+fn secret<'a>(keys: &'a [KeyLine], label: &str) -> Result<&'a [u8], String> {
     keys.iter()
         .find(|k| k.label == label)
         .map(|k| k.secret.as_slice())
+        .ok_or_else(|| format!("no {label} in the key log"))
 }
 
 /// Blanks the password material in a plaintext the client sent: the NTLM AUTHENTICATE
@@ -308,44 +309,57 @@ pub(crate) fn redact_plaintext(content: &mut [u8]) -> Option<usize> {
     Some(blanked)
 }
 
-/// Redacts the records the client sent (its stream `client`), with the session's key log
-/// and the server's stream (for the ServerHello). Returns the number of secrets blanked.
-pub(crate) fn redact_client_records(
-    client: &mut [u8],
-    server: &[u8],
-    keys: &[KeyLine],
-) -> Result<usize, String> {
-    let start = tls_start(client);
-    let records = records(client, start);
-    if records.is_empty() {
-        return Ok(0);
-    }
-    let (server_random, suite_id, version) =
-        server_hello(server).ok_or("no ServerHello in the capture")?;
-    let (algorithm, hash) =
-        suite(suite_id).ok_or_else(|| format!("cipher suite 0x{suite_id:04X} not supported"))?;
-    let key_len = algorithm.key_len();
-    let tls13 = version == 0x0304;
-    // Each encrypted record of the client with its epoch and sequence number.
-    let mut epochs: Vec<(Epoch, Vec<Record>)> = Vec::new();
-    if tls13 {
-        let epoch = |label: &str| -> Result<Epoch, String> {
-            let secret = secret(keys, label).ok_or_else(|| format!("no {label} in the key log"))?;
-            let key = expand_label(hash, secret, b"key", key_len).ok_or("key derivation failed")?;
-            let iv = expand_label(hash, secret, b"iv", 12).ok_or("key derivation failed")?;
-            Epoch::new(algorithm, &key, iv, false).ok_or_else(|| "bad key".to_owned())
-        };
-        let encrypted: Vec<Record> = records
-            .iter()
-            .copied()
-            .filter(|r| r.content_type == 23)
-            .collect();
-        // The client's Finished under the handshake secret, then application data.
-        let (finished, application) = encrypted.split_at(encrypted.len().min(1));
-        epochs.push((epoch("CLIENT_HANDSHAKE_TRAFFIC_SECRET")?, finished.to_vec()));
-        epochs.push((epoch("CLIENT_TRAFFIC_SECRET_0")?, application.to_vec()));
-    } else {
-        let master = secret(keys, "CLIENT_RANDOM").ok_or("no CLIENT_RANDOM in the key log")?;
+/// Which end wrote a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Client,
+    Server,
+}
+
+/// A decrypted record: where it is in its stream, its inner content type, its plaintext
+/// content, and the key and sequence number that open and seal it.
+pub(crate) struct Opened {
+    pub(crate) start: usize,
+    pub(crate) content_type: u8,
+    pub(crate) content: Vec<u8>,
+    epoch: usize,
+    seq: u64,
+    /// TLS 1.3: the padding after the content type (kept as it was).
+    padding: usize,
+}
+
+/// One side's write keys and how its records are protected.
+pub(crate) struct Keys {
+    epochs: Vec<Epoch>,
+    tls13: bool,
+}
+
+impl Keys {
+    /// The write keys of `side`, from the key log and the ServerHello in `server`.
+    pub(crate) fn derive(side: Side, server: &[u8], keys: &[KeyLine]) -> Result<Self, String> {
+        let (server_random, suite_id, version) =
+            server_hello(server).ok_or("no ServerHello in the capture")?;
+        let (algorithm, hash) = suite(suite_id)
+            .ok_or_else(|| format!("cipher suite 0x{suite_id:04X} not supported"))?;
+        let key_len = algorithm.key_len();
+        if version == 0x0304 {
+            let epoch = |label: &str| -> Result<Epoch, String> {
+                let secret = secret(keys, label)?;
+                let key =
+                    expand_label(hash, secret, b"key", key_len).ok_or("key derivation failed")?;
+                let iv = expand_label(hash, secret, b"iv", 12).ok_or("key derivation failed")?;
+                Epoch::new(algorithm, &key, iv, false).ok_or_else(|| "bad key".to_owned())
+            };
+            let (handshake, application) = match side {
+                Side::Client => ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0"),
+                Side::Server => ("SERVER_HANDSHAKE_TRAFFIC_SECRET", "SERVER_TRAFFIC_SECRET_0"),
+            };
+            return Ok(Self {
+                epochs: vec![epoch(handshake)?, epoch(application)?],
+                tls13: true,
+            });
+        }
+        let master = secret(keys, "CLIENT_RANDOM")?;
         let client_random = keys
             .iter()
             .find(|k| k.label == "CLIENT_RANDOM")
@@ -360,41 +374,103 @@ pub(crate) fn redact_client_records(
             &[server_random.as_slice(), &client_random].concat(),
             2 * key_len + 2 * iv_len,
         );
-        let key = &block[..key_len];
-        let iv = block[2 * key_len..2 * key_len + iv_len].to_vec();
-        let epoch = Epoch::new(algorithm, key, iv, true).ok_or("bad key")?;
-        // Everything after the client's ChangeCipherSpec is encrypted, the Finished first.
-        let encrypted: Vec<Record> = records
-            .iter()
-            .copied()
-            .skip_while(|r| r.content_type != 20)
-            .skip(1)
-            .collect();
-        epochs.push((epoch, encrypted));
+        let (key, iv) = match side {
+            Side::Client => (&block[..key_len], &block[2 * key_len..2 * key_len + iv_len]),
+            Side::Server => (
+                &block[key_len..2 * key_len],
+                &block[2 * key_len + iv_len..2 * key_len + 2 * iv_len],
+            ),
+        };
+        let epoch = Epoch::new(algorithm, key, iv.to_vec(), true).ok_or("bad key")?;
+        Ok(Self {
+            epochs: vec![epoch],
+            tls13: false,
+        })
     }
 
-    let mut blanked = 0;
-    for (epoch, records) in &epochs {
-        for (seq, record) in records.iter().enumerate() {
-            let seq = seq as u64;
-            let bytes = &mut client[record.start..record.start + 5 + record.len];
-            let mut plain = epoch
-                .open(bytes, seq)
-                .ok_or("a record of the client does not decrypt with the key log")?;
-            // TLS 1.3: content, then the real content type, then zero padding.
-            let content_len = if tls13 {
-                plain.iter().rposition(|&b| b != 0).ok_or("empty record")?
-            } else {
-                plain.len()
+    /// Decrypts every protected record of `stream`. TLS 1.3: the `application_data` records,
+    /// under the handshake key until one does not open, then under the application key.
+    /// TLS 1.2: every record after the side's ChangeCipherSpec.
+    pub(crate) fn open_all(&self, stream: &[u8]) -> Result<Vec<Opened>, String> {
+        let all = records(stream, tls_start(stream));
+        let protected: Vec<Record> = if self.tls13 {
+            all.into_iter().filter(|r| r.content_type == 23).collect()
+        } else {
+            all.into_iter()
+                .skip_while(|r| r.content_type != 20)
+                .skip(1)
+                .collect()
+        };
+        let mut opened = Vec::with_capacity(protected.len());
+        let (mut epoch, mut seq) = (0, 0u64);
+        for record in protected {
+            let bytes = &stream[record.start..record.start + 5 + record.len];
+            let plain = match self.epochs[epoch].open(bytes, seq) {
+                Some(plain) => plain,
+                None if epoch + 1 < self.epochs.len() => {
+                    epoch += 1;
+                    seq = 0;
+                    self.epochs[epoch]
+                        .open(bytes, seq)
+                        .ok_or("a record does not decrypt with the key log")?
+                }
+                None => return Err("a record does not decrypt with the key log".to_owned()),
             };
-            let count = redact_plaintext(&mut plain[..content_len])
-                .ok_or("an NTLM AUTHENTICATE message could not be parsed")?;
-            if count > 0 {
-                epoch
-                    .seal(bytes, seq, &plain)
-                    .ok_or("a redacted record could not be encrypted again")?;
-                blanked += count;
-            }
+            let (content_type, content_len, padding) = if self.tls13 {
+                let at = plain.iter().rposition(|&b| b != 0).ok_or("empty record")?;
+                (plain[at], at, plain.len() - at - 1)
+            } else {
+                (record.content_type, plain.len(), 0)
+            };
+            opened.push(Opened {
+                start: record.start,
+                content_type,
+                content: plain[..content_len].to_vec(),
+                epoch,
+                seq,
+                padding,
+            });
+            seq += 1;
+        }
+        Ok(opened)
+    }
+
+    /// Encrypts `opened`'s (changed) content back into its record in `stream`.
+    pub(crate) fn seal(&self, stream: &mut [u8], opened: &Opened) -> Result<(), String> {
+        let mut plain = opened.content.clone();
+        if self.tls13 {
+            plain.push(opened.content_type);
+            plain.extend(std::iter::repeat_n(0, opened.padding));
+        }
+        let len = usize::from(u16::from_be_bytes([
+            stream[opened.start + 3],
+            stream[opened.start + 4],
+        ]));
+        let record = &mut stream[opened.start..opened.start + 5 + len];
+        self.epochs[opened.epoch]
+            .seal(record, opened.seq, &plain)
+            .ok_or_else(|| "a redacted record could not be encrypted again".to_owned())
+    }
+}
+
+/// Redacts the records the client sent (its stream `client`), with the session's key log
+/// and the server's stream (for the ServerHello). Returns the number of secrets blanked.
+pub(crate) fn redact_client_records(
+    client: &mut [u8],
+    server: &[u8],
+    keys: &[KeyLine],
+) -> Result<usize, String> {
+    if records(client, tls_start(client)).is_empty() {
+        return Ok(0);
+    }
+    let session = Keys::derive(Side::Client, server, keys)?;
+    let mut blanked = 0;
+    for mut opened in session.open_all(client)? {
+        let count = redact_plaintext(&mut opened.content)
+            .ok_or("an NTLM AUTHENTICATE message could not be parsed")?;
+        if count > 0 {
+            session.seal(client, &opened)?;
+            blanked += count;
         }
     }
     Ok(blanked)
@@ -414,6 +490,31 @@ mod tests {
         let iv = expand_label(Hash::Sha256, &secret, b"iv", 12).expect("iv");
         assert_eq!(hex::encode(key), "17422dda596ed5d9acd890e3c63f5051");
         assert_eq!(hex::encode(iv), "5b78923dee08579033e523d9");
+    }
+
+    /// The TLS 1.2 PRF with SHA-256 (the test vector circulated on the IETF TLS list).
+    #[test]
+    fn the_tls12_prf_matches_its_test_vector() {
+        let secret = hex::decode("9bbe436ba940f017b17652849a71db35").expect("hex");
+        let seed = hex::decode("a0ba9f936cda311827a6f796ffd5198c").expect("hex");
+        let out = prf(Hash::Sha256, &secret, b"test label", &seed, 100);
+        assert_eq!(
+            hex::encode(&out[..32]),
+            "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a"
+        );
+    }
+
+    #[test]
+    fn a_tls12_gcm_record_with_an_explicit_nonce_seals_and_opens() {
+        let epoch = Epoch::new(&aead::AES_128_GCM, &[3; 16], vec![5; 4], true).expect("epoch");
+        let plain = b"TSRequest".to_vec();
+        // Header, 8-byte explicit nonce, ciphertext and tag.
+        let mut record = vec![23, 3, 3, 0, 33];
+        record.extend([1, 2, 3, 4, 5, 6, 7, 8]);
+        record.extend(vec![0; 25]);
+        epoch.seal(&mut record, 1, &plain).expect("seal");
+        assert_eq!(epoch.open(&record, 1).as_deref(), Some(plain.as_slice()));
+        assert_eq!(epoch.open(&record, 2), None);
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub enum Scenario {
     EarlyUserAuthorizationDenied,
     /// Selects HYBRID, reads the NTLM AUTHENTICATE message, then closes.
     CloseAfterNtlmAuthenticate,
+    /// Selects HYBRID, reads the NTLM NEGOTIATE message, then closes without a CHALLENGE.
+    CloseAfterNtlmNegotiate,
     /// Selects HYBRID, authenticates, then closes when the connection sequence reaches this
     /// stage (basic_settings: right after CredSSP).
     CloseDuring(Stage),
@@ -450,6 +452,7 @@ const CATALOGUE: &[Run] = &[
     Run::One(Scenario::WrongPassword),
     Run::CredsspErrors,
     Run::One(Scenario::EarlyUserAuthorizationDenied),
+    Run::One(Scenario::CloseAfterNtlmNegotiate),
     Run::One(Scenario::CloseAfterNtlmAuthenticate),
     Run::Closes,
     Run::ErrorInfos,
@@ -788,6 +791,17 @@ impl Scenario {
             .on(Server::NLA)
             .fault(Fault::CredsspCut {
                 after_message: 2,
+                end: End::Close,
+            }),
+            Scenario::CloseAfterNtlmNegotiate => spec(
+                "close_after_ntlm_negotiate",
+                "selects HYBRID, reads the NTLM NEGOTIATE message, then closes without a CHALLENGE",
+                "the server's CredSSP (NTLM) provider fails or refuses the client before the password is sent (NTLM disabled by policy, a broken LSA)",
+                failure(S::Credssp, K::ClosedByPeer),
+            )
+            .on(Server::NLA)
+            .fault(Fault::CredsspCut {
+                after_message: 1,
                 end: End::Close,
             }),
             Scenario::CloseDuring(stage) => {

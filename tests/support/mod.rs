@@ -3,5 +3,6 @@
 
 pub mod rdp;
 pub mod tools;
+pub mod tshark;
 pub mod xfreerdp;
 pub mod xrdp;
