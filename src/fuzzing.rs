@@ -230,6 +230,60 @@ pub fn ntlm_challenge(data: &[u8]) {
     }
 }
 
+/// The PDU trail on arbitrary bytes, cut and named as each layer and stage sees them: no
+/// panic, no empty frame, every name one line of visible text. Then the capture's redaction
+/// on the same bytes as a client plaintext: when it accepts them, every NTLM AUTHENTICATE
+/// message in them has its responses, session key and MIC blanked.
+pub fn trail(data: &[u8]) {
+    use crate::probe::trail::{pdu, Layer};
+    use crate::report::Direction;
+    for layer in [Layer::Wire, Layer::Plain] {
+        for stage in [
+            Stage::X224,
+            Stage::Tls,
+            Stage::Credssp,
+            Stage::BasicSettings,
+        ] {
+            let mut rest = data;
+            while !rest.is_empty() {
+                let len = match pdu::length(layer, stage, rest) {
+                    Some(len) if len <= rest.len() => {
+                        assert!(len > 0, "an empty frame");
+                        len
+                    }
+                    _ => rest.len(),
+                };
+                let named = pdu::name(layer, Direction::Received, stage, &rest[..len]);
+                // Names go into the report as they are: they must be escaped already.
+                assert_escaped(&named.name);
+                if let Some(detail) = &named.step_detail {
+                    assert_escaped(detail);
+                }
+                rest = &rest[len..];
+            }
+        }
+    }
+    let mut content = data.to_vec();
+    if crate::capture::redact_plaintext(&mut content).is_some() {
+        const AUTHENTICATE: &[u8] = b"NTLMSSP\0\x03\0\0\0";
+        for at in 0..content.len() {
+            if !content[at..].starts_with(AUTHENTICATE) {
+                continue;
+            }
+            let secrets = crate::ntlm::authenticate_secrets(&content[at..])
+                .expect("an AUTHENTICATE the redaction accepted parses");
+            for range in secrets.ranges() {
+                assert!(
+                    content[at + range.start..at + range.end]
+                        .iter()
+                        .all(|&b| b == 0),
+                    "an AUTHENTICATE secret left at {range:?}"
+                );
+            }
+        }
+    }
+}
+
 /// The known-hosts reader on arbitrary text: no panic, and every entry it accepts is
 /// written back as one line that reads back as the same entry.
 pub fn known_hosts(data: &[u8]) {

@@ -154,7 +154,8 @@ impl Challenge {
 /// Where an AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3) keeps what can be cracked or replayed:
 /// the LM and NT challenge responses and the encrypted session key, as byte ranges of
 /// `bytes`, and the MIC. Only positions and sizes: nothing here reads their content. `None`
-/// when `bytes` is not an AUTHENTICATE message.
+/// when `bytes` is not an AUTHENTICATE message, or one of those fields is not empty and
+/// points outside it.
 pub fn authenticate_secrets(bytes: &[u8]) -> Option<AuthenticateSecrets> {
     if message_type(bytes)? != MessageType::Authenticate {
         return None;
@@ -172,10 +173,16 @@ pub fn authenticate_secrets(bytes: &[u8]) -> Option<AuthenticateSecrets> {
         .min()
         .unwrap_or(bytes.len());
     let mic = (payload_start >= 88 && bytes.len() >= 88).then_some(72..88);
+    // A secret field that points outside the message may still sit somewhere in it: a
+    // message whose secrets cannot all be located is not one to vouch for.
+    let located = |at: usize| match u16_at(bytes, at)? {
+        0 => Some(None),
+        _ => range(at).map(Some),
+    };
     Some(AuthenticateSecrets {
-        lm_response: range(12),
-        nt_response: range(20),
-        session_key: range(52),
+        lm_response: located(12)?,
+        nt_response: located(20)?,
+        session_key: located(52)?,
         mic,
         ntlmv2: range(20).is_some_and(|r| r.len() > 24),
     })

@@ -49,6 +49,15 @@ pub fn escaped(text: &str) -> String {
     escape(text).into_owned()
 }
 
+/// [`escape`] of an owned `String`: the same `String` back when nothing needed escaping.
+pub fn escape_owned(text: String) -> String {
+    if text.chars().any(is_unsafe) {
+        escaped(&text)
+    } else {
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,7 +104,7 @@ async fn every_stage_records_its_steps_in_order() {
 #[tokio::test]
 async fn the_trail_names_every_pdu_and_shows_no_credentials() {
     let (report, _) = probe_captured(Scenario::SuccessHybridEx).await;
-    let names: Vec<&str> = report.trace.iter().map(|t| t.name.as_str()).collect();
+    let names: Vec<&str> = report.trace.iter().map(|t| t.name.as_ref()).collect();
     for expected in [
         "X.224 Connection Request",
         "X.224 Connection Confirm",

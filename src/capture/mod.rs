@@ -30,6 +30,8 @@ use crate::probe::trail::Chunk;
 use crate::report::Direction;
 use crate::Stage;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use tls::redact_plaintext;
 pub(crate) use tls::KeyLine;
 
 /// What to do with the password material in the capture.
@@ -222,7 +224,10 @@ impl Capture {
                 .filter(|&l| l <= rest.len())
                 .unwrap_or(rest.len());
             let named = pdu::name(Layer::Plain, direction, stage, &rest[..len]);
-            names.entry(record_of(at)).or_default().push(named.name);
+            names
+                .entry(record_of(at))
+                .or_default()
+                .push(named.name.into_owned());
             at += len;
         }
         names

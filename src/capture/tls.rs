@@ -278,9 +278,10 @@ fn secret<'a>(keys: &'a [KeyLine], label: &str) -> Result<&'a [u8], String> {
         .ok_or_else(|| format!("no {label} in the key log"))
 }
 
-/// Blanks the password material in a plaintext the client sent: the NTLM AUTHENTICATE
-/// message's responses, session key and MIC, and the TSCredentials. Returns how many
-/// secrets it blanked, or `None` when an AUTHENTICATE message is there and cannot be.
+/// Blanks the password material in the plaintext stream the client sent: every NTLM
+/// AUTHENTICATE message's responses, session key and MIC, and every TSRequest's
+/// TSCredentials. Returns how many secrets it blanked, or `None` when an AUTHENTICATE message
+/// is there and cannot be located field by field.
 pub(crate) fn redact_plaintext(content: &mut [u8]) -> Option<usize> {
     let mut blanked = 0;
     const AUTHENTICATE: &[u8] = b"NTLMSSP\0\x03\0\0\0";
@@ -297,14 +298,30 @@ pub(crate) fn redact_plaintext(content: &mut [u8]) -> Option<usize> {
         }
         from = at + AUTHENTICATE.len();
     }
-    if let Ok(request) = ironrdp_connector::sspi::credssp::TsRequest::from_buffer(content) {
-        if let Some(auth_info) = request.auth_info.filter(|a| !a.is_empty()) {
-            let at = content
-                .windows(auth_info.len())
-                .position(|w| w == auth_info.as_slice())?;
-            content[at..at + auth_info.len()].fill(0);
-            blanked += 1;
+    // The TSRequests one after the other (DER SEQUENCEs), up to the first thing that is not
+    // one (the connection sequence after CredSSP).
+    let mut at = 0;
+    while content.get(at) == Some(&0x30) {
+        let rest = &content[at..];
+        let Some(len) = crate::probe::trail::pdu::length(
+            crate::probe::trail::Layer::Plain,
+            crate::Stage::Credssp,
+            rest,
+        )
+        .filter(|&len| len <= rest.len()) else {
+            break;
+        };
+        if let Ok(request) = ironrdp_connector::sspi::credssp::TsRequest::from_buffer(&rest[..len])
+        {
+            if let Some(auth_info) = request.auth_info.filter(|a| !a.is_empty()) {
+                let inside = rest[..len]
+                    .windows(auth_info.len())
+                    .position(|w| w == auth_info.as_slice())?;
+                content[at + inside..at + inside + auth_info.len()].fill(0);
+                blanked += 1;
+            }
         }
+        at += len;
     }
     Some(blanked)
 }
@@ -454,7 +471,9 @@ impl Keys {
 }
 
 /// Redacts the records the client sent (its stream `client`), with the session's key log
-/// and the server's stream (for the ServerHello). Returns the number of secrets blanked.
+/// and the server's stream (for the ServerHello). The plaintext of all its records is
+/// redacted as one stream (a message may span records); each record whose content changed
+/// is encrypted again. Returns the number of secrets blanked.
 pub(crate) fn redact_client_records(
     client: &mut [u8],
     server: &[u8],
@@ -464,13 +483,24 @@ pub(crate) fn redact_client_records(
         return Ok(0);
     }
     let session = Keys::derive(Side::Client, server, keys)?;
-    let mut blanked = 0;
-    for mut opened in session.open_all(client)? {
-        let count = redact_plaintext(&mut opened.content)
-            .ok_or("an NTLM AUTHENTICATE message could not be parsed")?;
-        if count > 0 {
-            session.seal(client, &opened)?;
-            blanked += count;
+    let mut opened = session.open_all(client)?;
+    let application: Vec<usize> = (0..opened.len())
+        .filter(|&i| opened[i].content_type == 23)
+        .collect();
+    let mut plain: Vec<u8> = application
+        .iter()
+        .flat_map(|&i| opened[i].content.iter().copied())
+        .collect();
+    let blanked =
+        redact_plaintext(&mut plain).ok_or("an NTLM AUTHENTICATE message could not be parsed")?;
+    let mut at = 0;
+    for &i in &application {
+        let record = &mut opened[i];
+        let redacted = &plain[at..at + record.content.len()];
+        at += record.content.len();
+        if redacted != record.content.as_slice() {
+            record.content = redacted.to_vec();
+            session.seal(client, record)?;
         }
     }
     Ok(blanked)
@@ -515,6 +545,54 @@ mod tests {
         epoch.seal(&mut record, 1, &plain).expect("seal");
         assert_eq!(epoch.open(&record, 1).as_deref(), Some(plain.as_slice()));
         assert_eq!(epoch.open(&record, 2), None);
+    }
+
+    /// An AUTHENTICATE_MESSAGE (MS-NLMP 2.2.1.3) with recognisable payloads, inside some
+    /// bytes around it.
+    fn authenticate() -> (Vec<u8>, usize) {
+        let payloads: [(&[u8], usize); 6] = [
+            (&[0x11; 24], 12),     // LmChallengeResponse
+            (&[0x22; 40], 20),     // NtChallengeResponse
+            (b"d\0o\0m\0", 28),    // DomainName
+            (b"u\0s\0e\0r\0", 36), // UserName
+            (b"W\0S\0", 44),       // Workstation
+            (&[0x33; 16], 52),     // EncryptedRandomSessionKey
+        ];
+        let mut message = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        message.resize(88, 0);
+        message[72..88].fill(0x44); // MIC
+        for (payload, field) in payloads {
+            let offset = message.len() as u32;
+            let len = payload.len() as u16;
+            message[field..field + 2].copy_from_slice(&len.to_le_bytes());
+            message[field + 2..field + 4].copy_from_slice(&len.to_le_bytes());
+            message[field + 4..field + 8].copy_from_slice(&offset.to_le_bytes());
+            message.extend_from_slice(payload);
+        }
+        let mut content = b"\x30\x82prefix".to_vec();
+        let at = content.len();
+        content.extend(message);
+        content.extend_from_slice(b"suffix");
+        (content, at)
+    }
+
+    #[test]
+    fn redaction_blanks_the_responses_the_session_key_and_the_mic_only() {
+        let (mut content, at) = authenticate();
+        let original = content.clone();
+        assert_eq!(redact_plaintext(&mut content), Some(4));
+        for secret in [0x11, 0x22, 0x33, 0x44] {
+            assert!(!content.contains(&secret), "{secret:#x} left");
+        }
+        // Names, lengths, offsets and the bytes around stay.
+        assert!(content.windows(8).any(|w| w == b"u\0s\0e\0r\0"));
+        assert_eq!(content[..at + 72], original[..at + 72]);
+        assert!(content.ends_with(b"suffix"));
+        assert_eq!(content.len(), original.len());
+        // A message whose fields point outside it is refused, not passed through.
+        let (mut broken, at) = authenticate();
+        broken[at + 24..at + 28].copy_from_slice(&0xFFFFu32.to_le_bytes());
+        assert_eq!(redact_plaintext(&mut broken), None);
     }
 
     #[test]

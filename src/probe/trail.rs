@@ -73,8 +73,8 @@ impl Trail {
             started,
             stage: Stage::Dns,
             last_step: None,
-            steps: Vec::new(),
-            trace: Vec::new(),
+            steps: Vec::with_capacity(32),
+            trace: Vec::with_capacity(32),
             pending: Default::default(),
             inside_tls: false,
             wire: capture.then(Vec::new),
@@ -93,10 +93,11 @@ impl Trail {
         self.log().stage = stage;
     }
 
-    /// Records `step` of the current stage at `at`.
+    /// Records `step` of the current stage at `at`; its detail is [escaped](crate::text::escape).
     pub(crate) fn step_at(&self, at: Instant, step: Step, detail: Option<String>) {
         let mut log = self.log();
         let stage = log.stage;
+        let detail = detail.map(|d| crate::text::escape_owned(d).into());
         log.push_step(stage, at, step, detail);
     }
 
@@ -157,7 +158,10 @@ impl Trail {
                 });
             }
         }
-        log.cut(layer, direction, at, bytes);
+        // Once TLS is up the wire carries the ciphertext of what the plaintext layer names.
+        if layer == Layer::Plain || !log.inside_tls {
+            log.cut(layer, direction, at, bytes);
+        }
     }
 
     /// The steps per stage, the trail, and the wire bytes if kept.
@@ -188,14 +192,14 @@ impl Log {
         at.saturating_duration_since(self.started).as_secs_f64() * 1000.0
     }
 
-    fn push_step(&mut self, stage: Stage, at: Instant, step: Step, detail: Option<String>) {
+    fn push_step(&mut self, stage: Stage, at: Instant, step: Step, detail: Option<pdu::Name>) {
         let at_ms = self.ms(at);
         self.steps.push((
             stage,
             StepRecord {
                 step,
                 at_ms,
-                detail: detail.map(|d| crate::text::escaped(&d)),
+                detail,
             },
         ));
         self.last_step = Some(step);
@@ -204,21 +208,33 @@ impl Log {
     /// Cuts what arrived into whole PDUs and names each.
     fn cut(&mut self, layer: Layer, direction: Direction, at: Instant, bytes: &[u8]) {
         let (l, d) = (layer as usize, direction as usize);
-        self.pending[l][d].extend_from_slice(bytes);
+        // Most reads and writes are whole PDUs: name them where they are, without a copy.
+        let mut pending = std::mem::take(&mut self.pending[l][d]);
+        let owned;
+        let mut rest: &[u8] = if pending.is_empty() {
+            bytes
+        } else {
+            pending.extend_from_slice(bytes);
+            owned = pending;
+            pending = Vec::new();
+            &owned
+        };
         loop {
             let stage = self.stage;
-            let buffer = &self.pending[l][d];
-            let len = match pdu::length(layer, stage, buffer) {
-                Some(len) if len <= buffer.len() => len,
-                Some(_) if buffer.len() < MAX_PENDING => return,
-                None if buffer.is_empty() => return,
+            let len = match pdu::length(layer, stage, rest) {
+                Some(len) if len <= rest.len() => len,
+                Some(_) if rest.len() < MAX_PENDING => break,
+                None if rest.is_empty() => break,
                 // Not a PDU rdpscope can frame, or a frame that never completes: name what
                 // arrived as it is.
-                _ => buffer.len(),
+                _ => rest.len(),
             };
-            let frame: Vec<u8> = self.pending[l][d].drain(..len).collect();
-            self.name(layer, direction, stage, at, &frame);
+            let (frame, after) = rest.split_at(len);
+            self.name(layer, direction, stage, at, frame);
+            rest = after;
         }
+        pending.extend_from_slice(rest);
+        self.pending[l][d] = pending;
     }
 
     fn name(
@@ -236,7 +252,7 @@ impl Log {
             return;
         }
         if let Some(step) = named.step {
-            self.push_step(stage, at, step, named.step_detail.clone());
+            self.push_step(stage, at, step, named.step_detail.map(Into::into));
         } else if stage >= Stage::BasicSettings {
             let step = match direction {
                 Direction::Sent => Step::Sent,
@@ -250,7 +266,9 @@ impl Log {
             direction,
             stage,
             step: self.last_step,
-            name: crate::text::escaped(&named.name),
+            // pdu.rs builds names from fixed text, numbers, table names and escaped server
+            // text only (the `trail` fuzz target checks it).
+            name: named.name,
             size: frame.len(),
         });
     }

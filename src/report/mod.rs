@@ -6,6 +6,8 @@ mod human;
 
 pub use human::{render_human, render_human_traced};
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::cert::FindingCode;
@@ -78,7 +80,7 @@ pub struct StepRecord {
     pub at_ms: f64,
     /// What the step showed, in one line (for `sent` and `received`: the PDU's name).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Cow<'static, str>>,
 }
 
 impl StepRecord {
@@ -116,7 +118,7 @@ pub struct TraceEntry {
     pub step: Option<Step>,
     /// The decoded name (`MCS Connect Response`, `TSRequest: NTLM CHALLENGE`, ...); secrets
     /// are shown only as their kind and size (`[NTLMv2 response, 24 bytes]`).
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// The PDU's size in bytes.
     pub size: usize,
 }

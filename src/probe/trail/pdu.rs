@@ -3,6 +3,8 @@
 //! fast-path PDUs. Pure functions over bytes a server controls: they never panic and never
 //! show a secret (an AUTHENTICATE message or TSCredentials appear as their kind and size).
 
+use std::borrow::Cow;
+
 use ironrdp_connector::sspi::credssp::TsRequest;
 use ironrdp_pdu::mcs::McsMessage;
 use ironrdp_pdu::nego::ConnectionConfirm;
@@ -13,10 +15,13 @@ use crate::diagnosis::codes;
 use crate::report::Direction;
 use crate::{ntlm, Stage, Step};
 
+/// A PDU's name: most are fixed text, some carry a number or a code's name.
+pub(crate) type Name = Cow<'static, str>;
+
 /// A PDU's name, and the step it is, if it is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Named {
-    pub(crate) name: String,
+    pub(crate) name: Name,
     pub(crate) step: Option<Step>,
     pub(crate) step_detail: Option<String>,
     /// A TLS record whose content only the plaintext layer can name.
@@ -24,7 +29,7 @@ pub(crate) struct Named {
 }
 
 impl Named {
-    fn new(name: impl Into<String>) -> Self {
+    fn new(name: impl Into<Name>) -> Self {
         Self {
             name: name.into(),
             step: None,
@@ -145,7 +150,7 @@ fn tpkt(frame: &[u8]) -> Named {
                 .and_then(|rest| rest.strip_prefix(b"Cookie: mstshash="))
                 .map(|rest| {
                     let end = rest.iter().position(|&b| b == b'\r').unwrap_or(rest.len());
-                    String::from_utf8_lossy(&rest[..end]).into_owned()
+                    crate::text::escaped(&String::from_utf8_lossy(&rest[..end]))
                 });
             let protocols = u32_le(frame, frame.len().saturating_sub(4))
                 .filter(|_| frame.len() >= 19 && frame[frame.len() - 8] == 0x01)
@@ -192,34 +197,35 @@ fn tpkt(frame: &[u8]) -> Named {
 }
 
 /// The name of an MCS PDU in an X.224 Data TPDU.
-fn mcs(frame: &[u8]) -> String {
+fn mcs(frame: &[u8]) -> Name {
     // T.125 Connect-Initial / Connect-Response are BER application tags 101 and 102.
     match frame.get(7..9) {
-        Some([0x7F, 0x65]) => return "MCS Connect Initial".to_owned(),
-        Some([0x7F, 0x66]) => return "MCS Connect Response".to_owned(),
+        Some([0x7F, 0x65]) => return "MCS Connect Initial".into(),
+        Some([0x7F, 0x66]) => return "MCS Connect Response".into(),
         _ => {}
     }
     match ironrdp_core::decode::<X224<McsMessage<'_>>>(frame) {
         Ok(X224(message)) => match message {
-            McsMessage::ErectDomainRequest(_) => "MCS Erect Domain Request".to_owned(),
-            McsMessage::AttachUserRequest(_) => "MCS Attach User Request".to_owned(),
+            McsMessage::ErectDomainRequest(_) => "MCS Erect Domain Request".into(),
+            McsMessage::AttachUserRequest(_) => "MCS Attach User Request".into(),
             McsMessage::AttachUserConfirm(c) => {
-                format!("MCS Attach User Confirm (user channel {})", c.initiator_id)
+                format!("MCS Attach User Confirm (user channel {})", c.initiator_id).into()
             }
             McsMessage::ChannelJoinRequest(r) => {
-                format!("MCS Channel Join Request (channel {})", r.channel_id)
+                format!("MCS Channel Join Request (channel {})", r.channel_id).into()
             }
             McsMessage::ChannelJoinConfirm(c) => {
-                format!("MCS Channel Join Confirm (channel {})", c.channel_id)
+                format!("MCS Channel Join Confirm (channel {})", c.channel_id).into()
             }
             McsMessage::SendDataRequest(data) => user_data(&data.user_data, data.channel_id),
             McsMessage::SendDataIndication(data) => user_data(&data.user_data, data.channel_id),
             McsMessage::DisconnectProviderUltimatum(u) => format!(
                 "MCS Disconnect Provider Ultimatum ({})",
                 codes::disconnect_reason(u.reason as u32).map_or("unknown reason", |c| c.name)
-            ),
+            )
+            .into(),
         },
-        Err(_) => format!("X.224 Data ({})", hex_prefix(frame)),
+        Err(_) => format!("X.224 Data ({})", hex_prefix(frame)).into(),
     }
 }
 
@@ -236,7 +242,7 @@ pub(crate) const PDUTYPE_DATAPDU: u16 = 0x7;
 pub(crate) const PDUTYPE2_SET_ERROR_INFO_PDU: u8 = 0x2F;
 
 /// The name of what an MCS Send Data Request / Indication carries.
-fn user_data(data: &[u8], channel: u16) -> String {
+fn user_data(data: &[u8], channel: u16) -> Name {
     // Under TLS only the Client Info PDU and the licensing PDUs carry a Basic Security
     // Header; a Share Control Header starts with its own length instead.
     if let Some(name) = share_control(data) {
@@ -247,16 +253,16 @@ fn user_data(data: &[u8], channel: u16) -> String {
         return license(data);
     }
     if flags & SEC_INFO_PKT != 0 {
-        return "Client Info PDU".to_owned();
+        return "Client Info PDU".into();
     }
     if flags & SEC_EXCHANGE_PKT != 0 {
-        return "Security Exchange PDU".to_owned();
+        return "Security Exchange PDU".into();
     }
-    format!("channel {channel} data")
+    format!("channel {channel} data").into()
 }
 
 /// A licensing PDU by its bMsgType (MS-RDPBCGR 2.2.1.12.1.1).
-fn license(data: &[u8]) -> String {
+fn license(data: &[u8]) -> Name {
     let name = match data.get(4) {
         Some(0x01) => "License Request",
         Some(0x02) => "License Platform Challenge",
@@ -268,16 +274,16 @@ fn license(data: &[u8]) -> String {
         Some(&ERROR_ALERT) => {
             let code = u32_le(data, 8).unwrap_or(0);
             let name = codes::license_error(code).map_or("unknown code", |c| c.name);
-            return format!("License Error Alert ({name})");
+            return format!("License Error Alert ({name})").into();
         }
         _ => "licensing PDU",
     };
-    name.to_owned()
+    name.into()
 }
 
 /// A Share Control PDU (MS-RDPBCGR 2.2.8.1.1.1.1) by its pduType, and a Share Data PDU
 /// by its pduType2.
-fn share_control(data: &[u8]) -> Option<String> {
+fn share_control(data: &[u8]) -> Option<Name> {
     let total = usize::from(u16_le(data, 0)?);
     if total != data.len() && total != 0x8000 {
         return None;
@@ -291,14 +297,14 @@ fn share_control(data: &[u8]) -> Option<String> {
             0x7 => return share_data(data),
             _ => "Share Control PDU",
         }
-        .to_owned(),
+        .into(),
     )
 }
 
-fn share_data(data: &[u8]) -> Option<String> {
+fn share_data(data: &[u8]) -> Option<Name> {
     let kind = *data.get(14)?;
     Some(match kind {
-        0x02 => "Update PDU".to_owned(),
+        0x02 => "Update PDU".into(),
         0x14 => {
             let action = match u16_le(data, 18) {
                 Some(1) => "Request Control",
@@ -307,29 +313,30 @@ fn share_data(data: &[u8]) -> Option<String> {
                 Some(4) => "Cooperate",
                 _ => "unknown action",
             };
-            format!("Control PDU ({action})")
+            format!("Control PDU ({action})").into()
         }
-        0x1C => "Input Event PDU".to_owned(),
-        0x1F => "Synchronize PDU".to_owned(),
-        0x21 => "Refresh Rect PDU".to_owned(),
-        0x1B => "Pointer PDU".to_owned(),
-        0x23 => "Suppress Output PDU".to_owned(),
-        0x24 => "Shutdown Request PDU".to_owned(),
-        0x25 => "Shutdown Denied PDU".to_owned(),
-        0x26 => "Save Session Info PDU".to_owned(),
-        0x27 => "Font List PDU".to_owned(),
-        0x28 => "Font Map PDU".to_owned(),
-        0x29 => "Set Keyboard Indicators PDU".to_owned(),
-        0x2C => "Status Info PDU".to_owned(),
+        0x1C => "Input Event PDU".into(),
+        0x1F => "Synchronize PDU".into(),
+        0x21 => "Refresh Rect PDU".into(),
+        0x1B => "Pointer PDU".into(),
+        0x23 => "Suppress Output PDU".into(),
+        0x24 => "Shutdown Request PDU".into(),
+        0x25 => "Shutdown Denied PDU".into(),
+        0x26 => "Save Session Info PDU".into(),
+        0x27 => "Font List PDU".into(),
+        0x28 => "Font Map PDU".into(),
+        0x29 => "Set Keyboard Indicators PDU".into(),
+        0x2C => "Status Info PDU".into(),
         0x2F => {
             let code = u32_le(data, 18).unwrap_or(0);
             format!(
                 "Set Error Info PDU ({})",
                 codes::errinfo(code).map_or("unknown code", |c| c.name)
             )
+            .into()
         }
-        0x37 => "Monitor Layout PDU".to_owned(),
-        other => format!("Share Data PDU (pduType2 0x{other:02X})"),
+        0x37 => "Monitor Layout PDU".into(),
+        other => format!("Share Data PDU (pduType2 0x{other:02X})").into(),
     })
 }
 
