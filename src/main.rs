@@ -160,9 +160,10 @@ struct BenchArgs {
     #[arg(long, value_parser = ["tls"])]
     baseline: Option<String>,
     /// With --baseline: split the load into this many short rounds, each running every
-    /// scenario and the baseline in turn; the ratio is the median of the rounds'
-    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
-    rounds: usize,
+    /// scenario and the baseline in turn; the ratio is the median of the rounds' (default:
+    /// about 50 connections per round, at most 40 rounds)
+    #[arg(long, value_parser = at_least_one)]
+    rounds: Option<usize>,
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
