@@ -1,10 +1,10 @@
 //! No output of rdpscope ever holds the password or anything it can be recovered from.
 //!
 //! A known password goes through every mock scenario and every verbosity (`-v`, `-vv`,
-//! `RDPSCOPE_LOG=trace`, with and without `--json`), through `bench` and `serve`; stdout,
-//! stderr and every file the run wrote are searched for the password as text, UTF-16LE,
-//! hex, base64 and byte lists, for its NT hash, and for raw NTLM messages (an AUTHENTICATE
-//! message is a crackable NetNTLMv2 response).
+//! `RDPSCOPE_LOG=trace`, with and without `--json`, with `--pcap` and `--keylog`), through
+//! `bench` and `serve`; stdout, stderr and every file the run wrote are searched for the
+//! password as text, UTF-16LE, hex, base64 and byte lists, for its NT hash, and for raw NTLM
+//! messages (an AUTHENTICATE message is a crackable NetNTLMv2 response).
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -168,6 +168,13 @@ async fn no_output_of_a_probe_holds_the_password() {
             );
             if index % 2 == 1 {
                 args.push("--json".into());
+            }
+            if index == 0 {
+                // The capture (its packet comments are plaintext) and the key log land in
+                // `home` too, and are searched with every other file.
+                let name = scenario.name();
+                args.extend(["--pcap".into(), format!("{name}.pcapng")]);
+                args.extend(["--keylog".into(), format!("{name}.keys")]);
             }
             let home_path = home.path().to_owned();
             let context = format!("{} {flags:?} RDPSCOPE_LOG={log:?}", scenario.name());
