@@ -284,6 +284,20 @@ pub fn trail(data: &[u8]) {
     }
 }
 
+/// The scan's reading of a server's answer to a hand-built ClientHello, fed whole and as
+/// every prefix: no panic, and a prefix that reads as an answer reads as the same answer
+/// with more bytes after it (`scan` stops at the first answer).
+pub fn scan_hello(data: &[u8]) {
+    use crate::scan::hello::answer;
+    let whole = answer(data);
+    for end in 0..data.len() {
+        if let Some(early) = answer(&data[..end]) {
+            assert_eq!(Some(early), whole, "an answer changed with more bytes");
+            break;
+        }
+    }
+}
+
 /// The known-hosts reader on arbitrary text: no panic, and every entry it accepts is
 /// written back as one line that reads back as the same entry.
 pub fn known_hosts(data: &[u8]) {

@@ -68,6 +68,7 @@ mod replay;
 #[cfg(test)]
 mod replay_tests;
 pub mod report;
+pub mod scan;
 mod stage;
 pub mod target;
 pub mod text;

@@ -58,6 +58,9 @@ enum Command {
     Probe(Box<ProbeArgs>),
     /// Benchmark connection setup: handshakes per second, latency per stage, errors, memory
     Bench(Box<BenchArgs>),
+    /// What an RDP endpoint offers: security protocols, NLA, TLS versions and suites, the
+    /// certificate, NTLM target info (no credentials), risks
+    Scan(ScanArgs),
     /// Start every built-in mock scenario on loopback, probe each, and compare with its expectation
     Demo {
         /// Print the table as JSON
@@ -135,6 +138,25 @@ struct ProbeArgs {
     keylog: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
+}
+
+#[derive(Args)]
+struct ScanArgs {
+    /// HOST[:PORT] to scan (default port 3389); several scan in parallel
+    #[arg(required = true)]
+    targets: Vec<Target>,
+    /// Print one JSON object per target, one per line, as each scan finishes
+    #[arg(long)]
+    json: bool,
+    /// Bound on every wait of every connection
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Name to check the certificate against (default: the target host)
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+    /// Targets scanned at once
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
+    concurrency: usize,
 }
 
 #[derive(Args)]
@@ -261,6 +283,7 @@ fn run() -> Outcome {
     let code = match cli.command {
         Command::Probe(args) => runtime.block_on(probe(*args)),
         Command::Bench(args) => runtime.block_on(bench(*args)),
+        Command::Scan(args) => runtime.block_on(scan(args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(scenario, listen)),
         Command::Scenarios { json } => scenarios(json),
@@ -333,6 +356,42 @@ fn emit(text: &str) -> Result<(), Fail> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Fail::internal(format_args!("cannot write the output: {e}"))),
     }
+}
+
+/// Scans every target, at most `--concurrency` at once, and writes each result as it
+/// finishes (one JSON object per line with `--json`).
+async fn scan(args: ScanArgs) -> Outcome {
+    let mut options = rdpscope::scan::ScanOptions::default();
+    options.timeout = args.timeout;
+    options.server_name = args.server_name;
+    let options = std::sync::Arc::new(options);
+    let mut pending = args.targets.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    let mut failed = false;
+    loop {
+        while running.len() < args.concurrency {
+            let Some(target) = pending.next() else { break };
+            let options = std::sync::Arc::clone(&options);
+            running.spawn(async move { rdpscope::scan::scan(&target, &options).await });
+        }
+        let Some(done) = running.join_next().await else {
+            break;
+        };
+        let report = done.map_err(|e| Fail::internal(format_args!("a scan failed: {e}")))?;
+        failed |= report.error.is_some();
+        if args.json {
+            let line = serde_json::to_string(&report)
+                .map_err(|e| Fail::internal(format_args!("cannot serialise the output: {e}")))?;
+            emit(&format!("{line}\n"))?;
+        } else {
+            emit(&rdpscope::scan::render(&report))?;
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Writes the `--pcap` and `--keylog` files of a probe, and says on stderr what they hold.

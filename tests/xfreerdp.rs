@@ -405,6 +405,7 @@ fn every_scenario_with_an_xfreerdp_verdict_has_a_case() {
             "nothing_listening",
             "black_hole",
             "tls_version_too_old",
+            "tls11_only",
             "early_user_authorization_denied",
             "close_after_ntlm_negotiate",
             "close_after_ntlm_authenticate",

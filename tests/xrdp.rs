@@ -376,3 +376,43 @@ async fn capture_xrdp(version: &'static str) {
 fn any_row(rows: &[support::tshark::Row], what: impl Fn(&support::tshark::Row) -> bool) -> bool {
     rows.iter().any(what)
 }
+
+#[tokio::test]
+async fn scan_tells_what_xrdp_offers() {
+    if !require_xrdp("scan_tells_what_xrdp_offers") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let xrdp = start(XrdpOptions {
+        ssl_protocols: "TLSv1.2",
+        ..XrdpOptions::tls(&cert_pem, &key_pem)
+    });
+    let mut options = rdpscope::scan::ScanOptions::default();
+    options.timeout = Duration::from_secs(10);
+    let report = rdpscope::scan::scan(&xrdp.addr.into(), &options).await;
+    let verdict = |name: &str| {
+        report
+            .protocols
+            .iter()
+            .find(|p| p.protocol == name)
+            .map(|p| p.verdict)
+    };
+    use rdpscope::scan::Verdict;
+    // xrdp accepts TLS and not NLA (it has no CredSSP).
+    assert_eq!(verdict("tls"), Some(Verdict::Accepted), "{report:#?}");
+    assert_ne!(verdict("hybrid"), Some(Verdict::Accepted), "{report:#?}");
+    assert_ne!(verdict("hybrid_ex"), Some(Verdict::Accepted), "{report:#?}");
+    assert_eq!(report.nla_required, Some(false));
+    let accepted: Vec<&str> = report
+        .tls
+        .as_ref()
+        .expect("tls")
+        .versions
+        .iter()
+        .filter(|v| v.accepted)
+        .map(|v| v.version.as_str())
+        .collect();
+    assert_eq!(accepted, ["TLS 1.2"], "{report:#?}");
+    assert!(report.certificate.is_some());
+    assert!(report.ntlm.is_none());
+}

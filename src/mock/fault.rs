@@ -137,8 +137,9 @@ pub(crate) enum Reply {
     NegFailure(u32),
     /// A TLS 1.2 record: fatal alert, handshake_failure (40).
     HandshakeFailureAlert,
-    /// A TLS 1.0 ServerHello (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
-    Tls10ServerHello,
+    /// A ServerHello of this legacy TLS version (0x0301 TLS 1.0, 0x0302 TLS 1.1) choosing
+    /// TLS_RSA_WITH_AES_128_CBC_SHA, whatever the client offered: a server that speaks only it.
+    OldServerHello(u16),
     /// A TSRequest carrying only this NTSTATUS in errorCode (MS-CSSP 2.2.1).
     TsRequestError(u32),
 }

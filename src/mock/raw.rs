@@ -36,14 +36,14 @@ fn encode(reply: &Reply) -> Vec<u8> {
         }))
         .unwrap_or_default(),
         Reply::HandshakeFailureAlert => TLS_HANDSHAKE_FAILURE_ALERT.to_vec(),
-        Reply::Tls10ServerHello => tls10_server_hello(),
+        Reply::OldServerHello(version) => old_server_hello(version),
         Reply::TsRequestError(status) => ts_request_error(status),
     }
 }
 
-/// A TLS 1.0 ServerHello record (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
-fn tls10_server_hello() -> Vec<u8> {
-    let mut body = vec![0x03, 0x01]; // server_version TLS 1.0
+/// A ServerHello record of `version` (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
+fn old_server_hello(version: u16) -> Vec<u8> {
+    let mut body = version.to_be_bytes().to_vec(); // server_version
     body.extend_from_slice(&[0x5a; 32]); // random
     body.push(0); // empty session id
     body.extend_from_slice(&[0x00, 0x2f, 0x00]); // cipher suite, no compression

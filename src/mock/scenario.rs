@@ -84,8 +84,12 @@ pub enum Scenario {
     TlsHandshakeFailure,
     /// Selects TLS, then closes the connection after the ClientHello.
     CloseDuringTlsHandshake,
-    /// Selects TLS, then answers the ClientHello with a TLS 1.0 ServerHello.
+    /// Selects TLS, then answers the ClientHello with a TLS 1.0 ServerHello: a server that
+    /// speaks only TLS 1.0.
     TlsVersionTooOld,
+    /// Selects TLS, then answers the ClientHello with a TLS 1.1 ServerHello: a server that
+    /// speaks only TLS 1.1.
+    Tls11Only,
     /// Selects TLS and presents the checked-in certificate fixture of this name
     /// (`fixtures/NAME.crt`), then runs the whole connection sequence.
     Certificate(&'static str),
@@ -447,6 +451,7 @@ const CATALOGUE: &[Run] = &[
     Run::One(Scenario::TlsHandshakeFailure),
     Run::One(Scenario::CloseDuringTlsHandshake),
     Run::One(Scenario::TlsVersionTooOld),
+    Run::One(Scenario::Tls11Only),
     Run::Certificates,
     Run::One(Scenario::CertificateChangesEveryConnection),
     Run::One(Scenario::WrongPassword),
@@ -723,7 +728,14 @@ impl Scenario {
                 "an unpatched server that speaks only TLS 1.0/1.1",
                 failure(S::Tls, K::TlsError),
             )
-            .fault(after_client_hello(Some(Reply::Tls10ServerHello), End::Close)),
+            .fault(after_client_hello(Some(Reply::OldServerHello(0x0301)), End::Close)),
+            Scenario::Tls11Only => spec(
+                "tls11_only",
+                "selects TLS, then answers the ClientHello with a TLS 1.1 ServerHello",
+                "a Windows 7 / Server 2008 R2 era server with TLS 1.1 enabled and TLS 1.2 not (before KB3080079)",
+                failure(S::Tls, K::TlsError),
+            )
+            .fault(after_client_hello(Some(Reply::OldServerHello(0x0302)), End::Close)),
             Scenario::Certificate(fixture) => certificate_spec(fixture),
             Scenario::CertificateChangesEveryConnection => spec(
                 "certificate_changes_every_connection",

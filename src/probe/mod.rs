@@ -32,6 +32,11 @@ impl SecurityProtocols {
         Self(SecurityProtocol::SSL | SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX)
     }
 
+    /// An offer of exactly `protocol`.
+    pub(crate) fn only(protocol: SecurityProtocol) -> Self {
+        Self(protocol)
+    }
+
     /// The raw `requestedProtocols` bits (0 = Standard RDP Security only).
     pub fn bits(self) -> u32 {
         self.0.bits()

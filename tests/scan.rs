@@ -1,0 +1,180 @@
+//! `rdpscope scan` against the mock servers: exact verdicts, per protocol and per TLS
+//! version, the NTLM target info of an anonymous NEGOTIATE, and the risks.
+
+use std::time::Duration;
+
+use rdpscope::mock::{MockServer, Scenario};
+use rdpscope::scan::{RiskCode, ScanOptions, ScanReport, Verdict};
+use rdpscope::target::Target;
+
+async fn scan(scenario: Scenario) -> ScanReport {
+    let server = MockServer::builder()
+        .scenario(scenario)
+        .start()
+        .await
+        .expect("mock server starts");
+    let target: Target = server.addr().to_string().parse().expect("valid target");
+    let mut options = ScanOptions::default();
+    options.timeout = Duration::from_secs(2);
+    let report = rdpscope::scan::scan(&target, &options).await;
+    server.shutdown().await;
+    report
+}
+
+fn verdicts(report: &ScanReport) -> Vec<(&'static str, Verdict)> {
+    report
+        .protocols
+        .iter()
+        .map(|p| (p.protocol, p.verdict))
+        .collect()
+}
+
+fn accepted_versions(report: &ScanReport) -> Vec<&str> {
+    report
+        .tls
+        .as_ref()
+        .map(|tls| {
+            tls.versions
+                .iter()
+                .filter(|v| v.accepted)
+                .map(|v| v.version.as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn risks(report: &ScanReport) -> Vec<RiskCode> {
+    report.risks.iter().map(|r| r.code).collect()
+}
+
+#[tokio::test]
+async fn a_tls_only_server_accepts_tls_alone_and_does_not_require_nla() {
+    let report = scan(Scenario::SuccessTls).await;
+    use Verdict::{Accepted, Refused};
+    assert_eq!(
+        verdicts(&report),
+        [
+            ("rdp", Refused),
+            ("tls", Accepted),
+            ("hybrid", Refused),
+            ("hybrid_ex", Refused),
+            ("rdstls", Refused),
+            ("rdsaad", Refused)
+        ]
+    );
+    // Refused with the server's code: SSL_REQUIRED_BY_SERVER.
+    assert!(report
+        .protocols
+        .iter()
+        .filter(|p| p.verdict == Refused)
+        .all(|p| p.neg_failure_code == Some(1)));
+    assert_eq!(report.nla_required, Some(false));
+    assert_eq!(accepted_versions(&report), ["TLS 1.2", "TLS 1.3"]);
+    let tls13 = &report.tls.as_ref().expect("tls").versions[3];
+    assert_eq!(tls13.cipher_suites.len(), 3, "{tls13:?}");
+    assert!(report.certificate.is_some());
+    assert!(report.ntlm.is_none());
+    assert!(risks(&report).contains(&RiskCode::NlaNotRequired));
+    assert!(!risks(&report).contains(&RiskCode::Tls10Accepted));
+}
+
+#[tokio::test]
+async fn an_nla_server_requires_nla_and_gives_ntlm_info_without_credentials() {
+    let report = scan(Scenario::SuccessHybridEx).await;
+    let accepted: Vec<&str> = report
+        .protocols
+        .iter()
+        .filter(|p| p.verdict == Verdict::Accepted)
+        .map(|p| p.protocol)
+        .collect();
+    assert_eq!(accepted, ["hybrid", "hybrid_ex"]);
+    assert_eq!(report.nla_required, Some(true));
+    let ntlm = report.ntlm.as_ref().expect("ntlm info");
+    assert!(ntlm.product_version.is_some(), "{ntlm:?}");
+    assert!(ntlm.clock_skew_seconds.is_some(), "{ntlm:?}");
+    assert_eq!(report.credssp_version, Some(6));
+    assert!(!risks(&report).contains(&RiskCode::NlaNotRequired));
+    assert!(!risks(&report).contains(&RiskCode::CredsspOracleUnpatched));
+    assert_eq!(report.tls.as_ref().map(|t| t.carrier), Some("hybrid_ex"));
+}
+
+#[tokio::test]
+async fn a_refusing_server_accepts_nothing_and_says_why() {
+    let report = scan(Scenario::NegotiationFailure(5)).await;
+    assert!(report
+        .protocols
+        .iter()
+        .all(|p| p.verdict == Verdict::Refused
+            && p.neg_failure_code == Some(5)
+            && p.neg_failure_name == Some("HYBRID_REQUIRED_BY_SERVER")));
+    assert_eq!(report.nla_required, None);
+    assert!(report.tls.is_none());
+}
+
+#[tokio::test]
+async fn tls_1_0_and_1_1_only_servers_are_told_apart() {
+    let report = scan(Scenario::TlsVersionTooOld).await;
+    assert_eq!(accepted_versions(&report), ["TLS 1.0"]);
+    assert!(risks(&report).contains(&RiskCode::Tls10Accepted));
+    assert!(risks(&report).contains(&RiskCode::WeakCipherSuites));
+    // Offering TLS 1.0 to it as a "TLS 1.2" client: downgraded, not accepted.
+    let tls12 = &report.tls.as_ref().expect("tls").versions[2];
+    assert_eq!(
+        tls12.detail.as_deref(),
+        Some("the server answered with TLS 1.0")
+    );
+
+    let report = scan(Scenario::Tls11Only).await;
+    assert_eq!(accepted_versions(&report), ["TLS 1.1"]);
+    assert!(risks(&report).contains(&RiskCode::Tls11Accepted));
+    assert!(!risks(&report).contains(&RiskCode::Tls10Accepted));
+}
+
+#[tokio::test]
+async fn closes_and_silence_are_verdicts_not_support() {
+    let report = scan(Scenario::CloseOnAccept).await;
+    assert!(
+        report
+            .protocols
+            .iter()
+            .all(|p| p.verdict == Verdict::Closed),
+        "{:?}",
+        verdicts(&report)
+    );
+    assert_eq!(report.nla_required, None);
+
+    let report = scan(Scenario::NothingListening).await;
+    assert!(report
+        .protocols
+        .iter()
+        .all(|p| p.verdict == Verdict::Error && p.detail.is_some()));
+}
+
+#[tokio::test]
+async fn the_json_contract_holds() {
+    let report = scan(Scenario::SuccessHybridEx).await;
+    let json = serde_json::to_value(&report).expect("json");
+    for field in [
+        "target",
+        "protocols",
+        "nla_required",
+        "tls",
+        "certificate",
+        "ntlm",
+        "credssp_version",
+        "standard_rdp_security",
+        "risks",
+        "elapsed_ms",
+    ] {
+        assert!(json.get(field).is_some(), "{field} missing");
+    }
+    let protocol = &json["protocols"][3];
+    assert_eq!(protocol["protocol"], "hybrid_ex");
+    assert_eq!(protocol["verdict"], "accepted");
+    assert!(protocol["flags"].is_array());
+    assert!(json["tls"]["versions"][3]["cipher_suites"].is_array());
+    assert!(json["ntlm"]["clock_skew_seconds"].is_i64());
+    for risk in json["risks"].as_array().expect("risks") {
+        assert!(risk["code"].is_string() && risk["severity"].is_string());
+    }
+}
