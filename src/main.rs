@@ -143,11 +143,17 @@ struct ProbeArgs {
 #[derive(Args)]
 struct ScanArgs {
     /// HOST[:PORT] to scan (default port 3389); several scan in parallel
-    #[arg(required = true)]
+    #[arg(required_unless_present = "targets_file")]
     targets: Vec<Target>,
+    /// Read targets from FILE too: one HOST[:PORT] per line, `#` comments
+    #[arg(long = "targets", value_name = "FILE")]
+    targets_file: Option<PathBuf>,
     /// Print one JSON object per target, one per line, as each scan finishes
-    #[arg(long)]
+    #[arg(long, conflicts_with = "csv")]
     json: bool,
+    /// Print CSV: a header, then one row per target as each scan finishes
+    #[arg(long)]
+    csv: bool,
     /// Bound on every wait of every connection
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     timeout: Duration,
@@ -361,13 +367,39 @@ fn emit(text: &str) -> Result<(), Fail> {
 /// Scans every target, at most `--concurrency` at once, and writes each result as it
 /// finishes (one JSON object per line with `--json`).
 async fn scan(args: ScanArgs) -> Outcome {
+    let mut targets = args.targets;
+    if let Some(path) = &args.targets_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Fail::usage(format_args!("cannot read {}: {e}", path.display())))?;
+        // Every line is checked before anything is sent.
+        targets.extend(
+            rdpscope::scan::read_targets(&path.display().to_string(), &text)
+                .map_err(Fail::usage)?,
+        );
+    }
     let mut options = rdpscope::scan::ScanOptions::default();
     options.timeout = args.timeout;
     options.server_name = args.server_name;
     let options = std::sync::Arc::new(options);
-    let mut pending = args.targets.into_iter();
+    let total = targets.len();
+    let progress = if std::io::stderr().is_terminal() && total > 1 {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} targets, {per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    if args.csv {
+        emit(&csv_line(&rdpscope::scan::CSV_HEADER.map(str::to_owned))?)?;
+    }
+    let mut summary = rdpscope::scan::Summary::default();
+    let mut pending = targets.into_iter();
     let mut running = tokio::task::JoinSet::new();
-    let mut failed = false;
     loop {
         while running.len() < args.concurrency {
             let Some(target) = pending.next() else { break };
@@ -377,21 +409,46 @@ async fn scan(args: ScanArgs) -> Outcome {
         let Some(done) = running.join_next().await else {
             break;
         };
-        let report = done.map_err(|e| Fail::internal(format_args!("a scan failed: {e}")))?;
-        failed |= report.error.is_some();
-        if args.json {
+        // One broken target never stops the run: a scan that panicked would be a bug,
+        // reported, and the others go on.
+        let report = match done {
+            Ok(report) => report,
+            Err(e) => {
+                progress.suspend(|| say(format_args!("internal error in a scan: {e}")));
+                continue;
+            }
+        };
+        summary.add(&report);
+        progress.inc(1);
+        let text = if args.csv {
+            csv_line(&rdpscope::scan::csv_record(&report))?
+        } else if args.json {
             let line = serde_json::to_string(&report)
                 .map_err(|e| Fail::internal(format_args!("cannot serialise the output: {e}")))?;
-            emit(&format!("{line}\n"))?;
+            format!("{line}\n")
         } else {
-            emit(&rdpscope::scan::render(&report))?;
-        }
+            rdpscope::scan::render(&report)
+        };
+        progress.suspend(|| emit(&text))?;
     }
-    Ok(if failed {
+    progress.finish_and_clear();
+    if !args.json && !args.csv && total > 1 {
+        emit(&format!("\n{}", summary.render()))?;
+    }
+    Ok(if summary.unscanned > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One CSV record as text (the `csv` crate quotes and escapes).
+fn csv_line(record: &[String]) -> Result<String, Fail> {
+    let fail = |e: &dyn std::fmt::Display| Fail::internal(format_args!("cannot write CSV: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(record).map_err(|e| fail(&e))?;
+    let bytes = writer.into_inner().map_err(|e| fail(&e))?;
+    String::from_utf8(bytes).map_err(|e| fail(&e))
 }
 
 /// Writes the `--pcap` and `--keylog` files of a probe, and says on stderr what they hold.

@@ -542,3 +542,39 @@ fn completions_and_the_manual_page_come_from_the_command_line_definition() {
     let output = rdpscope(&["completions", "tcsh"], None);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn scan_streams_json_lines_and_csv_and_refuses_a_bad_targets_file_before_sending() {
+    let lines = with_server(Scenario::SuccessTls, |addr| {
+        let json = rdpscope(&["scan", &addr, &addr, "--json", "--timeout", "2s"], None);
+        let csv = rdpscope(&["scan", &addr, "--csv", "--timeout", "2s"], None);
+        (json, csv)
+    })
+    .await;
+    let (json_output, csv_output) = lines;
+    assert!(json_output.status.success(), "{json_output:?}");
+    let objects: Vec<serde_json::Value> = String::from_utf8_lossy(&json_output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(objects.len(), 2);
+    assert!(objects.iter().all(|o| o["nla_required"] == false));
+    let csv = String::from_utf8_lossy(&csv_output.stdout).into_owned();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(
+        rows[0].starts_with("target,address,nla_required,rdp,tls,"),
+        "{csv}"
+    );
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[1].contains(",false,refused,accepted,"), "{csv}");
+
+    // A bad line: exit 2 naming it, and nothing sent (the good target is not scanned).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("targets.txt");
+    std::fs::write(&file, "# fleet\n127.0.0.1:1\nnot a target\n").expect("write");
+    let output = rdpscope(&["scan", "--targets", file.to_str().expect("path")], None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("targets.txt:3: "), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

@@ -745,3 +745,210 @@ pub fn render(report: &ScanReport) -> String {
     let _ = writeln!(out, "scanned in {:.1} ms", report.elapsed_ms);
     out
 }
+
+/// Reads a targets file: one `host[:port]` per line, `#` starts a comment, blank lines are
+/// skipped. The first bad line is an error naming it (`targets.txt:7: ...`).
+pub fn read_targets(name: &str, text: &str) -> Result<Vec<Target>, String> {
+    let mut targets = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let target = line.parse::<Target>().map_err(|e| {
+            format!(
+                "{name}:{}: {}",
+                index + 1,
+                crate::text::escape(&e.to_string())
+            )
+        })?;
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
+/// The CSV header of [`csv_record`].
+pub const CSV_HEADER: [&str; 16] = [
+    "target",
+    "address",
+    "nla_required",
+    "rdp",
+    "tls",
+    "hybrid",
+    "hybrid_ex",
+    "rdstls",
+    "rdsaad",
+    "tls_versions",
+    "certificate_sha1",
+    "os_version",
+    "credssp_version",
+    "clock_skew_seconds",
+    "risks",
+    "error",
+];
+
+/// One scan as a CSV record (the columns of [`CSV_HEADER`]; lists joined with `;`).
+pub fn csv_record(report: &ScanReport) -> Vec<String> {
+    let verdict = |name: &str| {
+        report
+            .protocols
+            .iter()
+            .find(|p| p.protocol == name)
+            .map_or_else(String::new, |p| verdict_name(p.verdict).to_owned())
+    };
+    let versions = report.tls.as_ref().map_or_else(String::new, |tls| {
+        tls.versions
+            .iter()
+            .filter(|v| v.accepted)
+            .map(|v| v.version.clone())
+            .collect::<Vec<_>>()
+            .join(";")
+    });
+    vec![
+        report.target.clone(),
+        report.address.clone().unwrap_or_default(),
+        report
+            .nla_required
+            .map_or_else(String::new, |nla| nla.to_string()),
+        verdict("rdp"),
+        verdict("tls"),
+        verdict("hybrid"),
+        verdict("hybrid_ex"),
+        verdict("rdstls"),
+        verdict("rdsaad"),
+        versions,
+        report
+            .certificate
+            .as_ref()
+            .map_or_else(String::new, |c| c.sha1.clone()),
+        report
+            .ntlm
+            .as_ref()
+            .and_then(|n| n.product_version.clone())
+            .unwrap_or_default(),
+        report
+            .credssp_version
+            .map_or_else(String::new, |v| v.to_string()),
+        report
+            .ntlm
+            .as_ref()
+            .and_then(|n| n.clock_skew_seconds)
+            .map_or_else(String::new, |s| s.to_string()),
+        report
+            .risks
+            .iter()
+            .map(|r| r.code.name())
+            .collect::<Vec<_>>()
+            .join(";"),
+        report.error.clone().unwrap_or_default(),
+    ]
+}
+
+/// A verdict's JSON name.
+pub fn verdict_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Accepted => "accepted",
+        Verdict::Refused => "refused",
+        Verdict::Downgraded => "downgraded",
+        Verdict::Closed => "closed",
+        Verdict::Timeout => "timeout",
+        Verdict::Error => "error",
+    }
+}
+
+/// What a fleet of scans adds up to: per protocol, how many targets gave each verdict; per
+/// risk, how many targets have it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Targets scanned.
+    pub targets: usize,
+    /// Targets that could not be scanned at all.
+    pub unscanned: usize,
+    /// Targets that require NLA, and that do not.
+    pub nla_required: (usize, usize),
+    /// `(protocol, verdict, count)`, in protocol order.
+    pub protocols: Vec<(&'static str, &'static str, usize)>,
+    /// `(risk, count)`, most frequent first.
+    pub risks: Vec<(&'static str, usize)>,
+}
+
+impl Summary {
+    /// Adds one scan.
+    pub fn add(&mut self, report: &ScanReport) {
+        self.targets += 1;
+        self.unscanned += usize::from(report.error.is_some());
+        match report.nla_required {
+            Some(true) => self.nla_required.0 += 1,
+            Some(false) => self.nla_required.1 += 1,
+            None => {}
+        }
+        for p in &report.protocols {
+            let verdict = verdict_name(p.verdict);
+            match self
+                .protocols
+                .iter_mut()
+                .find(|(protocol, v, _)| *protocol == p.protocol && *v == verdict)
+            {
+                Some(row) => row.2 += 1,
+                None => self.protocols.push((p.protocol, verdict, 1)),
+            }
+        }
+        self.protocols.sort_by_key(|(protocol, verdict, _)| {
+            (
+                PROTOCOLS.iter().position(|(_, name)| name == protocol),
+                *verdict,
+            )
+        });
+        for risk in &report.risks {
+            match self
+                .risks
+                .iter_mut()
+                .find(|(code, _)| *code == risk.code.name())
+            {
+                Some(row) => row.1 += 1,
+                None => self.risks.push((risk.code.name(), 1)),
+            }
+        }
+        self.risks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    }
+
+    /// The summary for a terminal.
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "fleet: {} target(s), {} not scanned; NLA required on {}, not on {}",
+            self.targets, self.unscanned, self.nla_required.0, self.nla_required.1
+        );
+        for (protocol, verdict, count) in &self.protocols {
+            let _ = writeln!(out, "  {protocol:<10} {verdict:<11} {count}");
+        }
+        for (risk, count) in &self.risks {
+            let _ = writeln!(out, "  risk {risk:<31} {count}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_targets_file_skips_comments_and_names_its_first_bad_line() {
+        let targets = read_targets(
+            "t.txt",
+            "# fleet\n10.0.0.5\n  rdp.example.com:3390 # gateway\n\n[::1]:3389\n",
+        )
+        .expect("valid");
+        let names: Vec<String> = targets.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            ["10.0.0.5:3389", "rdp.example.com:3390", "[::1]:3389"]
+        );
+        let error = read_targets("t.txt", "10.0.0.5\nhost:99999\nbad line\n").expect_err("bad");
+        assert!(error.starts_with("t.txt:2: "), "{error}");
+    }
+}
