@@ -178,3 +178,37 @@ async fn the_json_contract_holds() {
         assert!(risk["code"].is_string() && risk["severity"].is_string());
     }
 }
+
+/// When the probe's handshake fails for want of a common version, it asks the way `scan`
+/// does and names what the server speaks.
+#[tokio::test]
+async fn the_probe_names_the_versions_a_server_speaks_when_tls_fails() {
+    for (scenario, speaks) in [
+        (Scenario::TlsVersionTooOld, "the server speaks only TLS 1.0"),
+        (Scenario::Tls11Only, "the server speaks only TLS 1.1"),
+        (
+            Scenario::TlsHandshakeFailure,
+            "offered one TLS version at a time (1.0 to 1.3), the server chose none of them",
+        ),
+    ] {
+        let server = MockServer::builder()
+            .scenario(scenario)
+            .start()
+            .await
+            .expect("mock server starts");
+        let target: Target = server.addr().to_string().parse().expect("valid target");
+        let options = rdpscope::ProbeOptions {
+            stage_timeout: Duration::from_secs(2),
+            ..rdpscope::ProbeOptions::default()
+        };
+        let report = rdpscope::probe(&target, &options).await;
+        server.shutdown().await;
+        let error = report.error.expect("a failure");
+        assert_eq!(error.stage, rdpscope::Stage::Tls, "{scenario}");
+        assert!(
+            error.message.contains(speaks),
+            "{scenario}: {}",
+            error.message
+        );
+    }
+}

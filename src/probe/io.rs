@@ -42,14 +42,24 @@ pub(crate) async fn within<T>(
     waiting_for: &str,
     fut: impl Future<Output = T>,
 ) -> Result<T, Failure> {
-    let deadline = tokio::time::Instant::from_std(rec.deadline());
-    tokio::time::timeout_at(deadline, fut).await.map_err(|_| {
+    until(rec.deadline(), fut).await.ok_or_else(|| {
         Failure::new(
             stage,
             FailureKind::Timeout,
             format!("timed out waiting for {waiting_for}"),
         )
     })
+}
+
+/// Runs `fut` until `deadline`; `None` when the deadline came first. Every wait of the
+/// probe goes through here (or [`within`], which does).
+pub(crate) async fn until<T>(
+    deadline: std::time::Instant,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), fut)
+        .await
+        .ok()
 }
 
 /// Runs a network operation until the stage's deadline and classifies its I/O error:

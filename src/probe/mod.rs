@@ -3,6 +3,7 @@
 
 pub(crate) mod activation;
 pub(crate) mod credssp;
+pub mod hello;
 mod icmp;
 mod io;
 mod net;
@@ -535,7 +536,8 @@ async fn run(
         return activation::run(&mut framed, &mut connector, rec).await;
     }
 
-    let tls::Upgraded { stream, leaf } = tls::upgrade(tcp, target, options, rec, facts).await?;
+    let tls::Upgraded { stream, leaf } =
+        tls::upgrade(tcp, (address, selected), target, options, rec, facts).await?;
     connector.mark_security_upgrade_as_done();
     let mut framed = ironrdp_tokio::TokioFramed::new(rec.trail().tap(stream, trail::Layer::Plain));
 

@@ -255,8 +255,11 @@ pub(crate) fn client_config() -> Arc<ClientConfig> {
 }
 
 /// Performs the TLS handshake (tls stage), then judges the certificate (certificate stage).
+/// `peer` is the server's address and the protocol it selected, for the version check after
+/// a handshake that failed for want of common parameters.
 pub(crate) async fn upgrade(
     tcp: Tap<TcpStream>,
+    peer: (std::net::SocketAddr, ironrdp_pdu::nego::SecurityProtocol),
     target: &Target,
     options: &ProbeOptions,
     rec: &mut Recorder,
@@ -302,7 +305,12 @@ pub(crate) async fn upgrade(
             if !chain.is_empty() && options.cert_policy != CertPolicy::Ignore {
                 facts.certificate = Some(analyze(&chain, target, options));
             }
-            return Err(tls_failure(&e).into());
+            let mut failure = tls_failure(&e);
+            if lacks_common_parameters(&e) {
+                let server_name = options.server_name.as_deref().unwrap_or(&target.host);
+                name_what_the_server_speaks(&mut failure, peer, server_name, rec.deadline()).await;
+            }
+            return Err(failure.into());
         }
     };
 
@@ -435,6 +443,63 @@ fn certificate_stage(
 }
 
 /// Classifies a failed TLS handshake.
+/// Whether a handshake failed the way a server does that shares no TLS version or cipher
+/// suite with rustls: a protocol_version, handshake_failure or insufficient_security alert,
+/// an incompatible ServerHello, or a close right after the ClientHello.
+fn lacks_common_parameters(error: &std::io::Error) -> bool {
+    use rustls::AlertDescription as A;
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::AlertReceived(
+            A::ProtocolVersion | A::HandshakeFailure | A::InsufficientSecurity,
+        ))
+        | Some(rustls::Error::PeerIncompatible(_)) => true,
+        Some(_) => false,
+        None => matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ),
+    }
+}
+
+/// Offers the server one TLS version at a time with hand-built ClientHellos (as `scan` does;
+/// no cryptography, 1.0 and 1.1 included) and says in `failure` what it speaks.
+async fn name_what_the_server_speaks(
+    failure: &mut Failure,
+    (addr, carrier): (std::net::SocketAddr, ironrdp_pdu::nego::SecurityProtocol),
+    server_name: &str,
+    deadline: std::time::Instant,
+) {
+    use super::hello::{suite_name, versions_spoken, Version};
+    // Within what is left of the tls stage's deadline, like every wait of the probe.
+    let spoken = versions_spoken(addr, carrier, server_name, deadline).await;
+    let chosen: Vec<String> = spoken
+        .iter()
+        .map(|(version, suite)| format!("{} with {}", version.name(), suite_name(*suite)))
+        .collect();
+    let what = if spoken.is_empty() {
+        "offered one TLS version at a time (1.0 to 1.3), the server chose none of them".to_owned()
+    } else if spoken.iter().all(|(version, _)| *version < Version::TLS12) {
+        format!(
+            "the server speaks only {} (offered one version at a time, it chose {}): rustls and current Windows clients require TLS 1.2 or later; enable TLS 1.2 on the server (on Windows 7 / Server 2008 R2: KB3080079 and the SCHANNEL TLS 1.2 keys)",
+            spoken
+                .iter()
+                .map(|(version, _)| version.name())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            chosen.join(", ")
+        )
+    } else {
+        format!(
+            "offered one version at a time, the server chose {}: the versions match, so the cipher suites or the key exchange do not",
+            chosen.join(", ")
+        )
+    };
+    failure.0.message = format!("{}; {what}", failure.0.message);
+}
+
 fn tls_failure(error: &std::io::Error) -> Failure {
     let rustls_error = error
         .get_ref()
@@ -452,7 +517,7 @@ fn tls_failure(error: &std::io::Error) -> Failure {
         Some(rustls::Error::PeerIncompatible(why)) => Failure::new(
             Stage::Tls,
             FailureKind::TlsError,
-            format!("no common TLS parameters with the server ({why:?}); rdpscope speaks TLS 1.2 and 1.3, a TLS 1.0/1.1-only server cannot be probed"),
+            format!("no common TLS parameters with the server ({why:?}): rdpscope's TLS (rustls) speaks TLS 1.2 and 1.3"),
         ),
         Some(rustls::Error::InvalidCertificate(why)) => Failure::new(
             Stage::Tls,

@@ -4,25 +4,23 @@
 //! NEGOTIATE inside CredSSP (no credentials), the certificate as `probe` analyses it, and
 //! risk flags with stable names. Connections run in parallel.
 
-pub mod hello;
 mod risk;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ironrdp_pdu::nego::{
-    ConnectionConfirm, ConnectionRequest, NegoRequestData, RequestFlags, SecurityProtocol,
-};
-use ironrdp_pdu::x224::X224;
+use ironrdp_pdu::nego::{ConnectionConfirm, SecurityProtocol};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
 
 use crate::diagnosis::codes;
 use crate::report::CertificateInfo;
 use crate::target::Target;
 
+pub use crate::probe::hello;
 pub use risk::{Risk, RiskCode, RISKS};
+
+use crate::probe::hello::{bounded, hello_once, negotiate, Ended};
 
 /// How to scan.
 #[derive(Debug, Clone)]
@@ -294,77 +292,6 @@ async fn resolve(target: &Target, timeout: Duration) -> Result<SocketAddr, Strin
     }
 }
 
-/// Why a scan connection ended before it learned what it came for.
-enum Ended {
-    Closed(String),
-    Timeout(String),
-    Error(String),
-}
-
-/// `fut` within `timeout`; `what` names the wait.
-async fn bounded<T>(
-    timeout: Duration,
-    what: &str,
-    fut: impl std::future::Future<Output = std::io::Result<T>>,
-) -> Result<T, Ended> {
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(match error.kind() {
-            std::io::ErrorKind::UnexpectedEof
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::BrokenPipe => {
-                Ended::Closed(format!("the server closed the connection {what}"))
-            }
-            _ => Ended::Error(format!("{what}: {error}")),
-        }),
-        Err(_) => Err(Ended::Timeout(format!(
-            "no answer {what} within {timeout:?}"
-        ))),
-    }
-}
-
-/// Connects and sends an X.224 Connection Request offering `protocol`; returns the stream
-/// and the Confirm.
-async fn negotiate(
-    addr: SocketAddr,
-    protocol: SecurityProtocol,
-    timeout: Duration,
-) -> Result<(TcpStream, ConnectionConfirm), Ended> {
-    let mut tcp = bounded(timeout, "to the TCP connect", TcpStream::connect(addr)).await?;
-    let _ = tcp.set_nodelay(true);
-    let request = ConnectionRequest {
-        nego_data: Some(NegoRequestData::cookie("rdpscope".to_owned())),
-        flags: RequestFlags::empty(),
-        protocol,
-        correlation_info: None,
-    };
-    let bytes = ironrdp_core::encode_vec(&X224(request))
-        .map_err(|e| Ended::Error(format!("encode the Connection Request: {e}")))?;
-    bounded(timeout, "to the Connection Request", tcp.write_all(&bytes)).await?;
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 512];
-    loop {
-        if let Some(framed) = crate::probe::x224::split_confirm(&received, false) {
-            let (frame, _) = framed.map_err(|f| Ended::Error(f.0.message))?;
-            let confirm = ironrdp_core::decode::<X224<ConnectionConfirm>>(&frame)
-                .map_err(|e| Ended::Error(format!("invalid Connection Confirm: {e}")))?
-                .0;
-            return Ok((tcp, confirm));
-        }
-        let n = bounded(timeout, "to the Connection Request", tcp.read(&mut chunk)).await?;
-        if n == 0 {
-            return Err(match crate::probe::x224::split_confirm(&received, true) {
-                Some(Err(failure)) if !received.is_empty() => Ended::Error(failure.0.message),
-                _ => Ended::Closed(
-                    "the server closed the connection without a Connection Confirm".to_owned(),
-                ),
-            });
-        }
-        received.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// One connection offering only `protocol`.
 async fn offer_only(
     addr: SocketAddr,
@@ -381,7 +308,7 @@ async fn offer_only(
         flags: Vec::new(),
         detail: None,
     };
-    match negotiate(addr, protocol, timeout).await {
+    match negotiate(addr, protocol, Instant::now() + timeout).await {
         Ok((
             _,
             ConnectionConfirm::Response {
@@ -416,42 +343,6 @@ async fn offer_only(
     result
 }
 
-/// What one hand-built ClientHello got.
-async fn hello_once(
-    addr: SocketAddr,
-    carrier: SecurityProtocol,
-    version: hello::Version,
-    suites: &[u16],
-    server_name: &str,
-    timeout: Duration,
-) -> Result<hello::Answer, Ended> {
-    let (mut tcp, confirm) = negotiate(addr, carrier, timeout).await?;
-    if !matches!(confirm, ConnectionConfirm::Response { protocol, .. } if protocol == carrier) {
-        return Err(Ended::Error(
-            "the server no longer selects the protocol it selected before".to_owned(),
-        ));
-    }
-    let bytes = hello::client_hello(version, suites, Some(server_name));
-    bounded(timeout, "to the ClientHello", tcp.write_all(&bytes)).await?;
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(answer) = hello::answer(&received) {
-            return Ok(answer);
-        }
-        let n = bounded(timeout, "to the ClientHello", tcp.read(&mut chunk)).await?;
-        if n == 0 {
-            return Err(Ended::Closed(
-                "the server closed the connection after the ClientHello".to_owned(),
-            ));
-        }
-        received.extend_from_slice(&chunk[..n]);
-        if received.len() > 1 << 16 {
-            return Ok(hello::Answer::Other);
-        }
-    }
-}
-
 /// Whether the server accepts `version`, and which suites it chooses from repeated offers.
 async fn tls_version(
     addr: SocketAddr,
@@ -468,7 +359,16 @@ async fn tls_version(
     };
     let mut offered: Vec<u16> = version.suites().to_vec();
     while !offered.is_empty() {
-        match hello_once(addr, carrier, version, &offered, server_name, timeout).await {
+        match hello_once(
+            addr,
+            carrier,
+            version,
+            &offered,
+            server_name,
+            Instant::now() + timeout,
+        )
+        .await
+        {
             Ok(hello::Answer::ServerHello {
                 version: chosen,
                 suite,
@@ -562,10 +462,11 @@ async fn ntlm_info(
     carrier: SecurityProtocol,
     timeout: Duration,
 ) -> Option<(NtlmInfo, u32)> {
-    let (tcp, _) = negotiate(addr, carrier, timeout).await.ok()?;
+    let deadline = Instant::now() + timeout;
+    let (tcp, _) = negotiate(addr, carrier, deadline).await.ok()?;
     let connector = tokio_rustls::TlsConnector::from(crate::probe::tls_client_config());
     let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    let mut tls = bounded(timeout, "to the ClientHello", connector.connect(name, tcp))
+    let mut tls = bounded(deadline, "to the ClientHello", connector.connect(name, tcp))
         .await
         .ok()?;
     let request = ironrdp_connector::sspi::credssp::TsRequest {
@@ -575,7 +476,7 @@ async fn ntlm_info(
     };
     let mut bytes = Vec::new();
     request.encode_ts_request(&mut bytes).ok()?;
-    bounded(timeout, "to the NTLM NEGOTIATE", tls.write_all(&bytes))
+    bounded(deadline, "to the NTLM NEGOTIATE", tls.write_all(&bytes))
         .await
         .ok()?;
     let mut received = Vec::new();
@@ -592,7 +493,7 @@ async fn ntlm_info(
             let challenge = ntlm::Challenge::parse(answer.nego_tokens.as_deref()?)?;
             return Some((describe(&challenge), answer.version));
         }
-        let n = bounded(timeout, "to the NTLM NEGOTIATE", tls.read(&mut chunk))
+        let n = bounded(deadline, "to the NTLM NEGOTIATE", tls.read(&mut chunk))
             .await
             .ok()?;
         if n == 0 || received.len() > 1 << 16 {

@@ -254,6 +254,158 @@ fn server_hello(handshake: &[u8]) -> Option<Answer> {
     Some(Answer::ServerHello { version, suite })
 }
 
+// The connections: an X.224 offer of one protocol, then one hand-built ClientHello.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use ironrdp_pdu::nego::{
+    ConnectionConfirm, ConnectionRequest, NegoRequestData, RequestFlags, SecurityProtocol,
+};
+use ironrdp_pdu::x224::X224;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+/// Why a scan connection ended before it learned what it came for.
+pub(crate) enum Ended {
+    Closed(String),
+    Timeout(String),
+    Error(String),
+}
+
+/// `fut` until `deadline` (through the probe's one bounded wait); `what` names the wait.
+pub(crate) async fn bounded<T>(
+    deadline: Instant,
+    what: &str,
+    fut: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, Ended> {
+    match super::io::until(deadline, fut).await {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(error)) => Err(match error.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => {
+                Ended::Closed(format!("the server closed the connection {what}"))
+            }
+            _ => Ended::Error(format!("{what}: {error}")),
+        }),
+        None => Err(Ended::Timeout(format!("no answer {what} in time"))),
+    }
+}
+
+/// Connects and sends an X.224 Connection Request offering `protocol`; returns the stream
+/// and the Confirm.
+pub(crate) async fn negotiate(
+    addr: SocketAddr,
+    protocol: SecurityProtocol,
+    deadline: Instant,
+) -> Result<(TcpStream, ConnectionConfirm), Ended> {
+    let mut tcp = bounded(deadline, "to the TCP connect", TcpStream::connect(addr)).await?;
+    let _ = tcp.set_nodelay(true);
+    let request = ConnectionRequest {
+        nego_data: Some(NegoRequestData::cookie("rdpscope".to_owned())),
+        flags: RequestFlags::empty(),
+        protocol,
+        correlation_info: None,
+    };
+    let bytes = ironrdp_core::encode_vec(&X224(request))
+        .map_err(|e| Ended::Error(format!("encode the Connection Request: {e}")))?;
+    bounded(deadline, "to the Connection Request", tcp.write_all(&bytes)).await?;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 512];
+    loop {
+        if let Some(framed) = crate::probe::x224::split_confirm(&received, false) {
+            let (frame, _) = framed.map_err(|f| Ended::Error(f.0.message))?;
+            let confirm = ironrdp_core::decode::<X224<ConnectionConfirm>>(&frame)
+                .map_err(|e| Ended::Error(format!("invalid Connection Confirm: {e}")))?
+                .0;
+            return Ok((tcp, confirm));
+        }
+        let n = bounded(deadline, "to the Connection Request", tcp.read(&mut chunk)).await?;
+        if n == 0 {
+            return Err(match crate::probe::x224::split_confirm(&received, true) {
+                Some(Err(failure)) if !received.is_empty() => Ended::Error(failure.0.message),
+                _ => Ended::Closed(
+                    "the server closed the connection without a Connection Confirm".to_owned(),
+                ),
+            });
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// What one hand-built ClientHello got.
+pub(crate) async fn hello_once(
+    addr: SocketAddr,
+    carrier: SecurityProtocol,
+    version: Version,
+    suites: &[u16],
+    server_name: &str,
+    deadline: Instant,
+) -> Result<Answer, Ended> {
+    let (mut tcp, confirm) = negotiate(addr, carrier, deadline).await?;
+    if !matches!(confirm, ConnectionConfirm::Response { protocol, .. } if protocol == carrier) {
+        return Err(Ended::Error(
+            "the server no longer selects the protocol it selected before".to_owned(),
+        ));
+    }
+    let bytes = client_hello(version, suites, Some(server_name));
+    bounded(deadline, "to the ClientHello", tcp.write_all(&bytes)).await?;
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(answer) = answer(&received) {
+            return Ok(answer);
+        }
+        let n = bounded(deadline, "to the ClientHello", tcp.read(&mut chunk)).await?;
+        if n == 0 {
+            return Err(Ended::Closed(
+                "the server closed the connection after the ClientHello".to_owned(),
+            ));
+        }
+        received.extend_from_slice(&chunk[..n]);
+        if received.len() > 1 << 16 {
+            return Ok(Answer::Other);
+        }
+    }
+}
+
+/// The versions the server chooses when offered only them, with the suite it chose, by one
+/// hand-built ClientHello per version (in parallel): what a failed handshake was up against.
+pub(crate) async fn versions_spoken(
+    addr: SocketAddr,
+    carrier: SecurityProtocol,
+    server_name: &str,
+    deadline: Instant,
+) -> Vec<(Version, u16)> {
+    let check = |version: Version| async move {
+        match hello_once(
+            addr,
+            carrier,
+            version,
+            version.suites(),
+            server_name,
+            deadline,
+        )
+        .await
+        {
+            Ok(Answer::ServerHello {
+                version: chosen,
+                suite,
+            }) if chosen == version => Some((version, suite)),
+            _ => None,
+        }
+    };
+    let (v10, v11, v12, v13) = tokio::join!(
+        check(Version::TLS10),
+        check(Version::TLS11),
+        check(Version::TLS12),
+        check(Version::TLS13)
+    );
+    [v10, v11, v12, v13].into_iter().flatten().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
