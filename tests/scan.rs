@@ -7,13 +7,19 @@ use rdpscope::mock::{MockServer, Scenario};
 use rdpscope::scan::{RiskCode, ScanOptions, ScanReport, Verdict};
 use rdpscope::target::Target;
 
-async fn scan(scenario: Scenario) -> ScanReport {
+/// A mock server of `scenario` and its address as a target.
+async fn start(scenario: Scenario) -> (rdpscope::mock::MockServerHandle, Target) {
     let server = MockServer::builder()
         .scenario(scenario)
         .start()
         .await
         .expect("mock server starts");
-    let target: Target = server.addr().to_string().parse().expect("valid target");
+    let target = Target::from(server.addr());
+    (server, target)
+}
+
+async fn scan(scenario: Scenario) -> ScanReport {
+    let (server, target) = start(scenario).await;
     let mut options = ScanOptions::default();
     options.timeout = Duration::from_secs(2);
     let report = rdpscope::scan::scan(&target, &options).await;
@@ -191,12 +197,7 @@ async fn the_probe_names_the_versions_a_server_speaks_when_tls_fails() {
             "offered one TLS version at a time (1.0 to 1.3), the server chose none of them",
         ),
     ] {
-        let server = MockServer::builder()
-            .scenario(scenario)
-            .start()
-            .await
-            .expect("mock server starts");
-        let target: Target = server.addr().to_string().parse().expect("valid target");
+        let (server, target) = start(scenario).await;
         let options = rdpscope::ProbeOptions {
             stage_timeout: Duration::from_secs(2),
             ..rdpscope::ProbeOptions::default()

@@ -103,25 +103,8 @@ fn handshake_message(stream: &[u8], kind: u8) -> Option<&[u8]> {
 
 /// The random and the cipher suite of a ServerHello, and its version (supported_versions).
 fn server_hello(stream: &[u8]) -> Option<([u8; 32], u16, u16)> {
-    let message = handshake_message(stream, 2)?;
-    let random: [u8; 32] = message.get(2..34)?.try_into().ok()?;
-    let session_id_len = usize::from(*message.get(34)?);
-    let at = 35 + session_id_len;
-    let suite = u16::from_be_bytes(message.get(at..at + 2)?.try_into().ok()?);
-    let mut version = u16::from_be_bytes(message.get(0..2)?.try_into().ok()?);
-    let mut extensions = message.get(at + 5..).unwrap_or_default();
-    while extensions.len() >= 4 {
-        let kind = u16::from_be_bytes([extensions[0], extensions[1]]);
-        let len = usize::from(u16::from_be_bytes([extensions[2], extensions[3]]));
-        let Some(value) = extensions.get(4..4 + len) else {
-            break;
-        };
-        if kind == 43 && value.len() == 2 {
-            version = u16::from_be_bytes([value[0], value[1]]);
-        }
-        extensions = &extensions[4 + len..];
-    }
-    Some((random, suite, version))
+    let hello = crate::probe::hello::ServerHello::parse(handshake_message(stream, 2)?)?;
+    Some((hello.random, hello.suite, hello.version.0))
 }
 
 /// The AEAD and hash of a cipher suite rustls can negotiate.

@@ -234,25 +234,54 @@ fn server_hello(handshake: &[u8]) -> Option<Answer> {
     if *handshake.first()? != 2 {
         return None;
     }
-    let message = handshake.get(4..)?;
-    let mut version = Version(u16::from_be_bytes(message.get(0..2)?.try_into().ok()?));
-    let session_id_len = usize::from(*message.get(34)?);
-    let at = 35 + session_id_len;
-    let suite = u16::from_be_bytes(message.get(at..at + 2)?.try_into().ok()?);
-    let mut extensions = message.get(at + 5..).unwrap_or_default();
-    while extensions.len() >= 4 {
-        let kind = u16::from_be_bytes([extensions[0], extensions[1]]);
-        let len = usize::from(u16::from_be_bytes([extensions[2], extensions[3]]));
-        let Some(value) = extensions.get(4..4 + len) else {
-            break;
-        };
-        if kind == 0x002B && value.len() == 2 {
-            version = Version(u16::from_be_bytes([value[0], value[1]]));
-        }
-        extensions = &extensions[4 + len..];
-    }
-    Some(Answer::ServerHello { version, suite })
+    let hello = ServerHello::parse(handshake.get(4..)?)?;
+    Some(Answer::ServerHello {
+        version: hello.version,
+        suite: hello.suite,
+    })
 }
+
+/// What a ServerHello message (the handshake body, after its 4-byte header) says.
+pub(crate) struct ServerHello {
+    /// The server's random.
+    pub(crate) random: [u8; 32],
+    /// The cipher suite it chose.
+    pub(crate) suite: u16,
+    /// The version it chose: supported_versions for TLS 1.3, else legacy_version.
+    pub(crate) version: Version,
+}
+
+impl ServerHello {
+    /// Parses a ServerHello message; `None` when it is truncated.
+    pub(crate) fn parse(message: &[u8]) -> Option<Self> {
+        let random: [u8; 32] = message.get(2..34)?.try_into().ok()?;
+        let session_id_len = usize::from(*message.get(34)?);
+        let at = 35 + session_id_len;
+        let suite = u16::from_be_bytes(message.get(at..at + 2)?.try_into().ok()?);
+        let mut version = Version(u16::from_be_bytes(message.get(0..2)?.try_into().ok()?));
+        // Extensions follow the compression method (1 byte) and their 2-byte total length.
+        let mut extensions = message.get(at + 5..).unwrap_or_default();
+        while extensions.len() >= 4 {
+            let kind = u16::from_be_bytes([extensions[0], extensions[1]]);
+            let len = usize::from(u16::from_be_bytes([extensions[2], extensions[3]]));
+            let Some(value) = extensions.get(4..4 + len) else {
+                break;
+            };
+            if kind == SUPPORTED_VERSIONS && value.len() == 2 {
+                version = Version(u16::from_be_bytes([value[0], value[1]]));
+            }
+            extensions = &extensions[4 + len..];
+        }
+        Some(Self {
+            random,
+            suite,
+            version,
+        })
+    }
+}
+
+/// The supported_versions extension (RFC 8446 4.2.1).
+const SUPPORTED_VERSIONS: u16 = 0x002B;
 
 // The connections: an X.224 offer of one protocol, then one hand-built ClientHello.
 

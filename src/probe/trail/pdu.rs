@@ -407,28 +407,11 @@ fn handshake(mut body: &[u8]) -> Named {
 
 /// A ServerHello's version (the supported_versions extension for TLS 1.3) and cipher suite.
 fn server_hello(message: &[u8]) -> Option<String> {
-    let legacy = u16::from_be_bytes(message.get(0..2)?.try_into().ok()?);
-    let session_id_len = usize::from(*message.get(34)?);
-    let at = 35 + session_id_len;
-    let suite = u16::from_be_bytes(message.get(at..at + 2)?.try_into().ok()?);
-    // Extensions after the compression method (1 byte) and their 2-byte total length.
-    let mut version = legacy;
-    let mut extensions = message.get(at + 5..).unwrap_or_default();
-    while extensions.len() >= 4 {
-        let kind = u16::from_be_bytes([extensions[0], extensions[1]]);
-        let len = usize::from(u16::from_be_bytes([extensions[2], extensions[3]]));
-        let Some(value) = extensions.get(4..4 + len) else {
-            break;
-        };
-        if kind == 43 && value.len() == 2 {
-            version = u16::from_be_bytes([value[0], value[1]]);
-        }
-        extensions = &extensions[4 + len..];
-    }
+    let hello = crate::probe::hello::ServerHello::parse(message)?;
     Some(format!(
         "{:?}, {:?}",
-        rustls::ProtocolVersion::from(version),
-        rustls::CipherSuite::from(suite)
+        rustls::ProtocolVersion::from(hello.version.0),
+        rustls::CipherSuite::from(hello.suite)
     ))
 }
 
