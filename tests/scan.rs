@@ -213,3 +213,23 @@ async fn the_probe_names_the_versions_a_server_speaks_when_tls_fails() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unpatched_server_with_a_drifting_clock_is_flagged() {
+    let report = scan(Scenario::OldCredsspSkewedClock).await;
+    assert_eq!(report.credssp_version, Some(3));
+    let ntlm = report.ntlm.as_ref().expect("ntlm info");
+    assert_eq!(ntlm.netbios_computer.as_deref(), Some("OLD2008"));
+    assert_eq!(ntlm.dns_domain.as_deref(), Some("oldcorp.example"));
+    assert_eq!(ntlm.product_version.as_deref(), Some("6.1.7601"));
+    let skew = ntlm.clock_skew_seconds.expect("a skew");
+    assert!((-605..=-595).contains(&skew), "{skew}");
+    let risks = risks(&report);
+    assert!(
+        risks.contains(&RiskCode::CredsspOracleUnpatched),
+        "{risks:?}"
+    );
+    assert!(risks.contains(&RiskCode::ClockSkew), "{risks:?}");
+    // Most severe first.
+    assert_eq!(report.risks[0].code, RiskCode::CredsspOracleUnpatched);
+}

@@ -408,6 +408,7 @@ fn every_scenario_with_an_xfreerdp_verdict_has_a_case() {
             "tls11_only",
             "early_user_authorization_denied",
             "close_after_ntlm_negotiate",
+            "old_credssp_skewed_clock",
             "close_after_ntlm_authenticate",
             "slow_server",
             "silent_during_tls_handshake",

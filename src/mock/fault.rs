@@ -142,4 +142,10 @@ pub(crate) enum Reply {
     OldServerHello(u16),
     /// A TSRequest carrying only this NTSTATUS in errorCode (MS-CSSP 2.2.1).
     TsRequestError(u32),
+    /// A TSRequest of this CredSSP version carrying the NTLM CHALLENGE of a Windows Server
+    /// 2008 R2 (6.1.7601) whose clock is `skew_seconds` off.
+    OldChallenge {
+        credssp_version: u32,
+        skew_seconds: i64,
+    },
 }

@@ -38,6 +38,10 @@ fn encode(reply: &Reply) -> Vec<u8> {
         Reply::HandshakeFailureAlert => TLS_HANDSHAKE_FAILURE_ALERT.to_vec(),
         Reply::OldServerHello(version) => old_server_hello(version),
         Reply::TsRequestError(status) => ts_request_error(status),
+        Reply::OldChallenge {
+            credssp_version,
+            skew_seconds,
+        } => old_challenge(credssp_version, skew_seconds),
     }
 }
 
@@ -52,6 +56,58 @@ fn old_server_hello(version: u16) -> Vec<u8> {
     let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
     record.extend(handshake);
     record
+}
+
+/// A TSRequest of `credssp_version` with an NTLM CHALLENGE_MESSAGE (MS-NLMP 2.2.1.2) as a
+/// Windows Server 2008 R2 in domain OLDCORP sends it, its timestamp `skew_seconds` off now.
+fn old_challenge(credssp_version: u32, skew_seconds: i64) -> Vec<u8> {
+    use ironrdp_connector::sspi::credssp::TsRequest;
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    // FILETIME: 100 ns intervals since 1601-01-01.
+    let unix = time::OffsetDateTime::now_utc().unix_timestamp() + skew_seconds;
+    let filetime = u64::try_from(unix + 11_644_473_600).unwrap_or(0) * 10_000_000;
+    let mut info = Vec::new();
+    for (id, value) in [
+        (2u16, utf16("OLDCORP")),
+        (1, utf16("OLD2008")),
+        (4, utf16("oldcorp.example")),
+        (3, utf16("old2008.oldcorp.example")),
+        (5, utf16("oldcorp.example")),
+        (7, filetime.to_le_bytes().to_vec()),
+    ] {
+        info.extend_from_slice(&id.to_le_bytes());
+        info.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        info.extend(value);
+    }
+    info.extend_from_slice(&[0, 0, 0, 0]); // MsvAvEOL
+    let target = utf16("OLDCORP");
+    // UNICODE, REQUEST_TARGET, NTLM, ALWAYS_SIGN, TARGET_TYPE_DOMAIN,
+    // EXTENDED_SESSIONSECURITY, TARGET_INFO, VERSION, 128, KEY_EXCH, 56.
+    let flags: u32 = 0xE28A_8205;
+    let target_offset = 56u32;
+    let info_offset = target_offset + target.len() as u32;
+    let mut message = b"NTLMSSP\0".to_vec();
+    message.extend_from_slice(&2u32.to_le_bytes());
+    message.extend_from_slice(&(target.len() as u16).to_le_bytes());
+    message.extend_from_slice(&(target.len() as u16).to_le_bytes());
+    message.extend_from_slice(&target_offset.to_le_bytes());
+    message.extend_from_slice(&flags.to_le_bytes());
+    message.extend_from_slice(&[0x5a; 8]); // ServerChallenge
+    message.extend_from_slice(&[0; 8]); // Reserved
+    message.extend_from_slice(&(info.len() as u16).to_le_bytes());
+    message.extend_from_slice(&(info.len() as u16).to_le_bytes());
+    message.extend_from_slice(&info_offset.to_le_bytes());
+    message.extend_from_slice(&[6, 1, 0xB1, 0x1D, 0, 0, 0, 15]); // 6.1.7601, NTLM revision 15
+    message.extend(target);
+    message.extend(info);
+    let request = TsRequest {
+        version: credssp_version,
+        nego_tokens: Some(message),
+        ..TsRequest::default()
+    };
+    let mut out = Vec::new();
+    let _ = request.encode_ts_request(&mut out);
+    out
 }
 
 /// A TSRequest carrying only `errorCode` (MS-CSSP 2.2.1), as a server sends on a failed logon.

@@ -107,6 +107,10 @@ pub enum Scenario {
     CloseAfterNtlmAuthenticate,
     /// Selects HYBRID, reads the NTLM NEGOTIATE message, then closes without a CHALLENGE.
     CloseAfterNtlmNegotiate,
+    /// Selects NLA and answers the NTLM NEGOTIATE like a Windows Server 2008 R2 without the
+    /// CredSSP update (CredSSP version 3) whose clock is ten minutes behind; closes after the
+    /// client's next message.
+    OldCredsspSkewedClock,
     /// Selects HYBRID, authenticates, then closes when the connection sequence reaches this
     /// stage (basic_settings: right after CredSSP).
     CloseDuring(Stage),
@@ -458,6 +462,7 @@ const CATALOGUE: &[Run] = &[
     Run::CredsspErrors,
     Run::One(Scenario::EarlyUserAuthorizationDenied),
     Run::One(Scenario::CloseAfterNtlmNegotiate),
+    Run::One(Scenario::OldCredsspSkewedClock),
     Run::One(Scenario::CloseAfterNtlmAuthenticate),
     Run::Closes,
     Run::ErrorInfos,
@@ -805,6 +810,26 @@ impl Scenario {
                 after_message: 2,
                 end: End::Close,
             }),
+            Scenario::OldCredsspSkewedClock => spec(
+                "old_credssp_skewed_clock",
+                "selects NLA and answers the NTLM NEGOTIATE with the CHALLENGE of a Windows Server 2008 R2 ten minutes behind, in a CredSSP version 3 TSRequest; closes after the client's next message",
+                "an unpatched Windows Server 2008 R2 (no CVE-2018-0886 update) whose clock drifted: scan flags credssp_oracle_unpatched and clock_skew",
+                failure(S::Credssp, K::ClosedByPeer),
+            )
+            .on(Server::NLA_EX)
+            .fault(Fault::Script(
+                vec![
+                    Step::SelectNla,
+                    Step::Tls,
+                    Step::Read,
+                    Step::Write(Reply::OldChallenge {
+                        credssp_version: 3,
+                        skew_seconds: -600,
+                    }),
+                    Step::Read,
+                ],
+                End::Close,
+            )),
             Scenario::CloseAfterNtlmNegotiate => spec(
                 "close_after_ntlm_negotiate",
                 "selects HYBRID, reads the NTLM NEGOTIATE message, then closes without a CHALLENGE",

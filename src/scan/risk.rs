@@ -86,7 +86,7 @@ pub static RISKS: &[RiskRow] = &[
         code: RiskCode::CredsspOracleUnpatched,
         name: "credssp_oracle_unpatched",
         severity: Severity::Error,
-        why: "the server answers with a CredSSP version below 6, the version the March 2018 CredSSP update (CVE-2018-0886, the encryption oracle) introduced: on Windows, that update is not installed and a man in the middle can relay the client's credentials",
+        why: "version 6 came with the March 2018 CredSSP update for CVE-2018-0886 (the encryption oracle): on Windows, a lower version means the update is not installed, and a man in the middle can make an unpatched client hand over its credentials",
         fix: "install the CredSSP update (KB4093492 and its successors) and set \"Encryption Oracle Remediation\" to Force Updated Clients",
     },
     RiskRow {
