@@ -111,6 +111,17 @@ fn connections(c: &mut Criterion) {
                 }
             });
         });
+        // The whole scan of the same server: every protocol, TLS version and suite, the
+        // certificate and (with NLA) the NTLM info, its connections in parallel.
+        group.bench_function(format!("scan ({})", scenario.name()), |b| {
+            b.to_async(&runtime).iter(|| {
+                let target = target.clone();
+                async move {
+                    let report = rdpscope::scan::scan(&target, &Default::default()).await;
+                    assert!(report.error.is_none() && report.tls.is_some());
+                }
+            });
+        });
         runtime.block_on(server.shutdown());
     }
     group.finish();
