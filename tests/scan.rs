@@ -233,3 +233,26 @@ async fn an_unpatched_server_with_a_drifting_clock_is_flagged() {
     // Most severe first.
     assert_eq!(report.risks[0].code, RiskCode::CredsspOracleUnpatched);
 }
+
+#[tokio::test]
+async fn servers_that_are_not_rdp_are_errors_with_what_answered() {
+    for scenario in [
+        Scenario::HttpServer,
+        Scenario::SshServer,
+        Scenario::GarbageReply,
+        Scenario::TruncatedTpkt,
+    ] {
+        let report = scan(scenario).await;
+        assert!(
+            report
+                .protocols
+                .iter()
+                .all(|p| matches!(p.verdict, Verdict::Error | Verdict::Closed)
+                    && p.detail.as_deref().is_some_and(|d| !d.is_empty())),
+            "{scenario}: {:#?}",
+            report.protocols
+        );
+        assert_eq!(report.nla_required, None, "{scenario}");
+        assert!(report.tls.is_none(), "{scenario}");
+    }
+}

@@ -416,3 +416,34 @@ async fn scan_tells_what_xrdp_offers() {
     assert!(report.certificate.is_some());
     assert!(report.ntlm.is_none());
 }
+
+#[tokio::test]
+async fn scan_flags_xrdp_accepting_standard_rdp_security() {
+    if !require_xrdp("scan_flags_xrdp_accepting_standard_rdp_security") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let mut options = XrdpOptions::tls(&cert_pem, &key_pem);
+    options.security_layer = SecurityLayer::Negotiate;
+    let xrdp = start(options);
+    let mut scan_options = rdpscope::scan::ScanOptions::default();
+    scan_options.timeout = Duration::from_secs(10);
+    let report = rdpscope::scan::scan(&xrdp.addr.into(), &scan_options).await;
+    let verdict = |name: &str| {
+        report
+            .protocols
+            .iter()
+            .find(|p| p.protocol == name)
+            .map(|p| p.verdict)
+    };
+    use rdpscope::scan::{RiskCode, Verdict};
+    assert_eq!(verdict("rdp"), Some(Verdict::Accepted), "{report:#?}");
+    assert_eq!(verdict("tls"), Some(Verdict::Accepted), "{report:#?}");
+    let risks: Vec<RiskCode> = report.risks.iter().map(|r| r.code).collect();
+    assert!(
+        risks.contains(&RiskCode::StandardRdpSecurityAccepted),
+        "{risks:?}"
+    );
+    assert!(risks.contains(&RiskCode::NlaNotRequired), "{risks:?}");
+    assert!(report.standard_rdp_security.is_some());
+}
