@@ -377,31 +377,50 @@ fn any_row(rows: &[support::tshark::Row], what: impl Fn(&support::tshark::Row) -
     rows.iter().any(what)
 }
 
+/// Scans an xrdp started with `options`; `verdict(name)` of the result.
+async fn scan_xrdp(options: XrdpOptions) -> rdpscope::scan::ScanReport {
+    let xrdp = start(options);
+    let mut scan_options = rdpscope::scan::ScanOptions::default();
+    scan_options.timeout = Duration::from_secs(10);
+    rdpscope::scan::scan(&xrdp.addr.into(), &scan_options).await
+}
+
+fn verdict(report: &rdpscope::scan::ScanReport, name: &str) -> Option<rdpscope::scan::Verdict> {
+    report
+        .protocols
+        .iter()
+        .find(|p| p.protocol == name)
+        .map(|p| p.verdict)
+}
+
 #[tokio::test]
 async fn scan_tells_what_xrdp_offers() {
     if !require_xrdp("scan_tells_what_xrdp_offers") {
         return;
     }
     let (cert_pem, key_pem, _) = ecdsa_cert();
-    let xrdp = start(XrdpOptions {
+    let report = scan_xrdp(XrdpOptions {
         ssl_protocols: "TLSv1.2",
         ..XrdpOptions::tls(&cert_pem, &key_pem)
-    });
-    let mut options = rdpscope::scan::ScanOptions::default();
-    options.timeout = Duration::from_secs(10);
-    let report = rdpscope::scan::scan(&xrdp.addr.into(), &options).await;
-    let verdict = |name: &str| {
-        report
-            .protocols
-            .iter()
-            .find(|p| p.protocol == name)
-            .map(|p| p.verdict)
-    };
+    })
+    .await;
     use rdpscope::scan::Verdict;
     // xrdp accepts TLS and not NLA (it has no CredSSP).
-    assert_eq!(verdict("tls"), Some(Verdict::Accepted), "{report:#?}");
-    assert_ne!(verdict("hybrid"), Some(Verdict::Accepted), "{report:#?}");
-    assert_ne!(verdict("hybrid_ex"), Some(Verdict::Accepted), "{report:#?}");
+    assert_eq!(
+        verdict(&report, "tls"),
+        Some(Verdict::Accepted),
+        "{report:#?}"
+    );
+    assert_ne!(
+        verdict(&report, "hybrid"),
+        Some(Verdict::Accepted),
+        "{report:#?}"
+    );
+    assert_ne!(
+        verdict(&report, "hybrid_ex"),
+        Some(Verdict::Accepted),
+        "{report:#?}"
+    );
     assert_eq!(report.nla_required, Some(false));
     let accepted: Vec<&str> = report
         .tls
@@ -425,20 +444,18 @@ async fn scan_flags_xrdp_accepting_standard_rdp_security() {
     let (cert_pem, key_pem, _) = ecdsa_cert();
     let mut options = XrdpOptions::tls(&cert_pem, &key_pem);
     options.security_layer = SecurityLayer::Negotiate;
-    let xrdp = start(options);
-    let mut scan_options = rdpscope::scan::ScanOptions::default();
-    scan_options.timeout = Duration::from_secs(10);
-    let report = rdpscope::scan::scan(&xrdp.addr.into(), &scan_options).await;
-    let verdict = |name: &str| {
-        report
-            .protocols
-            .iter()
-            .find(|p| p.protocol == name)
-            .map(|p| p.verdict)
-    };
+    let report = scan_xrdp(options).await;
     use rdpscope::scan::{RiskCode, Verdict};
-    assert_eq!(verdict("rdp"), Some(Verdict::Accepted), "{report:#?}");
-    assert_eq!(verdict("tls"), Some(Verdict::Accepted), "{report:#?}");
+    assert_eq!(
+        verdict(&report, "rdp"),
+        Some(Verdict::Accepted),
+        "{report:#?}"
+    );
+    assert_eq!(
+        verdict(&report, "tls"),
+        Some(Verdict::Accepted),
+        "{report:#?}"
+    );
     let risks: Vec<RiskCode> = report.risks.iter().map(|r| r.code).collect();
     assert!(
         risks.contains(&RiskCode::StandardRdpSecurityAccepted),
