@@ -21,7 +21,8 @@ pub enum RiskCode {
     Tls11Accepted,
     /// The server chooses weak cipher suites when offered.
     WeakCipherSuites,
-    /// The server's CredSSP version predates the CVE-2018-0886 fix.
+    /// The server's CredSSP version predates version 5, the revision that binds the
+    /// public-key proof to a client nonce (the CVE-2018-0886 defence).
     CredsspOracleUnpatched,
     /// The certificate has expired.
     CertificateExpired,
@@ -86,7 +87,7 @@ pub static RISKS: &[RiskRow] = &[
         code: RiskCode::CredsspOracleUnpatched,
         name: "credssp_oracle_unpatched",
         severity: Severity::Error,
-        why: "version 6 came with the March 2018 CredSSP update for CVE-2018-0886 (the encryption oracle): on Windows, a lower version means the update is not installed, and a man in the middle can make an unpatched client hand over its credentials",
+        why: "CredSSP before version 5 lacks the nonce-bound public-key proof that MS-CSSP 5.1 calls its major security revision (the defence against CVE-2018-0886, the encryption oracle): a man in the middle can relay the credentials of a client that talks to it",
         fix: "install the CredSSP update (KB4093492 and its successors) and set \"Encryption Oracle Remediation\" to Force Updated Clients",
     },
     RiskRow {
@@ -204,7 +205,7 @@ pub(super) fn assess(report: &ScanReport) -> Vec<Risk> {
             );
         }
     }
-    if let Some(version) = report.credssp_version.filter(|&v| v < 6) {
+    if let Some(version) = report.credssp_version.filter(|&v| v < 5) {
         flag(
             RiskCode::CredsspOracleUnpatched,
             format!("answers with CredSSP version {version}"),
