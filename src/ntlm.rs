@@ -141,6 +141,12 @@ impl Challenge {
         Some(challenge)
     }
 
+    /// The server's clock minus ours, in seconds, when the CHALLENGE carries its clock.
+    pub fn clock_skew_seconds(&self) -> Option<i64> {
+        self.server_time()
+            .map(|time| (time - time::OffsetDateTime::now_utc()).whole_seconds())
+    }
+
     /// The server's clock, when the CHALLENGE carries it.
     pub fn server_time(&self) -> Option<time::OffsetDateTime> {
         // FILETIME counts 100 ns intervals since 1601-01-01; Unix time starts 11644473600 s later.

@@ -34,6 +34,18 @@ async fn probe_captured(scenario: Scenario) -> (Report, Capture) {
     probed
 }
 
+/// The ids of the diagnosis's causes, most likely first.
+fn cause_ids(report: &Report) -> Vec<&'static str> {
+    report
+        .diagnosis
+        .as_ref()
+        .expect("a diagnosis")
+        .causes
+        .iter()
+        .map(|c| c.id)
+        .collect()
+}
+
 fn steps(report: &Report, stage: Stage) -> Vec<Step> {
     report
         .stages
@@ -152,14 +164,7 @@ async fn a_close_after_authenticate_most_likely_rejected_the_credentials() {
         "{}",
         error.message
     );
-    let causes: Vec<&str> = report
-        .diagnosis
-        .as_ref()
-        .expect("a diagnosis")
-        .causes
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let causes = cause_ids(&report);
     assert_eq!(causes.first(), Some(&"wrong_credentials"), "{causes:?}");
     // The human report shows the steps of the failed stage, the last one marked.
     let human = rdpscope::report::render_human(&report);
@@ -181,14 +186,7 @@ async fn a_close_before_authenticate_is_not_a_credential_problem() {
         error.message
     );
     assert!(!report.credentials_sent);
-    let causes: Vec<&str> = report
-        .diagnosis
-        .as_ref()
-        .expect("a diagnosis")
-        .causes
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let causes = cause_ids(&report);
     assert!(!causes.contains(&"wrong_credentials"), "{causes:?}");
 }
 

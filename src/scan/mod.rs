@@ -52,8 +52,7 @@ const PROTOCOLS: [(SecurityProtocol, &str); 6] = [
 ];
 
 /// What the server did with an offer of one security protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
     /// The server selected the protocol offered.
@@ -214,16 +213,10 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
     let (rdp, tls, hybrid, hybrid_ex, rdstls, rdsaad) =
         tokio::join!(offer(0), offer(1), offer(2), offer(3), offer(4), offer(5));
     report.protocols = vec![rdp, tls, hybrid, hybrid_ex, rdstls, rdsaad];
-    let accepted = |name: &str| {
-        report
-            .protocols
-            .iter()
-            .any(|p| p.protocol == name && p.verdict == Verdict::Accepted)
-    };
-    let nla = accepted("hybrid") || accepted("hybrid_ex");
-    let without_nla = accepted("rdp") || accepted("tls");
+    let nla = report.accepts("hybrid") || report.accepts("hybrid_ex");
+    let without_nla = report.accepts("rdp") || report.accepts("tls");
     report.nla_required = (nla || without_nla).then_some(nla && !without_nla);
-    if accepted("rdp") {
+    if report.accepts("rdp") {
         report.standard_rdp_security = Some(
             "accepted; encryption method and level not determined (they need an MCS Connect exchange)"
                 .to_owned(),
@@ -235,13 +228,13 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
         (SecurityProtocol::HYBRID, "hybrid"),
     ]
     .into_iter()
-    .find(|(_, name)| accepted(name));
+    .find(|(_, name)| report.accepts(name));
     let nla_carrier = [
         (SecurityProtocol::HYBRID_EX, "hybrid_ex"),
         (SecurityProtocol::HYBRID, "hybrid"),
     ]
     .into_iter()
-    .find(|(_, name)| accepted(name));
+    .find(|(_, name)| report.accepts(name));
 
     if let Some((protocol, name)) = carrier {
         let server_name = options.server_name.as_deref().unwrap_or(&target.host);
@@ -515,8 +508,7 @@ fn describe(challenge: &ntlm::Challenge) -> NtlmInfo {
         dns_tree: challenge.dns_tree.clone(),
         product_version: challenge.version.map(|v| v.to_string()),
         server_time: server_time.map(crate::cert::rfc3339),
-        clock_skew_seconds: server_time
-            .map(|time| (time - time::OffsetDateTime::now_utc()).whole_seconds()),
+        clock_skew_seconds: challenge.clock_skew_seconds(),
     }
 }
 
@@ -538,7 +530,7 @@ pub fn render(report: &ScanReport) -> String {
     }
     let _ = writeln!(out, "  {:<10} {:<11} detail", "protocol", "verdict");
     for p in &report.protocols {
-        let verdict = format!("{:?}", p.verdict).to_lowercase();
+        let verdict = p.verdict.name();
         let detail = match p.verdict {
             Verdict::Accepted => format!(
                 "flags {}",
@@ -695,7 +687,7 @@ pub fn csv_record(report: &ScanReport) -> Vec<String> {
             .protocols
             .iter()
             .find(|p| p.protocol == name)
-            .map_or_else(String::new, |p| verdict_name(p.verdict).to_owned())
+            .map_or_else(String::new, |p| p.verdict.name().to_owned())
     };
     let versions = report.tls.as_ref().map_or_else(String::new, |tls| {
         tls.versions
@@ -745,15 +737,28 @@ pub fn csv_record(report: &ScanReport) -> Vec<String> {
     ]
 }
 
-/// A verdict's JSON name.
-pub fn verdict_name(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Accepted => "accepted",
-        Verdict::Refused => "refused",
-        Verdict::Downgraded => "downgraded",
-        Verdict::Closed => "closed",
-        Verdict::Timeout => "timeout",
-        Verdict::Error => "error",
+impl Verdict {
+    /// The stable name (JSON, CSV, the human table).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Refused => "refused",
+            Verdict::Downgraded => "downgraded",
+            Verdict::Closed => "closed",
+            Verdict::Timeout => "timeout",
+            Verdict::Error => "error",
+        }
+    }
+}
+
+named!(Verdict);
+
+impl ScanReport {
+    /// Whether the server selected the security protocol `name` when offered only it.
+    pub fn accepts(&self, name: &str) -> bool {
+        self.protocols
+            .iter()
+            .any(|p| p.protocol == name && p.verdict == Verdict::Accepted)
     }
 }
 
@@ -785,7 +790,7 @@ impl Summary {
             None => {}
         }
         for p in &report.protocols {
-            let verdict = verdict_name(p.verdict);
+            let verdict = p.verdict.name();
             match self
                 .protocols
                 .iter_mut()

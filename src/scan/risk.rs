@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{ScanReport, Verdict};
+use super::ScanReport;
 use crate::cert::FindingCode;
 use crate::report::Severity;
 
@@ -156,20 +156,17 @@ pub(super) fn assess(report: &ScanReport) -> Vec<Risk> {
             message: format!("{seen}: {}; fix: {}", row.why, row.fix),
         });
     };
-    let accepted = |name: &str| {
-        report
-            .protocols
-            .iter()
-            .any(|p| p.protocol == name && p.verdict == Verdict::Accepted)
-    };
     if report.nla_required == Some(false) {
-        let without: Vec<&str> = ["rdp", "tls"].into_iter().filter(|p| accepted(p)).collect();
+        let without: Vec<&str> = ["rdp", "tls"]
+            .into_iter()
+            .filter(|p| report.accepts(p))
+            .collect();
         flag(
             RiskCode::NlaNotRequired,
             format!("accepts {} without NLA", without.join(" and ")),
         );
     }
-    if accepted("rdp") {
+    if report.accepts("rdp") {
         flag(
             RiskCode::StandardRdpSecurityAccepted,
             "selects Standard RDP Security when offered".to_owned(),

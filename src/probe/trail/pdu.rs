@@ -491,8 +491,7 @@ pub(crate) fn describe_challenge(c: &ntlm::Challenge, credssp_version: u32) -> S
     if let Some(version) = c.version {
         parts.push(format!("OS version {version}"));
     }
-    if let Some(time) = c.server_time() {
-        let skew = (time - time::OffsetDateTime::now_utc()).whole_seconds();
+    if let (Some(time), Some(skew)) = (c.server_time(), c.clock_skew_seconds()) {
         parts.push(format!(
             "server time {} (clock skew {skew:+} s)",
             crate::cert::rfc3339(time)
