@@ -298,6 +298,19 @@ pub fn scan_hello(data: &[u8]) {
     }
 }
 
+/// The scan's reading of an MCS Connect Response for Standard RDP Security (its Server
+/// Security Data and server certificate): no panic, and no method is named none unless it
+/// is 0.
+pub fn scan_connect_response(data: &[u8]) {
+    if let Some(chosen) = crate::scan::rdp::read_security(data) {
+        assert!(
+            (chosen.method == 0) == (chosen.method_name == "ENCRYPTION_METHOD_NONE"),
+            "{chosen:?}"
+        );
+        assert!(chosen.key_bits.is_none() || chosen.certificate == Some("proprietary"));
+    }
+}
+
 /// The known-hosts reader on arbitrary text: no panic, and every entry it accepts is
 /// written back as one line that reads back as the same entry.
 pub fn known_hosts(data: &[u8]) {

@@ -562,11 +562,11 @@ async fn scan_streams_json_lines_and_csv_and_refuses_a_bad_targets_file_before_s
     let csv = String::from_utf8_lossy(&csv_output.stdout).into_owned();
     let rows: Vec<&str> = csv.lines().collect();
     assert!(
-        rows[0].starts_with("target,address,nla_required,rdp,tls,"),
+        rows[0].starts_with("target,address,nla_required,rdp,rdp_encryption,tls,"),
         "{csv}"
     );
     assert_eq!(rows.len(), 2, "{csv}");
-    assert!(rows[1].contains(",false,refused,accepted,"), "{csv}");
+    assert!(rows[1].contains(",false,refused,,accepted,"), "{csv}");
 
     // A bad line: exit 2 naming it, and nothing sent (the good target is not scanned).
     let dir = tempfile::tempdir().expect("tempdir");

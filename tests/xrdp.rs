@@ -462,5 +462,60 @@ async fn scan_flags_xrdp_accepting_standard_rdp_security() {
         "{risks:?}"
     );
     assert!(risks.contains(&RiskCode::NlaNotRequired), "{risks:?}");
-    assert!(report.standard_rdp_security.is_some());
+    assert!(!risks.contains(&RiskCode::WeakRdpEncryption), "{risks:?}");
+    // crypt_level=high: 128-bit RC4 at level High, and nothing weaker when offered alone.
+    let standard = report.standard_rdp_security.as_ref().expect("standard");
+    let preferred = standard.preferred.as_ref().expect("a Connect Response");
+    assert_eq!(
+        preferred.method_name, "128BIT_ENCRYPTION_FLAG",
+        "{standard:#?}"
+    );
+    assert_eq!(preferred.level_name, "ENCRYPTION_LEVEL_HIGH");
+    assert_eq!(preferred.certificate, Some("proprietary"));
+    assert_eq!(preferred.key_bits, Some(2048), "xrdp's rsakeys.ini");
+    assert_eq!(method_verdicts(standard), ["128bit"], "{standard:#?}");
+    // xrdp answers 128-bit whatever it is offered: the other methods alone are not accepted
+    // but answered with a method the client did not offer.
+    for m in standard.methods.iter().filter(|m| m.method != "128bit") {
+        assert_eq!(m.verdict, rdpscope::scan::Verdict::Downgraded, "{m:?}");
+        assert_eq!(
+            m.detail.as_deref(),
+            Some("the server chose 128BIT_ENCRYPTION_FLAG, which was not offered")
+        );
+    }
+}
+
+/// The encryption methods a server accepted when offered alone.
+fn method_verdicts(standard: &rdpscope::scan::StandardRdpSecurity) -> Vec<&'static str> {
+    standard
+        .methods
+        .iter()
+        .filter(|m| m.verdict == rdpscope::scan::Verdict::Accepted)
+        .map(|m| m.method)
+        .collect()
+}
+
+#[tokio::test]
+async fn scan_flags_xrdp_with_40_bit_rdp_encryption() {
+    if !require_xrdp("scan_flags_xrdp_with_40_bit_rdp_encryption") {
+        return;
+    }
+    let (cert_pem, key_pem, _) = ecdsa_cert();
+    let mut options = XrdpOptions::tls(&cert_pem, &key_pem);
+    options.security_layer = SecurityLayer::Rdp;
+    options.crypt_level = "low";
+    let report = scan_xrdp(options).await;
+    let standard = report.standard_rdp_security.as_ref().expect("standard");
+    let preferred = standard.preferred.as_ref().expect("a Connect Response");
+    assert_eq!(
+        preferred.method_name, "40BIT_ENCRYPTION_FLAG",
+        "{standard:#?}"
+    );
+    assert_eq!(preferred.level_name, "ENCRYPTION_LEVEL_LOW");
+    assert_eq!(method_verdicts(standard), ["40bit"], "{standard:#?}");
+    let risks: Vec<rdpscope::scan::RiskCode> = report.risks.iter().map(|r| r.code).collect();
+    assert!(
+        risks.contains(&rdpscope::scan::RiskCode::WeakRdpEncryption),
+        "{risks:?}"
+    );
 }

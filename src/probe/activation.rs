@@ -495,8 +495,8 @@ fn during(stage: Stage) -> &'static str {
 }
 
 /// The names of the bits of `encryptionMethod` (MS-RDPBCGR 2.2.1.4.3).
-fn encryption_method_name(method: u32) -> String {
-    let names: Vec<&str> = [
+pub(crate) fn encryption_method_name(method: u32) -> String {
+    let names: Vec<String> = [
         (0x01, "40BIT_ENCRYPTION_FLAG"),
         (0x02, "128BIT_ENCRYPTION_FLAG"),
         (0x08, "56BIT_ENCRYPTION_FLAG"),
@@ -504,17 +504,22 @@ fn encryption_method_name(method: u32) -> String {
     ]
     .into_iter()
     .filter(|(bit, _)| method & bit != 0)
-    .map(|(_, name)| name)
+    .map(|(_, name)| name.to_owned())
     .collect();
-    if names.is_empty() {
-        "ENCRYPTION_METHOD_NONE".to_owned()
-    } else {
-        names.join("|")
+    let unknown = method & !0x1B;
+    match (method, unknown) {
+        (0, _) => "ENCRYPTION_METHOD_NONE".to_owned(),
+        (_, 0) => names.join("|"),
+        _ => names
+            .into_iter()
+            .chain([format!("unknown bits 0x{unknown:X}")])
+            .collect::<Vec<_>>()
+            .join("|"),
     }
 }
 
 /// The name of an `encryptionLevel` (MS-RDPBCGR 2.2.1.4.3).
-fn encryption_level_name(level: u32) -> &'static str {
+pub(crate) fn encryption_level_name(level: u32) -> &'static str {
     match level {
         0 => "ENCRYPTION_LEVEL_NONE",
         1 => "ENCRYPTION_LEVEL_LOW",

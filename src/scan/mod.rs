@@ -4,6 +4,7 @@
 //! NEGOTIATE inside CredSSP (no credentials), the certificate as `probe` analyses it, and
 //! risk flags with stable names. Connections run in parallel.
 
+pub(crate) mod rdp;
 mod risk;
 
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use crate::report::CertificateInfo;
 use crate::target::Target;
 
 pub use crate::probe::hello;
+pub use rdp::{MethodResult, RdpEncryption, StandardRdpSecurity};
 pub use risk::{Risk, RiskCode, RISKS};
 
 use crate::probe::hello::{bounded, hello_once, negotiate, Ended};
@@ -171,9 +173,9 @@ pub struct ScanReport {
     pub ntlm: Option<NtlmInfo>,
     /// The CredSSP (TSRequest) version of the server's first answer.
     pub credssp_version: Option<u32>,
-    /// What Standard RDP Security offers, when it is accepted: not determined yet (the
-    /// encryption method and level need an MCS Connect exchange rdpscope does not make).
-    pub standard_rdp_security: Option<String>,
+    /// What Standard RDP Security offers, when it is accepted: the encryption method and
+    /// level of the MCS Connect Response, for every method offered and each alone.
+    pub standard_rdp_security: Option<StandardRdpSecurity>,
     /// Risks, most severe first.
     pub risks: Vec<Risk>,
     /// Why the scan could not run at all (the name did not resolve, nothing listens).
@@ -216,12 +218,12 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
     let nla = report.accepts("hybrid") || report.accepts("hybrid_ex");
     let without_nla = report.accepts("rdp") || report.accepts("tls");
     report.nla_required = (nla || without_nla).then_some(nla && !without_nla);
-    if report.accepts("rdp") {
-        report.standard_rdp_security = Some(
-            "accepted; encryption method and level not determined (they need an MCS Connect exchange)"
-                .to_owned(),
-        );
-    }
+    let standard_security = async {
+        match report.accepts("rdp") {
+            true => Some(rdp::scan(addr, options.timeout).await),
+            false => None,
+        }
+    };
     let carrier = [
         (SecurityProtocol::SSL, "tls"),
         (SecurityProtocol::HYBRID_EX, "hybrid_ex"),
@@ -236,7 +238,8 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
     .into_iter()
     .find(|(_, name)| report.accepts(name));
 
-    if let Some((protocol, name)) = carrier {
+    let over_tls = async {
+        let (protocol, name) = carrier?;
         let server_name = options.server_name.as_deref().unwrap_or(&target.host);
         let version = |i: usize| {
             tls_version(
@@ -259,10 +262,19 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
             }
         };
         let (versions, certificate, ntlm) = tokio::join!(versions, certificate, ntlm);
-        report.tls = Some(TlsScan {
-            carrier: name,
-            versions,
-        });
+        Some((
+            TlsScan {
+                carrier: name,
+                versions,
+            },
+            certificate,
+            ntlm,
+        ))
+    };
+    let (over_tls, standard_security) = tokio::join!(over_tls, standard_security);
+    report.standard_rdp_security = standard_security;
+    if let Some((tls, certificate, ntlm)) = over_tls {
+        report.tls = Some(tls);
         report.certificate = certificate;
         if let Some((info, version)) = ntlm {
             report.ntlm = Some(info);
@@ -556,6 +568,37 @@ pub fn render(report: &ScanReport) -> String {
         None => "unknown (no protocol accepted)",
     };
     let _ = writeln!(out, "  nla required: {nla}");
+    if let Some(standard) = &report.standard_rdp_security {
+        let _ = writeln!(out, "standard rdp security:");
+        match &standard.preferred {
+            Some(p) => {
+                let certificate = match (p.certificate, p.key_bits) {
+                    (Some(kind), Some(bits)) => format!("{kind} certificate, {bits}-bit RSA key"),
+                    (Some(kind), None) => format!("{kind} certificate"),
+                    _ => "no certificate".to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  every method offered: chooses {} at {}, {certificate}",
+                    p.method_name, p.level_name
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  every method offered: {}",
+                    esc(standard.detail.as_deref().unwrap_or(""))
+                );
+            }
+        }
+        let alone: Vec<String> = standard
+            .methods
+            .iter()
+            .map(|m| format!("{} {}", m.method, m.verdict.name()))
+            .collect();
+        let _ = writeln!(out, "  each alone: {}", alone.join(", "));
+        let _ = writeln!(out, "  not determined: {}", standard.not_determined);
+    }
     if let Some(tls) = &report.tls {
         let _ = writeln!(out, "tls (over {}):", tls.carrier);
         for v in &tls.versions {
@@ -661,11 +704,12 @@ pub fn read_targets(name: &str, text: &str) -> Result<Vec<Target>, String> {
 }
 
 /// The CSV header of [`csv_record`].
-pub const CSV_HEADER: [&str; 16] = [
+pub const CSV_HEADER: [&str; 17] = [
     "target",
     "address",
     "nla_required",
     "rdp",
+    "rdp_encryption",
     "tls",
     "hybrid",
     "hybrid_ex",
@@ -704,6 +748,13 @@ pub fn csv_record(report: &ScanReport) -> Vec<String> {
             .nla_required
             .map_or_else(String::new, |nla| nla.to_string()),
         verdict("rdp"),
+        report
+            .standard_rdp_security
+            .as_ref()
+            .and_then(|s| s.preferred.as_ref())
+            .map_or_else(String::new, |p| {
+                format!("{};{}", p.method_name, p.level_name)
+            }),
         verdict("tls"),
         verdict("hybrid"),
         verdict("hybrid_ex"),

@@ -15,6 +15,9 @@ pub enum RiskCode {
     NlaNotRequired,
     /// The server accepts Standard RDP Security.
     StandardRdpSecurityAccepted,
+    /// Under Standard RDP Security the server chooses 40- or 56-bit RC4, no encryption, or
+    /// a level that leaves server-to-client traffic in clear text.
+    WeakRdpEncryption,
     /// The server accepts TLS 1.0.
     Tls10Accepted,
     /// The server accepts TLS 1.1.
@@ -61,6 +64,13 @@ pub static RISKS: &[RiskRow] = &[
         severity: Severity::Error,
         why: "Standard RDP Security encrypts with RC4 and does not authenticate the server, so a man in the middle can read and alter the session",
         fix: "set the RDP-Tcp listener's Security Layer to SSL (TLS) or Negotiate with NLA (SecurityLayer=2, Group Policy \"Require use of specific security layer for remote (RDP) connections\")",
+    },
+    RiskRow {
+        code: RiskCode::WeakRdpEncryption,
+        name: "weak_rdp_encryption",
+        severity: Severity::Error,
+        why: "40- and 56-bit RC4 keys are brute-forced in hours, and with no encryption or ENCRYPTION_LEVEL_LOW the server's screen (and at level none the typed password) crosses the network in clear text",
+        fix: "stop accepting Standard RDP Security; until then set the Encryption Level to High or FIPS (MinEncryptionLevel=3 or 4 on the RDP-Tcp listener, Group Policy \"Set client connection encryption level\")",
     },
     RiskRow {
         code: RiskCode::Tls10Accepted,
@@ -171,6 +181,26 @@ pub(super) fn assess(report: &ScanReport) -> Vec<Risk> {
             RiskCode::StandardRdpSecurityAccepted,
             "selects Standard RDP Security when offered".to_owned(),
         );
+    }
+    if let Some(standard) = &report.standard_rdp_security {
+        let mut weak: Vec<String> = standard
+            .methods
+            .iter()
+            .filter(|m| {
+                m.verdict == super::Verdict::Accepted && matches!(m.method, "40bit" | "56bit")
+            })
+            .map(|m| format!("{} RC4 when offered alone", m.method))
+            .collect();
+        if let Some(p) = standard
+            .preferred
+            .as_ref()
+            .filter(|p| p.method == 0 || p.level < 2)
+        {
+            weak.insert(0, format!("chooses {} at {}", p.method_name, p.level_name));
+        }
+        if !weak.is_empty() {
+            flag(RiskCode::WeakRdpEncryption, weak.join(", "));
+        }
     }
     if let Some(tls) = &report.tls {
         for (version, code) in [
