@@ -105,6 +105,30 @@ async fn an_nla_server_requires_nla_and_gives_ntlm_info_without_credentials() {
 }
 
 #[tokio::test]
+async fn a_server_with_only_weak_suites_lists_them_in_its_order() {
+    let report = scan(Scenario::WeakCipherSuitesOnly).await;
+    assert_eq!(accepted_versions(&report), ["TLS 1.2"]);
+    let tls = report.tls.as_ref().expect("tls");
+    let suites: Vec<(u16, bool)> = tls.versions[2]
+        .cipher_suites
+        .iter()
+        .map(|s| (s.id, s.weak.is_some()))
+        .collect();
+    assert_eq!(suites, [(0x0005, true), (0x000A, true), (0x002F, true)]);
+    // A TLS 1.2 server answers a TLS 1.0 hello with protocol_version, a TLS 1.3 one (its
+    // suites only) with handshake_failure: neither is support.
+    assert_eq!(
+        tls.versions[0].detail.as_deref(),
+        Some("TLS alert ProtocolVersion")
+    );
+    assert_eq!(
+        tls.versions[3].detail.as_deref(),
+        Some("TLS alert HandshakeFailure")
+    );
+    assert!(risks(&report).contains(&RiskCode::WeakCipherSuites));
+}
+
+#[tokio::test]
 async fn a_refusing_server_accepts_nothing_and_says_why() {
     let report = scan(Scenario::NegotiationFailure(5)).await;
     assert!(report
@@ -195,6 +219,10 @@ async fn the_probe_names_the_versions_a_server_speaks_when_tls_fails() {
         (
             Scenario::TlsHandshakeFailure,
             "offered one TLS version at a time (1.0 to 1.3), the server chose none of them",
+        ),
+        (
+            Scenario::WeakCipherSuitesOnly,
+            "the server chose TLS 1.2 with TLS_RSA_WITH_RC4_128_SHA: the versions match, so the cipher suites",
         ),
     ] {
         let (server, target) = start(scenario).await;

@@ -341,6 +341,7 @@ cases! {
     bad_tpkt_version: Scenario::BadTpktVersion, MOCK_PASSWORD, ["/auth-only"];
     // TLS, after CredSSP, licensing.
     tls_handshake_failure: Scenario::TlsHandshakeFailure, MOCK_PASSWORD, ["/auth-only"];
+    weak_cipher_suites_only: Scenario::WeakCipherSuitesOnly, MOCK_PASSWORD, ["/auth-only"];
     close_during_tls_handshake: Scenario::CloseDuringTlsHandshake, MOCK_PASSWORD, ["/auth-only"];
     close_after_credssp: Scenario::CloseDuring(Stage::BasicSettings), MOCK_PASSWORD, ["/auth-only"];
     close_during_channel_connection: Scenario::CloseDuring(Stage::ChannelConnection), MOCK_PASSWORD, ["/auth-only"];

@@ -122,6 +122,11 @@ pub(crate) enum Step {
     SelectNla,
     /// Accept TLS with the server's certificate.
     Tls,
+    /// Read a ClientHello and answer as a TLS 1.2 server configured with only these
+    /// suites: a ServerHello choosing the first of them the client offers, a
+    /// protocol_version alert to a ClientHello below TLS 1.2, a handshake_failure alert
+    /// when nothing matches.
+    ChooseSuite(&'static [u16]),
     /// Send this.
     Write(Reply),
 }

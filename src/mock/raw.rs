@@ -35,7 +35,7 @@ fn encode(reply: &Reply) -> Vec<u8> {
             code: FailureCode::from(code),
         }))
         .unwrap_or_default(),
-        Reply::HandshakeFailureAlert => TLS_HANDSHAKE_FAILURE_ALERT.to_vec(),
+        Reply::HandshakeFailureAlert => alert(40),
         Reply::OldServerHello(version) => old_server_hello(version),
         Reply::TsRequestError(status) => ts_request_error(status),
         Reply::OldChallenge {
@@ -47,10 +47,16 @@ fn encode(reply: &Reply) -> Vec<u8> {
 
 /// A ServerHello record of `version` (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
 fn old_server_hello(version: u16) -> Vec<u8> {
+    server_hello(version, 0x002F)
+}
+
+/// A ServerHello record of `version` choosing `suite`, no extensions.
+fn server_hello(version: u16, suite: u16) -> Vec<u8> {
     let mut body = version.to_be_bytes().to_vec(); // server_version
     body.extend_from_slice(&[0x5a; 32]); // random
     body.push(0); // empty session id
-    body.extend_from_slice(&[0x00, 0x2f, 0x00]); // cipher suite, no compression
+    body.extend_from_slice(&suite.to_be_bytes());
+    body.push(0); // no compression
     let mut handshake = vec![0x02, 0x00, 0x00, body.len() as u8];
     handshake.extend(body);
     let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
@@ -122,12 +128,44 @@ fn ts_request_error(status: u32) -> Vec<u8> {
     out
 }
 
+/// A fatal TLS alert record.
+fn alert(description: u8) -> Vec<u8> {
+    vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description]
+}
+
+/// The answer of a TLS 1.2 server with only `suites` to the ClientHello `hello` (one
+/// record, RFC 5246 7.4.1.2).
+fn choose_suite(hello: &[u8], suites: &[u16]) -> Vec<u8> {
+    const PROTOCOL_VERSION: u8 = 70;
+    const HANDSHAKE_FAILURE: u8 = 40;
+    let u16_at = |i: usize| {
+        hello
+            .get(i..i + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    // Record header (5), handshake header (4), client_version (2), random (32).
+    let Some(version) = u16_at(9) else {
+        return alert(HANDSHAKE_FAILURE);
+    };
+    if version < 0x0303 {
+        return alert(PROTOCOL_VERSION);
+    }
+    let session = 43 + 1 + usize::from(hello.get(43).copied().unwrap_or(0));
+    let offered: Vec<u16> = match u16_at(session) {
+        Some(len) => (0..usize::from(len) / 2)
+            .filter_map(|i| u16_at(session + 2 + 2 * i))
+            .collect(),
+        None => Vec::new(),
+    };
+    match suites.iter().find(|s| offered.contains(s)) {
+        Some(&suite) => server_hello(0x0303, suite),
+        None => alert(HANDSHAKE_FAILURE),
+    }
+}
+
 /// What a script runs on: the TCP stream, then the TLS stream.
 trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Io for T {}
-
-/// A TLS 1.2 record: fatal alert, handshake_failure (40).
-const TLS_HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
 /// Serves one connection as a byte script, then ends it.
 pub(crate) async fn serve(
@@ -193,6 +231,15 @@ pub(crate) async fn serve(
                 .await?;
                 stream = Box::new(tls);
                 info!(%peer, "TLS handshake completed");
+            }
+            Step::ChooseSuite(suites) => {
+                let n = timed(config.timeout, "the ClientHello", stream.read(&mut buf)).await?;
+                if n == 0 {
+                    return Err(ConnError::Closed);
+                }
+                let answer = choose_suite(&buf[..n], suites);
+                timed(config.timeout, "a write", stream.write_all(&answer)).await?;
+                info!(%peer, bytes = answer.len(), "Answered the ClientHello");
             }
             Step::Write(reply) => {
                 let bytes = encode(reply);

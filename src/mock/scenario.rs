@@ -87,6 +87,9 @@ pub enum Scenario {
     /// Selects TLS, then answers the ClientHello with a TLS 1.0 ServerHello: a server that
     /// speaks only TLS 1.0.
     TlsVersionTooOld,
+    /// Selects TLS as a TLS 1.2 server configured with only RC4, 3DES and static-RSA
+    /// suites: a hardened client finds no common suite.
+    WeakCipherSuitesOnly,
     /// Selects TLS, then answers the ClientHello with a TLS 1.1 ServerHello: a server that
     /// speaks only TLS 1.1.
     Tls11Only,
@@ -455,6 +458,7 @@ const CATALOGUE: &[Run] = &[
     Run::One(Scenario::TlsHandshakeFailure),
     Run::One(Scenario::CloseDuringTlsHandshake),
     Run::One(Scenario::TlsVersionTooOld),
+    Run::One(Scenario::WeakCipherSuitesOnly),
     Run::One(Scenario::Tls11Only),
     Run::Certificates,
     Run::One(Scenario::CertificateChangesEveryConnection),
@@ -734,6 +738,22 @@ impl Scenario {
                 failure(S::Tls, K::TlsError),
             )
             .fault(after_client_hello(Some(Reply::OldServerHello(0x0301)), End::Close)),
+            Scenario::WeakCipherSuitesOnly => spec(
+                "weak_cipher_suites_only",
+                "selects TLS as a TLS 1.2 server with only RC4, 3DES and static-RSA cipher suites",
+                "a server whose SCHANNEL cipher suite order was cut down to legacy suites (or an old appliance): current clients find no common suite",
+                failure(S::Tls, K::TlsAlert).with_code(Code::TlsAlert(HANDSHAKE_FAILURE)),
+            )
+            .fault(Fault::Script(
+                vec![
+                    Step::Read,
+                    Step::Write(Reply::Confirm(SecurityProtocol::SSL)),
+                    // TLS_RSA_WITH_RC4_128_SHA, TLS_RSA_WITH_3DES_EDE_CBC_SHA,
+                    // TLS_RSA_WITH_AES_128_CBC_SHA.
+                    Step::ChooseSuite(&[0x0005, 0x000A, 0x002F]),
+                ],
+                End::Close,
+            )),
             Scenario::Tls11Only => spec(
                 "tls11_only",
                 "selects TLS, then answers the ClientHello with a TLS 1.1 ServerHello",

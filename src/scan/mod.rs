@@ -220,7 +220,7 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
     report.nla_required = (nla || without_nla).then_some(nla && !without_nla);
     let standard_security = async {
         match report.accepts("rdp") {
-            true => Some(rdp::scan(addr, options.timeout).await),
+            true => Some(Box::pin(rdp::scan(addr, options.timeout)).await),
             false => None,
         }
     };
@@ -271,7 +271,8 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
             ntlm,
         ))
     };
-    let (over_tls, standard_security) = tokio::join!(over_tls, standard_security);
+    // Boxed: the parallel connections' futures together are too large for a small stack.
+    let (over_tls, standard_security) = tokio::join!(Box::pin(over_tls), standard_security);
     report.standard_rdp_security = standard_security;
     if let Some((tls, certificate, ntlm)) = over_tls {
         report.tls = Some(tls);
