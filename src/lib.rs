@@ -50,6 +50,7 @@ macro_rules! named {
 pub mod bench;
 pub mod capture;
 pub mod cert;
+pub mod check;
 #[doc(hidden)]
 pub mod demo;
 pub mod diagnosis;

@@ -61,6 +61,9 @@ enum Command {
     /// What an RDP endpoint offers: security protocols, NLA, TLS versions and suites, the
     /// certificate, NTLM target info (no credentials), risks
     Scan(ScanArgs),
+    /// A monitoring plugin (Nagios, Icinga, Centreon): one status line with performance
+    /// data, the stage table, exit 0 OK / 1 WARNING / 2 CRITICAL / 3 UNKNOWN
+    Check(Box<CheckArgs>),
     /// Start every built-in mock scenario on loopback, probe each, and compare with its expectation
     Demo {
         /// Print the table as JSON
@@ -136,6 +139,39 @@ struct ProbeArgs {
     /// session, credentials included, for whoever also has its packets)
     #[arg(long, value_name = "FILE")]
     keylog: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// HOST[:PORT] or [IPV6]:PORT (default port 3389)
+    target: Target,
+    /// Total connection time (seconds, a Nagios range such as 2 or 1:5) that is a WARNING
+    #[arg(
+        short = 'w',
+        long = "warning",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    warning: Option<rdpscope::check::Threshold>,
+    /// Total connection time (seconds, a Nagios range) that is CRITICAL
+    #[arg(
+        short = 'c',
+        long = "critical",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    critical: Option<rdpscope::check::Threshold>,
+    /// WARNING when the certificate expires in fewer days than this
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i64).range(0..=36_500))]
+    warn_days: Option<i64>,
+    /// CRITICAL when the certificate expires in fewer days than this
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(i64).range(0..=36_500))]
+    crit_days: Option<i64>,
+    /// CRITICAL when the server accepts a client offering only TLS (NLA no longer required)
+    #[arg(long)]
+    expect_nla: bool,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -255,16 +291,38 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// Whether the command is `check`: a monitoring plugin says UNKNOWN (exit 3, on stdout,
+/// where the monitoring system reads it) for bad arguments and internal errors.
+fn is_check() -> bool {
+    std::env::args()
+        .skip(1)
+        .find(|arg| !arg.starts_with('-'))
+        .is_some_and(|command| command == "check")
+}
+
+/// The plugin's UNKNOWN: one line on stdout, exit 3.
+fn unknown(message: impl std::fmt::Display) -> u8 {
+    let line = rdpscope::text::escape(&message.to_string()).replace('|', "/");
+    let _ = writeln!(std::io::stdout().lock(), "RDP UNKNOWN - {line}");
+    rdpscope::check::Status::Unknown.code()
+}
+
 fn main() -> ExitCode {
+    let check = is_check();
     // A panic is a bug in rdpscope, never the server's doing: exit 1, as documented.
-    std::panic::set_hook(Box::new(|info| {
-        say(format_args!(
-            "internal error (a bug, please report it): {info}"
-        ));
+    std::panic::set_hook(Box::new(move |info| {
+        let message = format!("internal error (a bug, please report it): {info}");
+        if check {
+            std::process::exit(i32::from(unknown(message)));
+        }
+        say(message);
         std::process::exit(i32::from(EXIT_INTERNAL));
     }));
     match run() {
         Ok(code) => code,
+        Err(Fail::Usage(message) | Fail::Internal(message)) if check => {
+            ExitCode::from(unknown(message))
+        }
         Err(Fail::Usage(message)) => {
             say(message);
             ExitCode::from(EXIT_USAGE)
@@ -290,6 +348,7 @@ fn run() -> Outcome {
         Command::Probe(args) => runtime.block_on(probe(*args)),
         Command::Bench(args) => runtime.block_on(bench(*args)),
         Command::Scan(args) => runtime.block_on(scan(args)),
+        Command::Check(args) => runtime.block_on(check(*args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve { scenario, listen } => runtime.block_on(serve(scenario, listen)),
         Command::Scenarios { json } => scenarios(json),
@@ -700,6 +759,29 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
         pin: args.pin.clone(),
         known_hosts,
     })
+}
+
+/// A probe judged as a monitoring plugin: the status line, the performance data, the stage
+/// table; the status is the exit code.
+async fn check(args: CheckArgs) -> Outcome {
+    let options = probe_options(&args.connect)?;
+    let check = rdpscope::check::CheckOptions {
+        warning: args.warning,
+        critical: args.critical,
+        warn_days: args.warn_days,
+        crit_days: args.crit_days,
+        expect_nla: args.expect_nla,
+    };
+    let nla = async {
+        match check.expect_nla {
+            true => Some(rdpscope::check::nla_required(&args.target, options.stage_timeout).await),
+            false => None,
+        }
+    };
+    let (report, nla) = tokio::join!(rdpscope::probe(&args.target, &options), nla);
+    let result = rdpscope::check::evaluate(&report, &check, nla.as_ref());
+    emit(&result.render())?;
+    Ok(ExitCode::from(result.status.code()))
 }
 
 async fn probe(args: ProbeArgs) -> Outcome {

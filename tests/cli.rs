@@ -4,19 +4,9 @@ use std::process::{Command, Output, Stdio};
 
 mod support;
 
-use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
+use support::cli::{rdpscope, with_server};
 
-fn rdpscope(args: &[&str], password: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rdpscope"));
-    command
-        .args(args)
-        .env_remove("RDPSCOPE_PASSWORD")
-        .stdin(Stdio::null());
-    if let Some(password) = password {
-        command.env("RDPSCOPE_PASSWORD", password);
-    }
-    command.output().expect("rdpscope runs")
-}
+use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
 
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
@@ -25,23 +15,6 @@ fn json(output: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&output.stdout)
         )
     })
-}
-
-async fn with_server<T: Send + 'static>(
-    scenario: Scenario,
-    f: impl FnOnce(String) -> T + Send + 'static,
-) -> T {
-    let server = MockServer::builder()
-        .scenario(scenario)
-        .start()
-        .await
-        .expect("mock starts");
-    let addr = server.addr().to_string();
-    let result = tokio::task::spawn_blocking(move || f(addr))
-        .await
-        .expect("join");
-    server.shutdown().await;
-    result
 }
 
 #[tokio::test]

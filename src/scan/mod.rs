@@ -287,7 +287,8 @@ pub async fn scan(target: &Target, options: &ScanOptions) -> ScanReport {
     report
 }
 
-async fn resolve(target: &Target, timeout: Duration) -> Result<SocketAddr, String> {
+/// The first address of `target`, within `timeout`.
+pub(crate) async fn resolve(target: &Target, timeout: Duration) -> Result<SocketAddr, String> {
     let lookup = tokio::net::lookup_host((target.host.as_str(), target.port));
     match tokio::time::timeout(timeout, lookup).await {
         Ok(Ok(mut addrs)) => addrs
