@@ -71,14 +71,7 @@ enum Command {
         json: bool,
     },
     /// Run one mock RDP server scenario until Ctrl-C
-    Serve {
-        /// Scenario name (see `rdpscope scenarios`)
-        #[arg(long)]
-        scenario: Scenario,
-        /// Address to listen on
-        #[arg(long, default_value = "127.0.0.1:3389")]
-        listen: SocketAddr,
-    },
+    Serve(ServeArgs),
     /// Explain a Windows / RDP error code: meaning, stages, likely causes, how to confirm and fix
     Explain {
         /// The code: hex (0x904), decimal (2308) or a name (ERRINFO_SERVER_DENIED_CONNECTION)
@@ -141,6 +134,26 @@ struct ProbeArgs {
     keylog: Option<PathBuf>,
     #[command(flatten)]
     connect: ConnectArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Scenario name (see `rdpscope scenarios`)
+    #[arg(long)]
+    scenario: Scenario,
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:3389")]
+    listen: SocketAddr,
+    /// The account NLA accepts, instead of the published mock account: USER (or
+    /// DOMAIN\\USER) and the environment variable holding its password (USER:ENVVAR)
+    #[arg(long, value_name = "USER:ENVVAR")]
+    credentials: Option<String>,
+    /// Serve this certificate chain (PEM, leaf first) instead of a generated one
+    #[arg(long, value_name = "PEM", requires = "key")]
+    certificate: Option<PathBuf>,
+    /// The private key of --certificate (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "PEM", requires = "certificate")]
+    key: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -339,7 +352,7 @@ fn run() -> Outcome {
         Ok(cli) => cli,
         Err(e) => return clap_error(&e),
     };
-    rdpscope::logging::init(cli.verbose, matches!(cli.command, Command::Serve { .. }));
+    rdpscope::logging::init(cli.verbose, matches!(cli.command, Command::Serve(_)));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -350,7 +363,7 @@ fn run() -> Outcome {
         Command::Scan(args) => runtime.block_on(scan(args)),
         Command::Check(args) => runtime.block_on(check(*args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
-        Command::Serve { scenario, listen } => runtime.block_on(serve(scenario, listen)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Scenarios { json } => scenarios(json),
         Command::Explain {
             code,
@@ -583,17 +596,53 @@ async fn demo(json: bool) -> Outcome {
     })
 }
 
-async fn serve(scenario: Scenario, listen: SocketAddr) -> Outcome {
-    let server = MockServer::builder()
-        .scenario(scenario)
-        .listen(listen)
+async fn serve(args: ServeArgs) -> Outcome {
+    let (scenario, listen) = (args.scenario, args.listen);
+    let mut builder = MockServer::builder().scenario(scenario).listen(listen);
+    // The mock's own, published test credentials (README), unless the team brings its own.
+    let mut account = format!("user {MOCK_USER}, password {MOCK_PASSWORD}");
+    if let Some(spec) = &args.credentials {
+        let (user, variable) = spec
+            .split_once(':')
+            .filter(|(user, variable)| !user.is_empty() && !variable.is_empty())
+            .ok_or_else(|| Fail::usage("--credentials takes USER:ENVVAR"))?;
+        let password = std::env::var(variable)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| {
+                Fail::usage(format_args!(
+                    "--credentials: the environment variable {variable} holds no password"
+                ))
+            })?;
+        let (domain, user) = match user.split_once('\\') {
+            Some((domain, user)) => (Some(domain), user),
+            None => (None, user),
+        };
+        builder = builder.credentials(user, domain, &password);
+        account = format!("user {user}, password from ${variable}");
+    }
+    if let (Some(cert), Some(key)) = (&args.certificate, &args.key) {
+        use rustls::pki_types::pem::PemObject as _;
+        let chain = read_pem_certificates(cert).map_err(|e| {
+            Fail::usage(format_args!(
+                "cannot read --certificate {}: {e}",
+                cert.display()
+            ))
+        })?;
+        let key_der = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| Fail::usage(format_args!("cannot read --key {}: {e}", key.display())))?;
+        builder = builder.certificate_chain(
+            chain.into_iter().map(|c| c.to_vec()).collect(),
+            key_der.secret_der().to_vec(),
+        );
+    }
+    let server = builder
         .start()
         .await
-        .map_err(|e| Fail::usage(format_args!("cannot listen on {listen}: {e}")))?;
-    // The mock's own, published test credentials (README), for the client under test.
+        .map_err(|e| Fail::usage(format_args!("cannot serve on {listen}: {e}")))?;
     let _ = writeln!(
         std::io::stderr().lock(),
-        "Serving scenario {} on {} (user {MOCK_USER}, password {MOCK_PASSWORD}); Ctrl-C to stop\nExpected probe result: {}",
+        "Serving scenario {} on {} ({account}); Ctrl-C to stop\nExpected probe result: {}",
         scenario.name(),
         server.addr(),
         scenario.expected().summary()

@@ -551,3 +551,117 @@ async fn scan_streams_json_lines_and_csv_and_refuses_a_bad_targets_file_before_s
     assert!(stderr.contains("targets.txt:3: "), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+/// `serve` with a team's own account (password from an environment variable, never shown)
+/// and certificate: a probe pinned to that certificate connects with that account only.
+#[tokio::test]
+async fn serve_takes_its_own_credentials_and_certificate() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["qa-rdp.test".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let sha256 = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(cert.der()))
+    };
+    std::fs::write(dir.path().join("cert.pem"), cert.pem()).expect("write");
+    std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).expect("write");
+    let password = "qa-team-secret-4711";
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+        .args([
+            "serve",
+            "--scenario",
+            "success_hybrid_ex",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--credentials", "QA\\tester:QA_RDP_PASSWORD"])
+        .arg("--certificate")
+        .arg(dir.path().join("cert.pem"))
+        .arg("--key")
+        .arg(dir.path().join("key.pem"))
+        .env("QA_RDP_PASSWORD", password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut stderr = std::io::BufReader::new(serve.stderr.take().expect("stderr"));
+    let mut banner = String::new();
+    while !banner.starts_with("Serving scenario") {
+        banner.clear();
+        assert!(stderr.read_line(&mut banner).expect("stderr") > 0, "no banner");
+    }
+    let addr = banner
+        .split(" on ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .to_owned();
+    assert!(
+        banner.contains("user tester, password from $QA_RDP_PASSWORD"),
+        "{banner}"
+    );
+    let pin = format!("sha256:{sha256}");
+    let (good, wrong) = tokio::task::spawn_blocking(move || {
+        let probe = |password: &str| {
+            rdpscope(
+                &[
+                    "probe", &addr, "--user", "tester", "--domain", "QA", "--pin", &pin, "--json",
+                ],
+                Some(password),
+            )
+        };
+        (probe(password), probe(MOCK_PASSWORD))
+    })
+    .await
+    .expect("join");
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut stderr, &mut rest);
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stdout)
+    );
+    assert_eq!(
+        json(&good)["certificate"]["sha256"]
+            .as_str()
+            .map(str::to_lowercase),
+        Some(sha256)
+    );
+    assert_eq!(json(&wrong)["error"]["stage"], "credssp");
+    assert!(!format!("{banner}{rest}").contains(password));
+
+    // Bad input: exit 2 with one line.
+    for args in [
+        &[
+            "serve",
+            "--scenario",
+            "success_tls",
+            "--credentials",
+            "tester",
+        ][..],
+        &[
+            "serve",
+            "--scenario",
+            "success_tls",
+            "--credentials",
+            "tester:NO_SUCH_VARIABLE_SET",
+        ],
+        &[
+            "serve",
+            "--scenario",
+            "success_tls",
+            "--certificate",
+            "/nonexistent.pem",
+        ],
+    ] {
+        let output = rdpscope(args, None);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+    }
+}
