@@ -311,6 +311,22 @@ pub fn scan_connect_response(data: &[u8]) {
     }
 }
 
+/// A `.rdp` connection file, decoded and read as `probe FILE.rdp` reads it: no panic, and
+/// every error and every unsupported setting is one line of visible text.
+pub fn rdp_file(data: &[u8]) {
+    let Ok(text) = crate::rdpfile::decode(data) else {
+        return;
+    };
+    match crate::rdpfile::parse("fuzz.rdp", &text) {
+        Ok(file) => {
+            for line in file.unsupported.iter().chain(&file.notes) {
+                assert!(!line.contains('\n'), "{line:?}");
+            }
+        }
+        Err(error) => assert_escaped(&error),
+    }
+}
+
 /// The known-hosts reader on arbitrary text: no panic, and every entry it accepts is
 /// written back as one line that reads back as the same entry.
 pub fn known_hosts(data: &[u8]) {

@@ -64,6 +64,7 @@ pub mod logging;
 pub mod mock;
 pub(crate) mod ntlm;
 mod probe;
+pub mod rdpfile;
 #[cfg(any(test, feature = "fuzzing"))]
 mod replay;
 #[cfg(test)]

@@ -111,8 +111,8 @@ enum FixturesCommand {
 
 #[derive(Args)]
 struct ProbeArgs {
-    /// HOST[:PORT] or [IPV6]:PORT (default port 3389)
-    target: Target,
+    /// HOST[:PORT], [IPV6]:PORT (default port 3389), or a FILE.rdp connection file
+    target: String,
     /// Print the report as one JSON object
     #[arg(long)]
     json: bool,
@@ -158,8 +158,8 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct CheckArgs {
-    /// HOST[:PORT] or [IPV6]:PORT (default port 3389)
-    target: Target,
+    /// HOST[:PORT], [IPV6]:PORT (default port 3389), or a FILE.rdp connection file
+    target: String,
     /// Total connection time (seconds, a Nagios range such as 2 or 1:5) that is a WARNING
     #[arg(
         short = 'w',
@@ -248,8 +248,8 @@ struct BenchArgs {
     connect: ConnectArgs,
 }
 
-/// Connection options shared by `probe` and `bench`.
-#[derive(Args)]
+/// Connection options shared by `probe`, `check` and `bench`.
+#[derive(Args, Clone)]
 struct ConnectArgs {
     /// User name for NLA (the password comes from RDPSCOPE_PASSWORD or --password-stdin)
     #[arg(long)]
@@ -260,9 +260,10 @@ struct ConnectArgs {
     /// Read the password from the first line of standard input
     #[arg(long)]
     password_stdin: bool,
-    /// Protocols to offer, from rdp,tls,hybrid,hybrid_ex
-    #[arg(long, default_value = "tls,hybrid,hybrid_ex")]
-    security: SecurityProtocols,
+    /// Protocols to offer, from rdp,tls,hybrid,hybrid_ex [default: tls,hybrid,hybrid_ex, or
+    /// what a .rdp file asks for]
+    #[arg(long)]
+    security: Option<SecurityProtocols>,
     /// Timeout for each stage (e.g. 10s, 500ms)
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
@@ -272,9 +273,10 @@ struct ConnectArgs {
     /// Stop successfully once this stage is reached
     #[arg(long)]
     until: Option<Stage>,
-    /// Certificate policy: strict, default, warn or ignore
-    #[arg(long, default_value = "default")]
-    cert_policy: CertPolicy,
+    /// Certificate policy: strict, default, warn or ignore [default: default, or what a .rdp
+    /// file's authentication level asks for]
+    #[arg(long)]
+    cert_policy: Option<CertPolicy>,
     /// Extra trusted CA certificates (PEM)
     #[arg(long)]
     ca_file: Option<PathBuf>,
@@ -797,11 +799,11 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
     let connect_timeout = args.connect_timeout.unwrap_or(args.timeout);
     Ok(ProbeOptions {
         credentials,
-        security: args.security,
+        security: args.security.unwrap_or_default(),
         stage_timeout: args.timeout,
         connect_timeout: Duration::max(connect_timeout, Duration::from_millis(1)),
         until: args.until,
-        cert_policy: args.cert_policy,
+        cert_policy: args.cert_policy.unwrap_or_default(),
         trust,
         server_name: args.server_name.clone(),
         expiry_warning_days: args.expiry_warning_days,
@@ -813,7 +815,7 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
 /// A probe judged as a monitoring plugin: the status line, the performance data, the stage
 /// table; the status is the exit code.
 async fn check(args: CheckArgs) -> Outcome {
-    let options = probe_options(&args.connect)?;
+    let (target, options, not_honoured) = connection(&args.target, &args.connect)?;
     let check = rdpscope::check::CheckOptions {
         warning: args.warning,
         critical: args.critical,
@@ -823,25 +825,57 @@ async fn check(args: CheckArgs) -> Outcome {
     };
     let nla = async {
         match check.expect_nla {
-            true => Some(rdpscope::check::nla_required(&args.target, options.stage_timeout).await),
+            true => Some(rdpscope::check::nla_required(&target, options.stage_timeout).await),
             false => None,
         }
     };
-    let (report, nla) = tokio::join!(rdpscope::probe(&args.target, &options), nla);
+    let (mut report, nla) = tokio::join!(rdpscope::probe(&target, &options), nla);
+    report.not_honoured = not_honoured;
     let result = rdpscope::check::evaluate(&report, &check, nla.as_ref());
     emit(&result.render())?;
     Ok(ExitCode::from(result.status.code()))
 }
 
+/// The target and options of a probe: HOST[:PORT] with the command line's options, or a
+/// `.rdp` file's target and settings, which the command line's options override; and what
+/// of the file cannot be honoured.
+fn connection(
+    target: &str,
+    connect: &ConnectArgs,
+) -> Result<(Target, ProbeOptions, Vec<String>), Fail> {
+    let is_file = std::path::Path::new(target)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("rdp"));
+    if !is_file {
+        let target = target.parse().map_err(Fail::usage)?;
+        return Ok((target, probe_options(connect)?, Vec::new()));
+    }
+    let file = rdpscope::rdpfile::read(std::path::Path::new(target)).map_err(Fail::usage)?;
+    let mut connect = connect.clone();
+    connect.user = connect.user.or(file.username);
+    connect.domain = connect.domain.or(file.domain);
+    connect.security = connect.security.or(file.security);
+    connect.cert_policy = connect.cert_policy.or(file.cert_policy);
+    for note in &file.notes {
+        tracing::debug!(
+            file = target,
+            note = note.as_str(),
+            "Read the connection file"
+        );
+    }
+    Ok((file.target, probe_options(&connect)?, file.unsupported))
+}
+
 async fn probe(args: ProbeArgs) -> Outcome {
-    let options = probe_options(&args.connect)?;
-    let report = if args.pcap.is_some() || args.keylog.is_some() {
-        let (report, capture) = rdpscope::probe_with_capture(&args.target, &options).await;
+    let (target, options, not_honoured) = connection(&args.target, &args.connect)?;
+    let mut report = if args.pcap.is_some() || args.keylog.is_some() {
+        let (report, capture) = rdpscope::probe_with_capture(&target, &options).await;
         write_capture(&args, &capture)?;
         report
     } else {
-        rdpscope::probe(&args.target, &options).await
+        rdpscope::probe(&target, &options).await
     };
+    report.not_honoured = not_honoured;
     // Warnings go to stderr too, so that they reach the user whatever reads stdout.
     for warning in &report.warnings {
         say(format_args!("warning: {}", rdpscope::text::escape(warning)));

@@ -592,7 +592,10 @@ async fn serve_takes_its_own_credentials_and_certificate() {
     let mut banner = String::new();
     while !banner.starts_with("Serving scenario") {
         banner.clear();
-        assert!(stderr.read_line(&mut banner).expect("stderr") > 0, "no banner");
+        assert!(
+            stderr.read_line(&mut banner).expect("stderr") > 0,
+            "no banner"
+        );
     }
     let addr = banner
         .split(" on ")
@@ -664,4 +667,50 @@ async fn serve_takes_its_own_credentials_and_certificate() {
         let output = rdpscope(args, None);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
     }
+}
+
+/// `probe FILE.rdp`: a connection file as mstsc writes it (UTF-16LE with a BOM, CRLF) gives
+/// the target, the user and the options; what it cannot honour is said first.
+#[tokio::test]
+async fn probe_reads_an_rdp_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir_path = dir.path().to_owned();
+    let (human, json_output, bad) = with_server(Scenario::SuccessHybridEx, move |addr| {
+        let text = format!(
+            "screen mode id:i:2\r\nfull address:s:{addr}\r\nusername:s:{MOCK_USER}\r\nauthentication level:i:0\r\ngatewayhostname:s:gw.example\r\ngatewayusagemethod:i:1\r\npassword 51:b:01000000D08C9DDF\r\n"
+        );
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let file = dir_path.join("server.rdp");
+        std::fs::write(&file, bytes).expect("write");
+        let bad_file = dir_path.join("bad.rdp");
+        std::fs::write(&bad_file, "full address:s:x\nserver port:i:abc\n").expect("write");
+        let file = file.display().to_string();
+        (
+            rdpscope(&["probe", &file], Some(MOCK_PASSWORD)),
+            rdpscope(&["probe", &file, "--json"], Some(MOCK_PASSWORD)),
+            rdpscope(&["probe", &bad_file.display().to_string()], None),
+        )
+    })
+    .await;
+    let stdout = String::from_utf8_lossy(&human.stdout);
+    assert_eq!(human.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("not honoured: the RD Gateway gw.example is not used")),
+        "{stdout}"
+    );
+    let report = json(&json_output);
+    // The user came from the file, the password from the environment; authentication
+    // level 0 is policy warn (the mock's self-signed certificate only warns).
+    assert_eq!(report["credentials_sent"], true);
+    assert_eq!(report["not_honoured"].as_array().map(Vec::len), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.contains("bad.rdp:2: `server port` is not a number"),
+        "{stderr}"
+    );
 }

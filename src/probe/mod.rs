@@ -439,6 +439,7 @@ async fn probe_with_trail(
         credssp: facts.credssp,
         credentials_sent: facts.credentials_sent,
         warnings: facts.warnings,
+        not_honoured: Vec::new(),
         diagnosis,
         trace: trail.trace,
     };

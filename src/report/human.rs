@@ -107,6 +107,9 @@ fn render(report: &Report, trace: bool) -> String {
         esc(&report.target),
         esc(address)
     );
+    for line in &report.not_honoured {
+        let _ = writeln!(out, "not honoured: {}", esc(line));
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -236,6 +239,7 @@ mod tests {
             credssp: None,
             credentials_sent: false,
             warnings: Vec::new(),
+            not_honoured: Vec::new(),
             diagnosis: None,
             trace: Vec::new(),
         };

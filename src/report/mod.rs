@@ -376,6 +376,9 @@ pub struct Report {
     /// credentials sent to a server whose certificate has errors (`--cert-policy warn`) or
     /// was not checked (`--cert-policy ignore`).
     pub warnings: Vec<String>,
+    /// Settings of a `.rdp` connection file this probe could not honour (an RD Gateway, a
+    /// load-balancing cookie), one line each; shown first in the human report.
+    pub not_honoured: Vec<String>,
     /// What the knowledge base says about the failure: the mstsc codes a Windows client would
     /// most likely show and the likely causes with how to confirm and fix them.
     pub diagnosis: Option<crate::diagnosis::Diagnosis>,
