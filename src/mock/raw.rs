@@ -116,6 +116,15 @@ fn old_challenge(credssp_version: u32, skew_seconds: i64) -> Vec<u8> {
     out
 }
 
+/// The answer to the client's TSRequest `client` carrying `status`: a TSRequest with
+/// errorCode when the client announced CredSSP version 3 or later (MS-CSSP 2.2.1: errorCode
+/// came with version 3), none otherwise (the server closes, as Windows does).
+fn ts_request_error_for(client: &[u8], status: u32) -> Option<Vec<u8>> {
+    use ironrdp_connector::sspi::credssp::TsRequest;
+    let version = TsRequest::from_buffer(client).map_or(6, |request| request.version);
+    (version >= 3).then(|| ts_request_error(status))
+}
+
 /// A TSRequest carrying only `errorCode` (MS-CSSP 2.2.1), as a server sends on a failed logon.
 fn ts_request_error(status: u32) -> Vec<u8> {
     use ironrdp_connector::sspi::credssp::{NStatusCode, TsRequest};
@@ -183,6 +192,7 @@ pub(crate) async fn serve(
     }
     let mut stream: Box<dyn Io> = Box::new(stream);
     let mut buf = vec![0u8; 4096];
+    let mut last_read = Vec::new();
     for step in script {
         match step {
             Step::Read => {
@@ -195,7 +205,21 @@ pub(crate) async fn serve(
                 if n == 0 {
                     return Err(ConnError::Closed);
                 }
+                last_read = buf[..n].to_vec();
                 info!(%peer, bytes = n, "Received");
+            }
+            Step::Write(Reply::TsRequestError(status)) => {
+                // As Windows: errorCode only to a client of CredSSP version 3 or later;
+                // an older client just sees the connection close.
+                match ts_request_error_for(&last_read, *status) {
+                    Some(bytes) => {
+                        timed(config.timeout, "a write", stream.write_all(&bytes)).await?;
+                        info!(%peer, bytes = bytes.len(), "Sent the TSRequest errorCode");
+                    }
+                    None => {
+                        info!(%peer, "Client CredSSP version below 3: closing without errorCode")
+                    }
+                }
             }
             Step::SelectNla => {
                 let n = timed(
@@ -251,4 +275,37 @@ pub(crate) async fn serve(
     info!(%peer, scenario = config.name, ?end, "Ending the connection");
     super::wire::end(stream, end, config.timeout).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironrdp_connector::sspi::credssp::TsRequest;
+
+    fn client_request(version: u32) -> Vec<u8> {
+        let request = TsRequest {
+            version,
+            nego_tokens: Some(b"NTLMSSP\0\x01\0\0\0".to_vec()),
+            ..TsRequest::default()
+        };
+        let mut out = Vec::new();
+        request.encode_ts_request(&mut out).expect("encode");
+        out
+    }
+
+    #[test]
+    fn error_code_follows_the_clients_credssp_version() {
+        for version in [3, 4, 5, 6] {
+            let answer = ts_request_error_for(&client_request(version), 0xC000_006D)
+                .unwrap_or_else(|| panic!("no errorCode for version {version}"));
+            let decoded = TsRequest::from_buffer(&answer).expect("a TSRequest");
+            assert_eq!(decoded.error_code.map(|c| c.0), Some(0xC000_006D));
+        }
+        for version in [1, 2] {
+            assert_eq!(
+                ts_request_error_for(&client_request(version), 0xC000_006D),
+                None
+            );
+        }
+    }
 }
