@@ -122,16 +122,11 @@ pub(crate) enum Step {
     SelectNla,
     /// Accept TLS with the server's certificate.
     Tls,
-    /// Read a ClientHello and answer as a TLS 1.2 server configured with only these
-    /// suites: a ServerHello choosing the first of them the client offers, a
-    /// protocol_version alert to a ClientHello below TLS 1.2, a handshake_failure alert
-    /// when nothing matches.
-    ChooseSuite(&'static [u16]),
     /// Send this.
     Write(Reply),
 }
 
-/// What a byte script sends.
+/// What a byte script sends; some replies answer the client's last message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reply {
     /// These bytes.
@@ -145,8 +140,15 @@ pub(crate) enum Reply {
     /// A ServerHello of this legacy TLS version (0x0301 TLS 1.0, 0x0302 TLS 1.1) choosing
     /// TLS_RSA_WITH_AES_128_CBC_SHA, whatever the client offered: a server that speaks only it.
     OldServerHello(u16),
-    /// A TSRequest carrying only this NTSTATUS in errorCode (MS-CSSP 2.2.1).
+    /// A TSRequest carrying only this NTSTATUS in errorCode (MS-CSSP 2.2.1), when the
+    /// client's last TSRequest announced CredSSP version 3 or later; nothing below (the
+    /// server closes, as Windows does).
     TsRequestError(u32),
+    /// The answer to the client's last message, a ClientHello, of a TLS 1.2 server
+    /// configured with only these suites: a ServerHello choosing the first of them the
+    /// client offers, a protocol_version alert to a ClientHello below TLS 1.2, a
+    /// handshake_failure alert when nothing matches.
+    ChooseSuite(&'static [u16]),
     /// A TSRequest of this CredSSP version carrying the NTLM CHALLENGE of a Windows Server
     /// 2008 R2 (6.1.7601) whose clock is `skew_seconds` off.
     OldChallenge {

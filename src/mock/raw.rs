@@ -26,23 +26,24 @@ fn confirm(protocol: SecurityProtocol) -> Vec<u8> {
     encode_vec(&X224(confirm)).unwrap_or_default()
 }
 
-/// The bytes of a reply.
-fn encode(reply: &Reply) -> Vec<u8> {
-    match *reply {
+/// The bytes of a reply to `client`, the client's last message; `None`: nothing to send.
+fn encode(reply: &Reply, client: &[u8]) -> Option<Vec<u8>> {
+    Some(match *reply {
         Reply::Bytes(bytes) => bytes.to_vec(),
         Reply::Confirm(protocol) => confirm(protocol),
         Reply::NegFailure(code) => encode_vec(&X224(ConnectionConfirm::Failure {
             code: FailureCode::from(code),
         }))
         .unwrap_or_default(),
-        Reply::HandshakeFailureAlert => alert(40),
+        Reply::HandshakeFailureAlert => alert(HANDSHAKE_FAILURE),
         Reply::OldServerHello(version) => old_server_hello(version),
-        Reply::TsRequestError(status) => ts_request_error(status),
+        Reply::TsRequestError(status) => return ts_request_error_for(client, status),
+        Reply::ChooseSuite(suites) => choose_suite(client, suites),
         Reply::OldChallenge {
             credssp_version,
             skew_seconds,
         } => old_challenge(credssp_version, skew_seconds),
-    }
+    })
 }
 
 /// A ServerHello record of `version` (TLS_RSA_WITH_AES_128_CBC_SHA, no extensions).
@@ -137,6 +138,10 @@ fn ts_request_error(status: u32) -> Vec<u8> {
     out
 }
 
+/// TLS alert descriptions (RFC 5246 7.2).
+const HANDSHAKE_FAILURE: u8 = 40;
+const PROTOCOL_VERSION: u8 = 70;
+
 /// A fatal TLS alert record.
 fn alert(description: u8) -> Vec<u8> {
     vec![0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description]
@@ -145,8 +150,6 @@ fn alert(description: u8) -> Vec<u8> {
 /// The answer of a TLS 1.2 server with only `suites` to the ClientHello `hello` (one
 /// record, RFC 5246 7.4.1.2).
 fn choose_suite(hello: &[u8], suites: &[u16]) -> Vec<u8> {
-    const PROTOCOL_VERSION: u8 = 70;
-    const HANDSHAKE_FAILURE: u8 = 40;
     let u16_at = |i: usize| {
         hello
             .get(i..i + 2)
@@ -208,19 +211,6 @@ pub(crate) async fn serve(
                 last_read = buf[..n].to_vec();
                 info!(%peer, bytes = n, "Received");
             }
-            Step::Write(Reply::TsRequestError(status)) => {
-                // As Windows: errorCode only to a client of CredSSP version 3 or later;
-                // an older client just sees the connection close.
-                match ts_request_error_for(&last_read, *status) {
-                    Some(bytes) => {
-                        timed(config.timeout, "a write", stream.write_all(&bytes)).await?;
-                        info!(%peer, bytes = bytes.len(), "Sent the TSRequest errorCode");
-                    }
-                    None => {
-                        info!(%peer, "Client CredSSP version below 3: closing without errorCode")
-                    }
-                }
-            }
             Step::SelectNla => {
                 let n = timed(
                     config.timeout,
@@ -256,20 +246,13 @@ pub(crate) async fn serve(
                 stream = Box::new(tls);
                 info!(%peer, "TLS handshake completed");
             }
-            Step::ChooseSuite(suites) => {
-                let n = timed(config.timeout, "the ClientHello", stream.read(&mut buf)).await?;
-                if n == 0 {
-                    return Err(ConnError::Closed);
+            Step::Write(reply) => match encode(reply, &last_read) {
+                Some(bytes) => {
+                    timed(config.timeout, "a write", stream.write_all(&bytes)).await?;
+                    info!(%peer, bytes = bytes.len(), "Sent");
                 }
-                let answer = choose_suite(&buf[..n], suites);
-                timed(config.timeout, "a write", stream.write_all(&answer)).await?;
-                info!(%peer, bytes = answer.len(), "Answered the ClientHello");
-            }
-            Step::Write(reply) => {
-                let bytes = encode(reply);
-                timed(config.timeout, "a write", stream.write_all(&bytes)).await?;
-                info!(%peer, bytes = bytes.len(), "Sent");
-            }
+                None => info!(%peer, ?reply, "Nothing to send to this client"),
+            },
         }
     }
     info!(%peer, scenario = config.name, ?end, "Ending the connection");

@@ -750,7 +750,8 @@ impl Scenario {
                     Step::Write(Reply::Confirm(SecurityProtocol::SSL)),
                     // TLS_RSA_WITH_RC4_128_SHA, TLS_RSA_WITH_3DES_EDE_CBC_SHA,
                     // TLS_RSA_WITH_AES_128_CBC_SHA.
-                    Step::ChooseSuite(&[0x0005, 0x000A, 0x002F]),
+                    Step::Read,
+                    Step::Write(Reply::ChooseSuite(&[0x0005, 0x000A, 0x002F])),
                 ],
                 End::Close,
             )),
