@@ -4,9 +4,9 @@
 //! turned into a status here; thresholds are Nagios ranges (parsed by `nagios-range`).
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ironrdp_pdu::nego::{ConnectionConfirm, SecurityProtocol};
+use ironrdp_pdu::nego::SecurityProtocol;
 use nagios_range::NagiosRange;
 
 use crate::report::{Report, StageStatus};
@@ -117,19 +117,20 @@ impl CheckResult {
 /// Whether the server requires NLA: it answers RDP_NEG_FAILURE to a client offering only
 /// TLS. `Err` when that could not be found out (a close, a timeout, another selection).
 pub async fn nla_required(target: &Target, timeout: Duration) -> Result<bool, String> {
+    use crate::scan::Verdict;
     let addr = crate::scan::resolve(target, timeout).await?;
-    let offered = SecurityProtocol::SSL;
-    use crate::probe::hello::{negotiate, Ended};
-    match negotiate(addr, offered, Instant::now() + timeout).await {
-        Ok((_, ConnectionConfirm::Response { protocol, .. })) if protocol == offered => Ok(false),
-        Ok((_, ConnectionConfirm::Response { protocol, .. })) => Err(format!(
+    let offer = crate::scan::offer_only(addr, SecurityProtocol::SSL, "tls", timeout).await;
+    match offer.verdict {
+        Verdict::Accepted => Ok(false),
+        Verdict::Refused => Ok(true),
+        Verdict::Downgraded => Err(format!(
             "offered only TLS, the server selected {}",
-            crate::probe::protocol_names(protocol).join(",")
+            offer.selected.unwrap_or_default()
         )),
-        Ok((_, ConnectionConfirm::Failure { .. })) => Ok(true),
-        Err(Ended::Closed(detail) | Ended::Timeout(detail) | Ended::Error(detail)) => {
-            Err(format!("offered only TLS: {detail}"))
-        }
+        _ => Err(format!(
+            "offered only TLS: {}",
+            offer.detail.unwrap_or_default()
+        )),
     }
 }
 

@@ -152,16 +152,24 @@ pub(crate) fn classify(pdu: &[u8]) -> Incoming {
 /// enhanced security (TLS, CredSSP) the client negotiated: no encryption method and level
 /// None is all such a client can satisfy (MS-RDPBCGR 5.4.1).
 fn connect_response_security(pdu: &[u8]) -> Option<Incoming> {
-    let data = ironrdp_core::decode::<X224<X224Data<'_>>>(pdu).ok()?.0.data;
-    let response = ironrdp_core::decode::<mcs::ConnectResponse>(&data).ok()?;
-    let security = response
-        .conference_create_response
-        .into_gcc_blocks()
-        .security;
+    let security = server_security_data(pdu)?;
     (security != gcc::ServerSecurityData::no_security()).then(|| Incoming::EncryptionRequired {
         method: security.encryption_method.bits(),
         level: security.encryption_level as u32,
     })
+}
+
+/// The Server Security Data (MS-RDPBCGR 2.2.1.4.3) of an MCS Connect Response frame (TPKT,
+/// X.224 Data), if the frame is one.
+pub(crate) fn server_security_data(pdu: &[u8]) -> Option<gcc::ServerSecurityData> {
+    let data = ironrdp_core::decode::<X224<X224Data<'_>>>(pdu).ok()?.0.data;
+    let response = ironrdp_core::decode::<mcs::ConnectResponse>(&data).ok()?;
+    Some(
+        response
+            .conference_create_response
+            .into_gcc_blocks()
+            .security,
+    )
 }
 
 pub(crate) fn classify_user_data(data: &[u8]) -> Incoming {
@@ -531,6 +539,32 @@ pub(crate) fn encryption_level_name(level: u32) -> &'static str {
 }
 
 #[cfg(test)]
+/// An MCS Connect Response frame for tests (TPKT, X.224 Data) with this Server Security Data.
+pub(crate) fn connect_response(security: gcc::ServerSecurityData) -> Vec<u8> {
+    let blocks = gcc::ServerGccBlocks {
+        core: gcc::ServerCoreData {
+            version: gcc::RdpVersion::V10_12,
+            optional_data: gcc::ServerCoreOptionalData::default(),
+        },
+        network: gcc::ServerNetworkData {
+            channel_ids: Vec::new(),
+            io_channel: 1003,
+        },
+        security,
+        message_channel: None,
+        multi_transport_channel: None,
+    };
+    let response = mcs::ConnectResponse {
+        conference_create_response: gcc::ConferenceCreateResponse::new(1002, blocks)
+            .expect("gcc blocks"),
+        called_connect_id: 1,
+        domain_parameters: mcs::DomainParameters::target(),
+    };
+    let data = ironrdp_core::encode_vec(&response).expect("encode");
+    ironrdp_core::encode_vec(&X224(X224Data { data: data.into() })).expect("encode")
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -553,31 +587,6 @@ mod tests {
         assert_eq!(classify_user_data(&data), Incoming::LicenseError(6));
         data[8] = STATUS_VALID_CLIENT as u8;
         assert_eq!(classify_user_data(&data), Incoming::LicenseValidClient);
-    }
-
-    /// An MCS Connect Response (TPKT, X.224 Data) with this Server Security Data.
-    fn connect_response(security: gcc::ServerSecurityData) -> Vec<u8> {
-        let blocks = gcc::ServerGccBlocks {
-            core: gcc::ServerCoreData {
-                version: gcc::RdpVersion::V10_12,
-                optional_data: gcc::ServerCoreOptionalData::default(),
-            },
-            network: gcc::ServerNetworkData {
-                channel_ids: Vec::new(),
-                io_channel: 1003,
-            },
-            security,
-            message_channel: None,
-            multi_transport_channel: None,
-        };
-        let response = mcs::ConnectResponse {
-            conference_create_response: gcc::ConferenceCreateResponse::new(1002, blocks)
-                .expect("gcc blocks"),
-            called_connect_id: 1,
-            domain_parameters: mcs::DomainParameters::target(),
-        };
-        let data = ironrdp_core::encode_vec(&response).expect("encode");
-        ironrdp_core::encode_vec(&X224(X224Data { data: data.into() })).expect("encode")
     }
 
     /// What IronRDP's connector refuses by its error text ("can't satisfy server security

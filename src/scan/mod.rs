@@ -300,7 +300,7 @@ pub(crate) async fn resolve(target: &Target, timeout: Duration) -> Result<Socket
 }
 
 /// One connection offering only `protocol`.
-async fn offer_only(
+pub(crate) async fn offer_only(
     addr: SocketAddr,
     protocol: SecurityProtocol,
     name: &'static str,
@@ -337,17 +337,24 @@ async fn offer_only(
             result.neg_failure_code = Some(code);
             result.neg_failure_name = Some(codes::neg_failure(code).map_or("UNKNOWN", |c| c.name));
         }
-        Err(Ended::Closed(detail)) => {
-            result.verdict = Verdict::Closed;
+        Err(ended) => {
+            let (verdict, detail) = ended.verdict();
+            result.verdict = verdict;
             result.detail = Some(detail);
         }
-        Err(Ended::Timeout(detail)) => {
-            result.verdict = Verdict::Timeout;
-            result.detail = Some(detail);
-        }
-        Err(Ended::Error(detail)) => result.detail = Some(crate::text::escaped(&detail)),
     }
     result
+}
+
+impl Ended {
+    /// The verdict and detail of a scan connection that ended early.
+    fn verdict(self) -> (Verdict, String) {
+        match self {
+            Ended::Closed(detail) => (Verdict::Closed, detail),
+            Ended::Timeout(detail) => (Verdict::Timeout, detail),
+            Ended::Error(detail) => (Verdict::Error, crate::text::escaped(&detail)),
+        }
+    }
 }
 
 /// Whether the server accepts `version`, and which suites it chooses from repeated offers.

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ironrdp_core::{decode, encode_vec};
+use ironrdp_core::encode_vec;
 use ironrdp_pdu::gcc::{self, EncryptionMethod};
 use ironrdp_pdu::mcs;
 use ironrdp_pdu::nego::{ConnectionConfirm, SecurityProtocol};
@@ -254,12 +254,7 @@ fn connect_initial(methods: EncryptionMethod) -> Result<Vec<u8>, String> {
 
 /// The Server Security Data of an MCS Connect Response frame.
 pub(crate) fn read_security(frame: &[u8]) -> Option<RdpEncryption> {
-    let data = decode::<X224<X224Data<'_>>>(frame).ok()?.0.data;
-    let response = decode::<mcs::ConnectResponse>(&data).ok()?;
-    let security = response
-        .conference_create_response
-        .into_gcc_blocks()
-        .security;
+    let security = crate::probe::activation::server_security_data(frame)?;
     let method = security.encryption_method.bits();
     let level = security.encryption_level as u32;
     let (certificate, key_bits) = certificate_kind(&security.server_cert);
@@ -295,45 +290,11 @@ fn certificate_kind(cert: &[u8]) -> (Option<&'static str>, Option<u32>) {
     }
 }
 
-impl Ended {
-    /// The verdict and detail of a connection that ended early.
-    fn verdict(self) -> (Verdict, String) {
-        match self {
-            Ended::Closed(detail) => (Verdict::Closed, detail),
-            Ended::Timeout(detail) => (Verdict::Timeout, detail),
-            Ended::Error(detail) => (Verdict::Error, crate::text::escaped(&detail)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An MCS Connect Response frame with this Server Security Data.
-    fn response(security: gcc::ServerSecurityData) -> Vec<u8> {
-        let blocks = gcc::ServerGccBlocks {
-            core: gcc::ServerCoreData {
-                version: gcc::RdpVersion::V5_PLUS,
-                optional_data: gcc::ServerCoreOptionalData::default(),
-            },
-            network: gcc::ServerNetworkData {
-                io_channel: 1003,
-                channel_ids: Vec::new(),
-            },
-            security,
-            message_channel: None,
-            multi_transport_channel: None,
-        };
-        let response = mcs::ConnectResponse {
-            conference_create_response: gcc::ConferenceCreateResponse::new(1002, blocks)
-                .expect("response"),
-            called_connect_id: 1,
-            domain_parameters: mcs::DomainParameters::target(),
-        };
-        let data = encode_vec(&response).expect("encode");
-        encode_vec(&X224(X224Data { data: data.into() })).expect("frame")
-    }
+    use crate::probe::activation::connect_response as response;
+    use ironrdp_core::decode;
 
     #[test]
     fn reads_the_method_level_and_proprietary_key_of_a_connect_response() {
