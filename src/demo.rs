@@ -66,10 +66,7 @@ pub async fn run_demo() -> std::io::Result<Vec<DemoRow>> {
         let (index, scenario, report) = joined.map_err(std::io::Error::other)?;
         let expected = scenario.expected();
         let check = expected.check(&report);
-        let observed = match &report.error {
-            None => "connected".to_owned(),
-            Some(error) => format!("{}/{}", error.stage, error.kind),
-        };
+        let observed = crate::expect::observed(&report);
         rows.push((
             index,
             DemoRow {
@@ -91,15 +88,18 @@ pub async fn run_demo() -> std::io::Result<Vec<DemoRow>> {
 pub fn render_demo(rows: &[DemoRow]) -> String {
     let mut out = String::new();
     let width = rows.iter().map(|r| r.scenario.len()).max().unwrap_or(8);
+    let column = |len: fn(&DemoRow) -> usize| rows.iter().map(len).max().unwrap_or(8);
+    let expected = column(|r| r.expected.len());
+    let observed = column(|r| r.observed.len());
     let _ = writeln!(
         out,
-        "{:<width$} {:<34} {:<34} {:>9}  match",
+        "{:<width$} {:<expected$} {:<observed$} {:>9}  match",
         "scenario", "expected", "observed", "time"
     );
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<width$} {:<34} {:<34} {:>6.1} ms  {}",
+            "{:<width$} {:<expected$} {:<observed$} {:>6.1} ms  {}",
             row.scenario,
             row.expected,
             row.observed,

@@ -54,6 +54,7 @@ pub mod check;
 #[doc(hidden)]
 pub mod demo;
 pub mod diagnosis;
+pub mod expect;
 mod failure;
 pub mod fixtures;
 #[cfg(feature = "fuzzing")]
@@ -63,6 +64,7 @@ pub mod fuzzing;
 pub mod logging;
 pub mod mock;
 pub(crate) mod ntlm;
+pub mod options;
 mod probe;
 pub mod rdpfile;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -72,6 +74,7 @@ mod replay_tests;
 pub mod report;
 pub mod scan;
 mod stage;
+pub mod suite;
 pub mod target;
 pub mod text;
 

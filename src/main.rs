@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
-use rdpscope::cert::{read_pem_certificates, CertPolicy, Pin, TrustStore};
+use rdpscope::cert::{read_pem_certificates, CertPolicy, Pin};
 use rdpscope::mock::{MockServer, Scenario, MOCK_PASSWORD, MOCK_USER};
+use rdpscope::options::ConnectSettings;
 use rdpscope::target::{parse_duration, Target};
-use rdpscope::{Credentials, ProbeOptions, Secret, SecurityProtocols, Stage};
+use rdpscope::{ProbeOptions, Secret, SecurityProtocols, Stage};
 
 /// Exit code for usage errors and bad input.
 const EXIT_USAGE: u8 = 2;
@@ -64,6 +65,9 @@ enum Command {
     /// A monitoring plugin (Nagios, Icinga, Centreon): one status line with performance
     /// data, the stage table, exit 0 OK / 1 WARNING / 2 CRITICAL / 3 UNKNOWN
     Check(Box<CheckArgs>),
+    /// Run a regression suite (TOML): each case a probe compared with its expectation;
+    /// a summary table, JSON or JUnit XML; exit 0 when every case met its expectation
+    Suite(SuiteArgs),
     /// Start every built-in mock scenario on loopback, probe each, and compare with its expectation
     Demo {
         /// Print the table as JSON
@@ -187,6 +191,27 @@ struct CheckArgs {
     expect_nla: bool,
     #[command(flatten)]
     connect: ConnectArgs,
+}
+
+#[derive(Args)]
+struct SuiteArgs {
+    /// The suite file (TOML; see examples/suite.toml)
+    file: PathBuf,
+    /// Cases run at once
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
+    concurrency: usize,
+    /// Run only the cases whose name contains PATTERN (repeatable: any of them)
+    #[arg(long, value_name = "PATTERN")]
+    filter: Vec<String>,
+    /// List the cases (name, target, expectation) without running them
+    #[arg(long)]
+    list: bool,
+    /// Also write the results as JUnit XML to FILE
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Print the results as one JSON object (every case's report included)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -364,6 +389,7 @@ fn run() -> Outcome {
         Command::Bench(args) => runtime.block_on(bench(*args)),
         Command::Scan(args) => runtime.block_on(scan(args)),
         Command::Check(args) => runtime.block_on(check(*args)),
+        Command::Suite(args) => runtime.block_on(suite(args)),
         Command::Demo { json } => runtime.block_on(demo(json)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Scenarios { json } => scenarios(json),
@@ -456,40 +482,23 @@ async fn scan(args: ScanArgs) -> Outcome {
     options.server_name = args.server_name;
     let options = std::sync::Arc::new(options);
     let total = targets.len();
-    let progress = if std::io::stderr().is_terminal() && total > 1 {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} targets, {per_sec}, eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let progress = progress_bar(total, "targets");
     if args.csv {
         emit(&csv_line(&rdpscope::scan::CSV_HEADER.map(str::to_owned))?)?;
     }
     let mut summary = rdpscope::scan::Summary::default();
-    let mut pending = targets.into_iter();
-    let mut running = tokio::task::JoinSet::new();
-    loop {
-        while running.len() < args.concurrency {
-            let Some(target) = pending.next() else { break };
-            let options = std::sync::Arc::clone(&options);
-            running.spawn(async move { rdpscope::scan::scan(&target, &options).await });
-        }
-        let Some(done) = running.join_next().await else {
-            break;
-        };
+    let work = targets.into_iter().map(|target| {
+        let options = std::sync::Arc::clone(&options);
+        async move { rdpscope::scan::scan(&target, &options).await }
+    });
+    bounded(work, args.concurrency, |done| {
         // One broken target never stops the run: a scan that panicked would be a bug,
         // reported, and the others go on.
         let report = match done {
             Ok(report) => report,
             Err(e) => {
                 progress.suspend(|| say(format_args!("internal error in a scan: {e}")));
-                continue;
+                return Ok(());
             }
         };
         summary.add(&report);
@@ -503,8 +512,9 @@ async fn scan(args: ScanArgs) -> Outcome {
         } else {
             rdpscope::scan::render(&report)
         };
-        progress.suspend(|| emit(&text))?;
-    }
+        progress.suspend(|| emit(&text))
+    })
+    .await?;
     progress.finish_and_clear();
     if !args.json && !args.csv && total > 1 {
         emit(&format!("\n{}", summary.render()))?;
@@ -513,6 +523,91 @@ async fn scan(args: ScanArgs) -> Outcome {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// A progress bar on stderr when it is a terminal and there is more than one item.
+fn progress_bar(total: usize, unit: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() || total < 2 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{bar:40}} {{pos}}/{{len}} {unit}, {{per_sec}}, eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs `work` as tasks, at most `concurrency` at once, handing each result to `done` as it
+/// finishes (an `Err` when the task panicked). Stops at the first error `done` returns.
+async fn bounded<F, T>(
+    work: impl IntoIterator<Item = F>,
+    concurrency: usize,
+    mut done: impl FnMut(Result<T, tokio::task::JoinError>) -> Result<(), Fail>,
+) -> Result<(), Fail>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let mut pending = work.into_iter();
+    let mut running = tokio::task::JoinSet::new();
+    loop {
+        while running.len() < concurrency {
+            let Some(task) = pending.next() else { break };
+            running.spawn(task);
+        }
+        let Some(finished) = running.join_next().await else {
+            return Ok(());
+        };
+        done(finished)?;
+    }
+}
+
+/// Runs a suite: every case checked before anything is sent, at most `--concurrency` at
+/// once; the table (or JSON) on stdout, JUnit XML to `--junit`.
+async fn suite(args: SuiteArgs) -> Outcome {
+    let mut suite = rdpscope::suite::read(&args.file).map_err(Fail::usage)?;
+    suite.filter(&args.filter).map_err(Fail::usage)?;
+    if args.list {
+        emit(&suite.render_list())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = progress_bar(suite.cases.len(), "cases");
+    let started = std::time::Instant::now();
+    let mut results = Vec::with_capacity(suite.cases.len());
+    let work = suite
+        .cases
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(index, case)| async move { (index, rdpscope::suite::run_case(&case).await) });
+    bounded(work, args.concurrency, |done| {
+        let (index, result) =
+            done.map_err(|e| Fail::internal(format_args!("internal error in a case: {e}")))?;
+        progress.inc(1);
+        if result.status != rdpscope::suite::Status::Passed {
+            progress.println(format!("{}: {}", result.status.name(), result.name));
+        }
+        results.push((index, result));
+        Ok(())
+    })
+    .await?;
+    progress.finish_and_clear();
+    let result =
+        rdpscope::suite::SuiteResult::new(&suite, results, started.elapsed().as_secs_f64() * 1e3);
+    if let Some(path) = &args.junit {
+        let xml = rdpscope::suite::junit(&result).map_err(Fail::internal)?;
+        std::fs::write(path, xml)
+            .map_err(|e| Fail::usage(format_args!("cannot write {}: {e}", path.display())))?;
+    }
+    output(args.json, &result, rdpscope::suite::SuiteResult::render)?;
+    Ok(if result.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
@@ -756,31 +851,12 @@ fn password(args: &ConnectArgs) -> Result<Option<Secret>, Fail> {
     }
 }
 
-fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
-    let credentials = match (&args.user, password(args)?) {
-        (Some(user), Some(password)) => Some(Credentials {
-            user: user.clone(),
-            domain: args.domain.clone(),
-            password,
-        }),
-        (Some(_), None) => {
-            say("--user given without a password (RDPSCOPE_PASSWORD or --password-stdin): probing without credentials");
-            None
-        }
-        _ => None,
-    };
-    let trust = match &args.ca_file {
-        Some(path) => {
-            let extra = read_pem_certificates(path).map_err(|e| {
-                Fail::usage(format_args!(
-                    "cannot read --ca-file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            Some(TrustStore::with_extra(&extra))
-        }
-        None => None,
-    };
+/// The command line's connection settings (the password read from where it is given).
+fn settings(args: &ConnectArgs) -> Result<ConnectSettings, Fail> {
+    let password = password(args)?;
+    if args.user.is_some() && password.is_none() {
+        say("--user given without a password (RDPSCOPE_PASSWORD or --password-stdin): probing without credentials");
+    }
     let known_hosts = match (&args.known_hosts, args.tofu) {
         (Some(path), _) => Some(path.clone()),
         (None, true) => Some(rdpscope::cert::known_hosts::default_path().ok_or_else(|| {
@@ -788,28 +864,27 @@ fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
         })?),
         (None, false) => None,
     };
-    if let Some(path) = &known_hosts {
-        rdpscope::cert::known_hosts::read(path).map_err(|e| {
-            Fail::usage(format_args!(
-                "cannot read the known hosts file {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
-    let connect_timeout = args.connect_timeout.unwrap_or(args.timeout);
-    Ok(ProbeOptions {
-        credentials,
-        security: args.security.unwrap_or_default(),
-        stage_timeout: args.timeout,
-        connect_timeout: Duration::max(connect_timeout, Duration::from_millis(1)),
-        until: args.until,
-        cert_policy: args.cert_policy.unwrap_or_default(),
-        trust,
-        server_name: args.server_name.clone(),
-        expiry_warning_days: args.expiry_warning_days,
-        pin: args.pin.clone(),
-        known_hosts,
-    })
+    let mut settings = ConnectSettings::default();
+    settings.user = args.user.clone();
+    settings.domain = args.domain.clone();
+    settings.password = password;
+    settings.security = args.security;
+    settings.timeout = Some(args.timeout);
+    settings.connect_timeout = args.connect_timeout;
+    settings.until = args.until;
+    settings.cert_policy = args.cert_policy;
+    settings.ca_file = args.ca_file.clone();
+    settings.server_name = args.server_name.clone();
+    settings.expiry_warning_days = Some(args.expiry_warning_days);
+    settings.pin = args.pin.clone();
+    settings.known_hosts = known_hosts;
+    Ok(settings)
+}
+
+fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
+    settings(args)?
+        .options(&ProbeOptions::default())
+        .map_err(Fail::usage)
 }
 
 /// A probe judged as a monitoring plugin: the status line, the performance data, the stage
@@ -843,27 +918,12 @@ fn connection(
     target: &str,
     connect: &ConnectArgs,
 ) -> Result<(Target, ProbeOptions, Vec<String>), Fail> {
-    let is_file = std::path::Path::new(target)
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("rdp"));
-    if !is_file {
-        let target = target.parse().map_err(Fail::usage)?;
-        return Ok((target, probe_options(connect)?, Vec::new()));
-    }
-    let file = rdpscope::rdpfile::read(std::path::Path::new(target)).map_err(Fail::usage)?;
-    let mut connect = connect.clone();
-    connect.user = connect.user.or(file.username);
-    connect.domain = connect.domain.or(file.domain);
-    connect.security = connect.security.or(file.security);
-    connect.cert_policy = connect.cert_policy.or(file.cert_policy);
-    for note in &file.notes {
-        tracing::debug!(
-            file = target,
-            note = note.as_str(),
-            "Read the connection file"
-        );
-    }
-    Ok((file.target, probe_options(&connect)?, file.unsupported))
+    let (target, settings, not_honoured) =
+        rdpscope::options::resolve(target, settings(connect)?).map_err(Fail::usage)?;
+    let options = settings
+        .options(&ProbeOptions::default())
+        .map_err(Fail::usage)?;
+    Ok((target, options, not_honoured))
 }
 
 async fn probe(args: ProbeArgs) -> Outcome {

@@ -1,47 +1,33 @@
-//! Comparing a probe report with a scenario's expectation (used by `demo` and the tests).
+//! A scenario's expectation as an [`Expectation`] (used by `demo`, suites and the tests).
 
 use super::Expected;
+use crate::expect::Expectation;
 use crate::report::Outcome;
 use crate::Report;
 
 impl Expected {
+    /// This expectation in the form suites and the demo compare reports with: the stage,
+    /// kind and code exactly (no code when the scenario sends none) and the finding.
+    pub fn expectation(&self) -> Expectation {
+        let mut expectation = Expectation::default();
+        match self.kind {
+            None => expectation.outcome = Some(Outcome::Connected),
+            Some(kind) => {
+                expectation.outcome = Some(Outcome::Failed);
+                expectation.stage = Some(self.stage);
+                expectation.kind = Some(kind);
+                expectation.code = Some(self.code);
+            }
+        }
+        expectation.findings.extend(self.finding);
+        expectation
+    }
+
     /// Checks that `report` is what a correct probe reports for this expectation.
     ///
     /// Returns a short description of every mismatch.
     pub fn check(&self, report: &Report) -> Result<(), String> {
-        let mut mismatches = Vec::new();
-        match (self.kind, &report.error) {
-            (None, _) if report.outcome != Outcome::Connected => {
-                mismatches.push(format!("expected connected, got {}", report.verdict()));
-            }
-            (None, _) => {}
-            (Some(_), None) => {
-                mismatches.push(format!("expected a failure, got {}", report.verdict()))
-            }
-            (Some(kind), Some(error)) => {
-                if error.stage != self.stage {
-                    mismatches.push(format!("stage {} instead of {}", error.stage, self.stage));
-                }
-                if error.kind != kind {
-                    mismatches.push(format!("kind {} instead of {kind}", error.kind));
-                }
-                if error.code != self.code {
-                    mismatches.push(format!(
-                        "code {:#x?} instead of {:#x?}",
-                        error.code, self.code
-                    ));
-                }
-                if let Some(finding) = self.finding {
-                    let found = report
-                        .certificate
-                        .as_ref()
-                        .is_some_and(|c| c.findings.iter().any(|f| f.code == finding));
-                    if !found {
-                        mismatches.push(format!("no `{finding}` certificate finding"));
-                    }
-                }
-            }
-        }
+        let mismatches = self.expectation().mismatches(report);
         if mismatches.is_empty() {
             Ok(())
         } else {
@@ -51,9 +37,6 @@ impl Expected {
 
     /// `stage/kind` as the demo table shows it (`connected` on success).
     pub fn summary(&self) -> String {
-        match self.kind {
-            None => "connected".to_owned(),
-            Some(kind) => format!("{}/{kind}", self.stage),
-        }
+        self.expectation().summary(None)
     }
 }
