@@ -327,6 +327,32 @@ pub fn rdp_file(data: &[u8]) {
     }
 }
 
+/// A suite file read as `rdpscope suite` reads it (every environment variable set, paths
+/// relative to a directory that does not exist): no panic, and every error is one line
+/// naming the file and a line of it.
+pub fn suite_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let dir = std::path::Path::new("/nonexistent-rdpscope-fuzz");
+    match crate::suite::parse("fuzz.toml", text, dir, &|_| Some("x".to_owned())) {
+        Ok(suite) => assert!(!suite.cases.is_empty()),
+        Err(error) => {
+            let line = error
+                .strip_prefix("fuzz.toml:")
+                .unwrap_or_else(|| panic!("{error:?}"));
+            if let Some((number, _)) = line.split_once(": ") {
+                if let Ok(number) = number.parse::<usize>() {
+                    assert!(
+                        number >= 1 && number <= text.lines().count() + 1,
+                        "{error:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The known-hosts reader on arbitrary text: no panic, and every entry it accepts is
 /// written back as one line that reads back as the same entry.
 pub fn known_hosts(data: &[u8]) {

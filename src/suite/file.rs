@@ -516,3 +516,105 @@ fn parse_code(text: &str, table: CodeTable) -> Option<u32> {
         .filter(|(found, _)| *found == table)
         .map(|(_, row)| row.code)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Stage;
+
+    fn read(text: &str) -> Result<Suite, String> {
+        parse("s.toml", text, Path::new("/nonexistent"), &|var| {
+            (var == "PW").then(|| "secret".to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_fill_what_a_case_leaves_out() {
+        let suite = read(
+            "[defaults]\ntimeout = \"3s\"\nuser = \"alice\"\npassword_env = \"PW\"\n[defaults.expect]\nmax_time = \"2s\"\n\
+             [[case]]\nname = \"a\"\ntarget = \"h:3390\"\ntimeout = \"1s\"\n[case.expect]\nmax_time = \"500ms\"\n\
+             [[case]]\nname = \"b\"\ntarget = \"h\"\n",
+        )
+        .expect("parses");
+        let [a, b] = &suite.cases[..] else {
+            panic!("two cases")
+        };
+        assert_eq!(suite.name, "s");
+        assert_eq!((a.line, b.line), (7, 13));
+        assert_eq!(a.options.stage_timeout, Duration::from_secs(1));
+        assert_eq!(b.options.stage_timeout, Duration::from_secs(3));
+        assert_eq!(a.expectation.max_time, Some(Duration::from_millis(500)));
+        assert_eq!(b.expectation.max_time, Some(Duration::from_secs(2)));
+        let credentials = b.options.credentials.as_ref().expect("credentials");
+        assert_eq!(credentials.user, "alice");
+        assert_eq!(b.expectation.effective_outcome(None), Outcome::Connected);
+    }
+
+    #[test]
+    fn a_scenario_case_without_a_verdict_takes_the_scenario_s() {
+        let suite = read(
+            "[[case]]\nname = \"a\"\nscenario = \"wrong_password\"\n\
+             [[case]]\nname = \"b\"\nscenario = \"wrong_password\"\nuntil = \"tls\"\n\
+             [[case]]\nname = \"c\"\nscenario = \"certificate_expired\"\n[case.expect]\nmax_time = \"1s\"\n",
+        )
+        .expect("parses");
+        let [a, b, c] = &suite.cases[..] else {
+            panic!("three cases")
+        };
+        assert_eq!(a.expectation.stage, Some(Stage::Credssp));
+        assert_eq!(a.expectation.code, Some(Some(Code::Ntstatus(0xC000_006D))));
+        // Told to stop at tls, it never reaches the failing credssp stage.
+        assert_eq!(b.expectation.outcome, Some(Outcome::Reached));
+        assert_eq!(c.expectation.stage, Some(Stage::Certificate));
+        assert_eq!(c.expectation.findings, [crate::cert::FindingCode::Expired]);
+        assert_eq!(c.expectation.max_time, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn codes_by_name_or_number_in_their_own_table() {
+        assert_eq!(
+            parse_code("STATUS_LOGON_FAILURE", CodeTable::Ntstatus),
+            Some(0xC000_006D)
+        );
+        assert_eq!(
+            parse_code("0xc000006d", CodeTable::Ntstatus),
+            Some(0xC000_006D)
+        );
+        assert_eq!(
+            parse_code("HYBRID_REQUIRED_BY_SERVER", CodeTable::NegFailure),
+            Some(5)
+        );
+        assert_eq!(
+            parse_code("HYBRID_REQUIRED_BY_SERVER", CodeTable::Ntstatus),
+            None
+        );
+        assert_eq!(parse_code("7", CodeTable::Errinfo), Some(7));
+        let error = read(
+            "[[case]]\nname = \"a\"\ntarget = \"h\"\n[case.expect]\nntstatus = 1\nerrinfo = 2\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.starts_with("s.toml:6: a failure carries one code"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn stage_limits_name_real_stages() {
+        let error = read("[[case]]\nname = \"a\"\ntarget = \"h\"\n[case.expect]\nstage_max_time = { tsl = \"1s\" }\n")
+            .unwrap_err();
+        assert!(
+            error.starts_with("s.toml:5: `stage_max_time`: unknown stage `tsl`"),
+            "{error}"
+        );
+        let suite = read("[[case]]\nname = \"a\"\ntarget = \"h\"\n[case.expect]\nstage_max_time = { tls = \"1s\", tcp = \"200ms\" }\n")
+            .expect("parses");
+        assert_eq!(
+            suite.cases[0].expectation.stage_max_time,
+            [
+                (Stage::Tcp, Duration::from_millis(200)),
+                (Stage::Tls, Duration::from_secs(1))
+            ]
+        );
+    }
+}
