@@ -76,6 +76,7 @@ pub mod scan;
 mod stage;
 pub mod suite;
 pub mod target;
+pub mod tasks;
 pub mod text;
 
 pub use failure::FailureKind;

@@ -491,7 +491,7 @@ async fn scan(args: ScanArgs) -> Outcome {
         let options = std::sync::Arc::clone(&options);
         async move { rdpscope::scan::scan(&target, &options).await }
     });
-    bounded(work, args.concurrency, |done| {
+    rdpscope::tasks::bounded(work, args.concurrency, |done| {
         // One broken target never stops the run: a scan that panicked would be a bug,
         // reported, and the others go on.
         let report = match done {
@@ -541,31 +541,6 @@ fn progress_bar(total: usize, unit: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Runs `work` as tasks, at most `concurrency` at once, handing each result to `done` as it
-/// finishes (an `Err` when the task panicked). Stops at the first error `done` returns.
-async fn bounded<F, T>(
-    work: impl IntoIterator<Item = F>,
-    concurrency: usize,
-    mut done: impl FnMut(Result<T, tokio::task::JoinError>) -> Result<(), Fail>,
-) -> Result<(), Fail>
-where
-    F: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let mut pending = work.into_iter();
-    let mut running = tokio::task::JoinSet::new();
-    loop {
-        while running.len() < concurrency {
-            let Some(task) = pending.next() else { break };
-            running.spawn(task);
-        }
-        let Some(finished) = running.join_next().await else {
-            return Ok(());
-        };
-        done(finished)?;
-    }
-}
-
 /// Runs a suite: every case checked before anything is sent, at most `--concurrency` at
 /// once; the table (or JSON) on stdout, JUnit XML to `--junit`.
 async fn suite(args: SuiteArgs) -> Outcome {
@@ -575,29 +550,21 @@ async fn suite(args: SuiteArgs) -> Outcome {
         emit(&suite.render_list())?;
         return Ok(ExitCode::SUCCESS);
     }
+    // A JUnit file that cannot be written is bad input, found before anything is sent.
+    if let Some(path) = &args.junit {
+        std::fs::File::create(path)
+            .map_err(|e| Fail::usage(format_args!("cannot write {}: {e}", path.display())))?;
+    }
     let progress = progress_bar(suite.cases.len(), "cases");
-    let started = std::time::Instant::now();
-    let mut results = Vec::with_capacity(suite.cases.len());
-    let work = suite
-        .cases
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(index, case)| async move { (index, rdpscope::suite::run_case(&case).await) });
-    bounded(work, args.concurrency, |done| {
-        let (index, result) =
-            done.map_err(|e| Fail::internal(format_args!("internal error in a case: {e}")))?;
+    let result = rdpscope::suite::run(&suite, args.concurrency, |case| {
         progress.inc(1);
-        if result.status != rdpscope::suite::Status::Passed {
-            progress.println(format!("{}: {}", result.status.name(), result.name));
+        if case.status != rdpscope::suite::Status::Passed {
+            let name = rdpscope::text::escape(&case.name);
+            progress.println(format!("{}: {name}", case.status.name()));
         }
-        results.push((index, result));
-        Ok(())
     })
-    .await?;
+    .await;
     progress.finish_and_clear();
-    let result =
-        rdpscope::suite::SuiteResult::new(&suite, results, started.elapsed().as_secs_f64() * 1e3);
     if let Some(path) = &args.junit {
         let xml = rdpscope::suite::junit(&result).map_err(Fail::internal)?;
         std::fs::write(path, xml)

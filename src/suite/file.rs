@@ -306,10 +306,10 @@ pub fn parse(
             );
         }
         cases.push(Case {
-            name: name.get_ref().clone(),
+            name: crate::text::escaped(name.get_ref()),
             line,
             target,
-            label,
+            label: crate::text::escape_owned(label),
             options,
             expectation,
             not_honoured,

@@ -38,7 +38,7 @@ pub struct Suite {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Case {
-    /// Its name (unique in the suite).
+    /// Its name (unique in the suite), escaped for a terminal.
     pub name: String,
     /// The line of its `[[case]]` in the file.
     pub line: usize,
@@ -224,23 +224,67 @@ pub struct SuiteResult {
     pub cases: Vec<CaseResult>,
 }
 
-impl SuiteResult {
-    /// The results of a run, put back in the suite's order (`results` pairs each with its
-    /// case's index).
-    pub fn new(suite: &Suite, mut results: Vec<(usize, CaseResult)>, total_ms: f64) -> Self {
-        results.sort_by_key(|(index, _)| *index);
-        let cases: Vec<CaseResult> = results.into_iter().map(|(_, r)| r).collect();
-        let count = |status| cases.iter().filter(|c| c.status == status).count();
-        SuiteResult {
-            suite: suite.name.clone(),
-            passed: count(Status::Passed),
-            failed: count(Status::Failed),
-            errors: count(Status::Error),
-            total_ms,
-            cases,
+/// Runs every case of `suite`, at most `concurrency` at once, handing each result to
+/// `progress` as it finishes; the results come back in the suite's order. A case that
+/// panicked (a bug) is reported as one that could not run; the others go on.
+pub async fn run(
+    suite: &Suite,
+    concurrency: usize,
+    mut progress: impl FnMut(&CaseResult),
+) -> SuiteResult {
+    let started = Instant::now();
+    let work = suite
+        .cases
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(index, case)| async move {
+            let name = case.name.clone();
+            let target = case.label.clone();
+            let expectation = case.expectation.clone();
+            let expected = expectation.summary(case.options.until);
+            match tokio::spawn(async move { run_case(&case).await }).await {
+                Ok(result) => (index, result),
+                Err(e) => (
+                    index,
+                    CaseResult {
+                        name,
+                        target,
+                        expected,
+                        observed: String::new(),
+                        status: Status::Error,
+                        mismatches: vec![format!("internal error (a bug, please report it): {e}")],
+                        time_ms: started.elapsed().as_secs_f64() * 1e3,
+                        expectation,
+                        report: None,
+                    },
+                ),
+            }
+        });
+    let mut results = Vec::with_capacity(suite.cases.len());
+    // The tasks catch their cases' panics themselves: nothing reaches here as an error.
+    let _ = crate::tasks::bounded(work, concurrency, |done| {
+        if let Ok((index, result)) = done {
+            progress(&result);
+            results.push((index, result));
         }
+        Ok::<(), ()>(())
+    })
+    .await;
+    results.sort_by_key(|(index, _)| *index);
+    let cases: Vec<CaseResult> = results.into_iter().map(|(_, r)| r).collect();
+    let count = |status| cases.iter().filter(|c| c.status == status).count();
+    SuiteResult {
+        suite: suite.name.clone(),
+        passed: count(Status::Passed),
+        failed: count(Status::Failed),
+        errors: count(Status::Error),
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+        cases,
     }
+}
 
+impl SuiteResult {
     /// Whether every case met its expectation.
     pub fn all_passed(&self) -> bool {
         self.failed == 0 && self.errors == 0
