@@ -127,5 +127,36 @@ fn connections(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, x224, certificate, connections);
+/// Every built-in scenario as a suite at concurrency 16 against `demo` (every scenario at
+/// once), in the same run: the suite's cost over the demo is parsing, a bounded pool and
+/// per-case results. Both are bounded by the timeout scenarios' 1 s stage timeout.
+fn suite(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let text: String = Scenario::ALL
+        .iter()
+        .map(|s| format!("[[case]]\nname = \"{0}\"\nscenario = \"{0}\"\n", s.name()))
+        .collect();
+    let suite = rdpscope::suite::parse("all.toml", &text, std::path::Path::new("."), &|_| None)
+        .expect("suite");
+    let mut group = c.benchmark_group("every scenario");
+    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    group.bench_function("demo (all at once)", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let rows = rdpscope::demo::run_demo().await.expect("demo");
+            assert!(rows.iter().all(|r| r.matches));
+        });
+    });
+    group.bench_function("suite at concurrency 16", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let result = rdpscope::suite::run(&suite, 16, |_| {}).await;
+            assert!(result.all_passed(), "{}", result.render());
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, x224, certificate, connections, suite);
 criterion_main!(benches);
