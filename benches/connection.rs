@@ -142,7 +142,9 @@ fn suite(c: &mut Criterion) {
     let suite = rdpscope::suite::parse("all.toml", &text, std::path::Path::new("."), &|_| None)
         .expect("suite");
     let mut group = c.benchmark_group("every scenario");
-    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60));
     group.bench_function("demo (all at once)", |b| {
         b.to_async(&runtime).iter(|| async {
             let rows = rdpscope::demo::run_demo().await.expect("demo");

@@ -192,6 +192,11 @@ pub fn parse(
     }
     let mut cases = Vec::with_capacity(raw.cases.len());
     let mut names = std::collections::HashMap::new();
+    // Read once for the whole suite and shared by the cases (a trust store holds a copy of
+    // the system roots): the options scenario cases start from, and each CA file's store.
+    let mut scenario_base: Option<ProbeOptions> = None;
+    let mut stores: std::collections::HashMap<PathBuf, crate::cert::TrustStore> =
+        std::collections::HashMap::new();
     for spanned in &raw.cases {
         let span = spanned.span();
         let line = place.line(span.start);
@@ -232,7 +237,9 @@ pub fn parse(
                     CaseTarget::Scenario(parsed),
                     label,
                     case_settings.or(defaults.clone()),
-                    crate::demo::demo_options(),
+                    scenario_base
+                        .get_or_insert_with(crate::demo::demo_options)
+                        .clone(),
                     Vec::new(),
                 )
             }
@@ -262,6 +269,10 @@ pub fn parse(
                     ),
                 )
             }
+        };
+        let (settings, base) = match shared_trust(settings, base, &mut stores) {
+            Ok(shared) => shared,
+            Err(e) => return place.error(span, format_args!("case `{}`: {e}", name.get_ref())),
         };
         let options = match settings.options(&base) {
             Ok(options) => options,
@@ -321,6 +332,32 @@ pub fn parse(
             .map_or_else(|| "suite".to_owned(), |s| s.to_string_lossy().into_owned())
     });
     Ok(Suite { name, cases })
+}
+
+/// The settings and base options with the CA file's trust store read once per file and
+/// shared: the base carries it, the settings no longer name the file.
+fn shared_trust(
+    mut settings: ConnectSettings,
+    mut base: ProbeOptions,
+    stores: &mut std::collections::HashMap<PathBuf, crate::cert::TrustStore>,
+) -> Result<(ConnectSettings, ProbeOptions), String> {
+    let Some(path) = settings.ca_file.take() else {
+        return Ok((settings, base));
+    };
+    if let Some(store) = stores.get(&path) {
+        base.trust = Some(store.clone());
+        return Ok((settings, base));
+    }
+    let read = ConnectSettings {
+        ca_file: Some(path.clone()),
+        ..ConnectSettings::default()
+    }
+    .options(&base)?;
+    if let Some(store) = &read.trust {
+        stores.insert(path, store.clone());
+    }
+    base.trust = read.trust;
+    Ok((settings, base))
 }
 
 fn outcome_name(outcome: Option<Outcome>) -> &'static str {
