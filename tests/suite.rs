@@ -293,3 +293,28 @@ fn check_quiet(output: &Output, secrets: &[&str]) {
         assert!(!text(&output.stderr).contains(secret), "password on stderr");
     }
 }
+
+/// A `.rdp` case: the file's target (relative to the suite), its settings under the
+/// case's, and what cannot be honoured carried in the case's report.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rdp_file_case_reads_its_file() {
+    with_server(Scenario::NegotiationFailure(5), |addr| {
+        let (dir, path) = suite_file(
+            "[[case]]\nname = \"from the file\"\nrdp_file = \"kiosk.rdp\"\n[case.expect]\nneg_failure = \"HYBRID_REQUIRED_BY_SERVER\"\n",
+        );
+        // enablecredsspsupport:i:0: mstsc would not offer NLA, and neither does the probe.
+        std::fs::write(
+            dir.path().join("kiosk.rdp"),
+            format!("full address:s:{addr}\nenablecredsspsupport:i:0\ngatewayhostname:s:gw.example\ngatewayusagemethod:i:1\n"),
+        )
+        .expect("write .rdp");
+        let output = rdpscope(&["suite", path.to_str().expect("utf-8"), "--json"], None);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let report = &json["cases"][0]["report"];
+        assert_eq!(report["negotiation"]["requested"], serde_json::json!(["tls"]));
+        let not_honoured = report["not_honoured"][0].as_str().expect("not honoured");
+        assert!(not_honoured.contains("RD Gateway gw.example"), "{not_honoured}");
+    })
+    .await;
+}
