@@ -848,10 +848,15 @@ fn settings(args: &ConnectArgs) -> Result<ConnectSettings, Fail> {
     Ok(settings)
 }
 
+/// A file named by an option that cannot be used, with the option's name.
+fn setting_error(error: rdpscope::options::SettingError) -> Fail {
+    Fail::usage(format_args!("{}: {}", error.flag(), error.message))
+}
+
 fn probe_options(args: &ConnectArgs) -> Result<ProbeOptions, Fail> {
     settings(args)?
         .options(&ProbeOptions::default())
-        .map_err(Fail::usage)
+        .map_err(setting_error)
 }
 
 /// A probe judged as a monitoring plugin: the status line, the performance data, the stage
@@ -889,7 +894,7 @@ fn connection(
         rdpscope::options::resolve(target, settings(connect)?).map_err(Fail::usage)?;
     let options = settings
         .options(&ProbeOptions::default())
-        .map_err(Fail::usage)?;
+        .map_err(setting_error)?;
     Ok((target, options, not_honoured))
 }
 

@@ -80,18 +80,22 @@ impl ConnectSettings {
     /// The probe options: `base` for every setting left unset, the CA file and the
     /// known-hosts file read now (so that a bad file is an error before anything is
     /// sent). Credentials need both a user and a password.
-    pub fn options(&self, base: &ProbeOptions) -> Result<ProbeOptions, String> {
+    pub fn options(&self, base: &ProbeOptions) -> Result<ProbeOptions, SettingError> {
         let trust = match &self.ca_file {
             Some(path) => {
-                let extra = read_pem_certificates(path)
-                    .map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+                let extra = read_pem_certificates(path).map_err(|e| SettingError {
+                    setting: "ca_file",
+                    message: format!("cannot read the CA file {}: {e}", path.display()),
+                })?;
                 Some(TrustStore::with_extra(&extra))
             }
             None => base.trust.clone(),
         };
         if let Some(path) = &self.known_hosts {
-            crate::cert::known_hosts::read(path)
-                .map_err(|e| format!("cannot read the known hosts file {}: {e}", path.display()))?;
+            crate::cert::known_hosts::read(path).map_err(|e| SettingError {
+                setting: "known_hosts",
+                message: format!("cannot read the known hosts file {}: {e}", path.display()),
+            })?;
         }
         let credentials = match (&self.user, &self.password) {
             (Some(user), Some(password)) => Some(Credentials {
@@ -126,6 +130,29 @@ impl ConnectSettings {
                 .clone()
                 .or_else(|| base.known_hosts.clone()),
         })
+    }
+}
+
+/// A setting whose file cannot be used: which setting (`ca_file`, `known_hosts`; the
+/// command line spells it `--ca-file`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// The setting's name as a suite file writes it.
+    pub setting: &'static str,
+    /// Why, in one line.
+    pub message: String,
+}
+
+impl SettingError {
+    /// The setting as the command line spells it: `--ca-file`.
+    pub fn flag(&self) -> String {
+        format!("--{}", self.setting.replace('_', "-"))
+    }
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.setting, self.message)
     }
 }
 
@@ -192,8 +219,11 @@ mod tests {
             ..ConnectSettings::default()
         };
         let error = settings.options(&ProbeOptions::default()).unwrap_err();
+        assert_eq!(error.flag(), "--ca-file");
         assert!(
-            error.starts_with("cannot read the CA file /nonexistent/ca.pem"),
+            error
+                .to_string()
+                .starts_with("`ca_file`: cannot read the CA file /nonexistent/ca.pem"),
             "{error}"
         );
     }

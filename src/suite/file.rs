@@ -352,7 +352,8 @@ fn shared_trust(
         ca_file: Some(path.clone()),
         ..ConnectSettings::default()
     }
-    .options(&base)?;
+    .options(&base)
+    .map_err(|e| e.to_string())?;
     if let Some(store) = &read.trust {
         stores.insert(path, store.clone());
     }
