@@ -334,3 +334,33 @@ async fn a_delay_slows_every_answer_without_breaking_the_sequence() {
     );
     server.shutdown().await;
 }
+
+/// A CredSSP client that wraps NTLM in SPNEGO (the Negotiate package, as aardwolf and some
+/// Windows clients do) gets what one sending bare NTLM gets, as from a Windows server:
+/// authenticated on success, STATUS_LOGON_FAILURE for a wrong password, access denied in
+/// the Early User Authorization Result.
+#[tokio::test]
+async fn ntlm_in_spnego_is_accepted_like_bare_ntlm() {
+    use rdpscope::mock::{MOCK_PASSWORD, MOCK_USER, STATUS_LOGON_FAILURE};
+    use support::credssp::{exchange, Outcome, Package};
+
+    for package in [Package::Ntlm, Package::Negotiate] {
+        for (scenario, expected) in [
+            (Scenario::SuccessHybrid, Outcome::Authenticated),
+            (Scenario::SuccessHybridEx, Outcome::Authenticated),
+            (
+                Scenario::WrongPassword,
+                Outcome::ErrorCode(STATUS_LOGON_FAILURE),
+            ),
+            (
+                Scenario::EarlyUserAuthorizationDenied,
+                Outcome::AccessDenied,
+            ),
+        ] {
+            let server = start(scenario).await;
+            let outcome = exchange(server.addr(), package, 6, MOCK_USER, MOCK_PASSWORD).await;
+            assert_eq!(outcome, expected, "{scenario} with {package:?}");
+            server.shutdown().await;
+        }
+    }
+}
