@@ -1,7 +1,7 @@
 //! The server's side of CredSSP for the RDP connections (`conn`): sspi's `CredSspServer`
 //! with NTLM against the mock's one account, bare or wrapped in SPNEGO (the Negotiate
-//! package) as the client's first message chooses, the errorCode of a failed logon, and
-//! the Early User Authorization Result of HYBRID_EX.
+//! package) as the client's first message chooses, the errorCode rule of
+//! [`wire::error_answer`], and the Early User Authorization Result of HYBRID_EX.
 //!
 //! IronRDP's `accept_credssp_with` runs sspi with bare NTLM only (its Negotiate mode is for
 //! Kerberos), so a client that wraps NTLM in SPNEGO, as aardwolf does and as Windows
@@ -11,8 +11,7 @@ use std::io;
 
 use ironrdp_acceptor::{Acceptor, AcceptorState};
 use ironrdp_connector::sspi::credssp::{
-    CredSspServer, CredentialsProxy, EarlyUserAuthResult, NStatusCode, ServerMode, ServerState,
-    TsRequest,
+    CredSspServer, CredentialsProxy, EarlyUserAuthResult, ServerMode, ServerState, TsRequest,
 };
 use ironrdp_connector::sspi::ntlm::NtlmConfig;
 use ironrdp_connector::sspi::{AuthIdentity, ErrorKind, NegotiateConfig, Username};
@@ -23,13 +22,14 @@ use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::info;
 
-use super::wire::{timed, ConnError};
+use super::wire::{self, timed, ConnError};
 
 /// The server's side of CredSSP: NTLM against `credentials`, bare or wrapped in SPNEGO (the
 /// Negotiate package), as the client's first message chooses (Windows accepts both); with
 /// HYBRID_EX, the Early User Authorization Result, `deny` refusing the authenticated user.
 ///
-/// A failed logon is answered with a TSRequest errorCode.
+/// A failed logon is answered with a TSRequest errorCode only to a client announcing a
+/// CredSSP version that has it ([`wire::error_answer`]); otherwise the server closes.
 pub(crate) async fn accept<S>(
     framed: &mut TokioFramed<S>,
     acceptor: &mut Acceptor,
@@ -58,6 +58,7 @@ where
         let pdu = timed(timeout, "CredSSP", framed.read_by_hint(&TS_REQUEST_HINT)).await?;
         let mut request = TsRequest::from_buffer(&pdu)
             .map_err(|e| ConnError::Rdp(format!("invalid TSRequest: {e}")))?;
+        let client_version = request.version;
         let server = match &mut server {
             Some(server) => {
                 if spnego {
@@ -87,7 +88,7 @@ where
                 // Windows. sspi checks the password only through the NTLM MIC, or, for a
                 // client that sends none (aardwolf), through the signature of pubKeyAuth
                 // or mechListMIC, keyed by it: a signature that does not verify is a wrong
-                // password there.
+                // password there. A client too old for errorCode sees the close.
                 let status = match failure.error.error_type {
                     ErrorKind::LogonDenied | ErrorKind::MessageAltered => {
                         Some(super::STATUS_LOGON_FAILURE)
@@ -97,15 +98,12 @@ where
                         .and_then(|request| request.error_code)
                         .map(|code| code.0),
                 };
-                if let Some(status) = status {
-                    let answer = TsRequest {
-                        error_code: Some(NStatusCode(status)),
-                        ..TsRequest::default()
-                    };
-                    let mut bytes = Vec::new();
-                    if answer.encode_ts_request(&mut bytes).is_ok() {
-                        let _ = timed(timeout, "reply write", framed.write_all(&bytes)).await;
-                    }
+                if let Some(answer) =
+                    status.and_then(|status| wire::error_answer(client_version, status))
+                {
+                    let _ = timed(timeout, "reply write", framed.write_all(&answer)).await;
+                } else {
+                    info!(client_version, "Closing without a TSRequest errorCode");
                 }
                 return Err(ConnError::Rdp(format!("CredSSP: {}", failure.error)));
             }
