@@ -71,6 +71,13 @@ where
             None => {
                 let mode = server_mode(request.nego_tokens.as_deref());
                 spnego = matches!(mode, ServerMode::Negotiate(_));
+                if spnego {
+                    let token = request.nego_tokens.as_deref().unwrap_or_default();
+                    let token = first_spnego_token(token).ok_or_else(|| {
+                        ConnError::Rdp("invalid or unsupported SPNEGO token".to_owned())
+                    })?;
+                    request.nego_tokens = Some(token);
+                }
                 let known = Known(identity.clone());
                 server.insert(
                     CredSspServer::new(public_key.clone(), known, mode)
@@ -215,9 +222,18 @@ fn with_neg_state(token: &[u8]) -> Option<Vec<u8>> {
 
 /// The content of the DER value `bytes` when it is exactly one value with tag `tag`.
 fn der_content(bytes: &[u8], tag: u8) -> Option<&[u8]> {
-    let (&first, rest) = bytes.split_first()?;
+    match der_next(bytes)? {
+        (found, content, []) if found == tag => Some(content),
+        _ => None,
+    }
+}
+
+/// The first DER value of `bytes`: its tag (one byte: low tag numbers only), its content and
+/// what follows it; `None` when it does not fit in `bytes`.
+fn der_next(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = bytes.split_first()?;
     let (&length, rest) = rest.split_first()?;
-    if first != tag {
+    if tag & 0x1F == 0x1F {
         return None;
     }
     let (length, rest) = match length {
@@ -232,7 +248,65 @@ fn der_content(bytes: &[u8], tag: u8) -> Option<&[u8]> {
         }
         _ => return None,
     };
-    (rest.len() == length).then_some(rest)
+    let (content, rest) = rest.split_at_checked(length)?;
+    Some((tag, content, rest))
+}
+
+/// SPNEGO's OID, 1.3.6.1.5.5.2 (DER content).
+const SPNEGO: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x02];
+
+/// The mechanisms a first SPNEGO token may list (DER content of their OIDs): NTLM, MS KRB5,
+/// KRB5 and NegoEx, what Windows clients offer.
+const KNOWN_MECHANISMS: [&[u8]; 4] = [
+    &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0A],
+    &[0x2A, 0x86, 0x48, 0x82, 0xF7, 0x12, 0x01, 0x02, 0x02],
+    &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x12, 0x01, 0x02, 0x02],
+    &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x1E],
+];
+
+/// The client's first SPNEGO token (an InitialContextToken carrying a NegTokenInit, RFC 4178
+/// 4.2.1) rebuilt from the two fields sspi reads, mechTypes and mechToken; `None` when it is
+/// not one or lists a mechanism outside [`KNOWN_MECHANISMS`].
+///
+/// sspi decodes this token with picky-krb 0.12, which panics (an `unwrap` in
+/// `ApplicationTag0`) when its inside does not decode: sspi gets only what the mock built.
+fn first_spnego_token(token: &[u8]) -> Option<Vec<u8>> {
+    let inner = der_content(token, 0x60)?; // [APPLICATION 0] InitialContextToken
+    let (0x06, SPNEGO, rest) = der_next(inner)? else {
+        return None;
+    };
+    let init = der_content(rest, 0xA0)?; // innerContextToken: negTokenInit [0]
+    let mut fields = der_content(init, 0x30)?;
+    let (mut mech_types, mut mech_token) = (None, None);
+    while !fields.is_empty() {
+        let (tag, content, rest) = der_next(fields)?;
+        fields = rest;
+        match tag {
+            0xA0 => {
+                let list = der_content(content, 0x30)?;
+                let mut oids = list;
+                while !oids.is_empty() {
+                    let (tag, oid, rest) = der_next(oids)?;
+                    if tag != 0x06 || !KNOWN_MECHANISMS.contains(&oid) {
+                        return None;
+                    }
+                    oids = rest;
+                }
+                mech_types = Some(list);
+            }
+            0xA2 => mech_token = Some(der_content(content, 0x04)?),
+            // reqFlags, mechListMIC (negHints of MS-SPNG's NegTokenInit2): unread by sspi.
+            0xA1 | 0xA3 | 0xA4 => {}
+            _ => return None,
+        }
+    }
+    let mut init = der(0xA0, &der(0x30, mech_types?));
+    if let Some(mech_token) = mech_token {
+        init.extend(der(0xA2, &der(0x04, mech_token)));
+    }
+    let mut inner = der(0x06, SPNEGO);
+    inner.extend(der(0xA0, &der(0x30, &init)));
+    Some(der(0x60, &inner))
 }
 
 /// The DER value of `tag` around `content`.
@@ -286,7 +360,59 @@ mod tests {
         }
     }
 
+    /// aardwolf's first token: SPNEGO with NTLM alone, the NTLM NEGOTIATE as mechToken.
+    const AARDWOLF_FIRST: &str = "604806062b0601050502a03e303ca00e300c060a2b06010401823702020aa22a04284e544c4d535350000100000035820862000000000000000000000000000000000a00d73a0000000f";
+
+    /// sspi's Negotiate server, as the mock runs it, on a first token; `Err` if it panicked.
+    fn sspi_first_step(token: &[u8]) -> std::thread::Result<()> {
+        let identity = AuthIdentity {
+            username: Username::new("rdpscope", None).expect("a user name"),
+            password: "password".to_owned().into(),
+        };
+        let mut server =
+            CredSspServer::new(vec![0; 270], Known(identity), server_mode(Some(token)))
+                .expect("a server");
+        let request = TsRequest {
+            nego_tokens: Some(token.to_vec()),
+            ..TsRequest::default()
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = server.process(request).resolve_to_result();
+        }))
+    }
+
+    #[test]
+    fn a_first_token_is_rebuilt_as_sent() {
+        let token = hex::decode(AARDWOLF_FIRST).expect("hex");
+        assert_eq!(first_spnego_token(&token), Some(token));
+    }
+
+    /// The reason for the rebuild: picky-krb panics on an InitialContextToken whose inside
+    /// does not decode. When this fails, picky was fixed and the rebuild may go.
+    #[test]
+    fn sspi_panics_on_a_hollow_first_token() {
+        let hollow = [0x60, 0x02, 0x05, 0x00];
+        assert!(sspi_first_step(&hollow).is_err());
+        assert_eq!(first_spnego_token(&hollow), None);
+    }
+
     proptest! {
+        /// Whatever the client sends first, the rebuilt token never makes sspi panic.
+        #[test]
+        fn any_first_token_is_safe_for_sspi(
+            flips in proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
+            cut in 0usize..80,
+        ) {
+            let mut token = hex::decode(AARDWOLF_FIRST).expect("hex");
+            for (at, byte) in flips {
+                token[at % 74] ^= byte;
+            }
+            token.truncate(74 - cut % 74);
+            if let Some(rebuilt) = first_spnego_token(&token) {
+                prop_assert!(sspi_first_step(&rebuilt).is_ok());
+            }
+        }
+
         /// Hostile tokens never panic, and what comes out is a NegTokenResp that starts with
         /// negState.
         #[test]
