@@ -41,12 +41,13 @@ pub(crate) async fn accept<S>(
 where
     S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
 {
-    let early_user_authorization = ironrdp_connector::state_downcast::<AcceptorState>(
-        acceptor.state(),
-    )
-    .is_some_and(|state| {
-        matches!(state, AcceptorState::Credssp { protocol, .. } if protocol.contains(SecurityProtocol::HYBRID_EX))
-    });
+    let state = ironrdp_connector::state_downcast::<AcceptorState>(acceptor.state());
+    let early_user_authorization = match state {
+        Some(AcceptorState::Credssp { protocol, .. }) => {
+            protocol.contains(SecurityProtocol::HYBRID_EX)
+        }
+        _ => false,
+    };
     let identity = AuthIdentity {
         username: Username::new(&credentials.username, credentials.domain.as_deref())
             .map_err(|e| ConnError::Rdp(format!("invalid mock user name: {e}")))?,
