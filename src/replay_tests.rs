@@ -1,7 +1,7 @@
 //! Property tests that start from valid server PDUs of every stage and mutate, truncate or
 //! replace them.
 //!
-//! A real IronRDP acceptor (configured as the mock servers are) answers the probe's own code
+//! A real IronRDP acceptor (configured as the mock servers are, with the mock's CredSSP) answers the probe's own code
 //! once, in memory; its answers are recorded. Each case then replays them to a fresh probe
 //! with one answer broken, followed by the rest and the end of the stream. Whatever the
 //! breakage, the probe must end (connected, or failed at the stage of the broken answer or
@@ -20,7 +20,8 @@ use ironrdp_pdu::rdp::client_info::Credentials as ServerCredentials;
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 
-use crate::mock::conn::{capabilities, NoNetwork, DESKTOP_SIZE};
+use crate::mock::conn::{capabilities, DESKTOP_SIZE};
+use crate::mock::credssp;
 use crate::mock::{MOCK_PASSWORD, MOCK_USER};
 use crate::replay::{
     initiated, replayed, run_activation, run_credssp, run_x224, runtime, upgraded, violation,
@@ -208,13 +209,18 @@ fn record() -> Recorded {
                     inner: server,
                     writes,
                 });
-                ironrdp_acceptor::accept_credssp(
+                let known = ServerCredentials {
+                    username: MOCK_USER.to_owned(),
+                    password: MOCK_PASSWORD.to_owned(),
+                    domain: None,
+                };
+                credssp::accept(
                     &mut framed,
                     &mut acceptor,
-                    &mut NoNetwork,
-                    ironrdp_connector::ServerName::new("rdpscope-mock"),
+                    &known,
                     PUBLIC_KEY.to_vec(),
-                    None,
+                    false,
+                    std::time::Duration::from_secs(30),
                 )
                 .await
                 .expect("server CredSSP");

@@ -63,12 +63,15 @@ fn the_mock_modules_form_no_circle_and_only_the_catalogue_names_scenarios() {
         ("src/mock/wire.rs", "conn::"),
         ("src/mock/wire.rs", "raw::"),
         ("src/mock/raw.rs", "conn::"),
+        ("src/mock/credssp.rs", "conn::"),
+        ("src/mock/credssp.rs", "raw::"),
         ("src/mock/fault.rs", "conn::"),
         ("src/mock/fault.rs", "raw::"),
         ("src/mock/fault.rs", "scenario::"),
         // The connections act out a scenario's row; none of them names a scenario.
         ("src/mock/conn.rs", "Scenario"),
         ("src/mock/raw.rs", "Scenario"),
+        ("src/mock/credssp.rs", "Scenario"),
         ("src/mock/wire.rs", "Scenario"),
         ("src/mock/fault.rs", "Scenario"),
     ] {

@@ -334,3 +334,72 @@ async fn a_delay_slows_every_answer_without_breaking_the_sequence() {
     );
     server.shutdown().await;
 }
+
+/// A CredSSP client that wraps NTLM in SPNEGO (the Negotiate package, as aardwolf and some
+/// Windows clients do) gets what one sending bare NTLM gets, as from a Windows server:
+/// authenticated on success, STATUS_LOGON_FAILURE for a wrong password, access denied in
+/// the Early User Authorization Result.
+#[tokio::test]
+async fn ntlm_in_spnego_is_accepted_like_bare_ntlm() {
+    use rdpscope::mock::{MOCK_PASSWORD, MOCK_USER, STATUS_LOGON_FAILURE};
+    use support::credssp::{exchange, Outcome, Package};
+
+    for package in [Package::Ntlm, Package::Negotiate] {
+        for (scenario, expected) in [
+            (Scenario::SuccessHybrid, Outcome::Authenticated),
+            (Scenario::SuccessHybridEx, Outcome::Authenticated),
+            (
+                Scenario::WrongPassword,
+                Outcome::ErrorCode(STATUS_LOGON_FAILURE),
+            ),
+            (
+                Scenario::EarlyUserAuthorizationDenied,
+                Outcome::AccessDenied,
+            ),
+        ] {
+            let server = start(scenario).await;
+            let outcome = exchange(server.addr(), package, 6, MOCK_USER, MOCK_PASSWORD).await;
+            assert_eq!(outcome, expected, "{scenario} with {package:?}");
+            server.shutdown().await;
+        }
+    }
+}
+
+/// errorCode came with CredSSP version 3 (MS-CSSP 2.2.1): a failed logon is answered with
+/// it from version 3 on and with a close below, as Windows does, on both paths of the
+/// mock: the IronRDP-acceptor path (wrong_password: after the AUTHENTICATE, the client's
+/// second message) and the byte scripts (an NTSTATUS answering the first message).
+#[tokio::test]
+async fn error_code_only_for_credssp_version_3_and_later() {
+    use rdpscope::mock::{MOCK_PASSWORD, MOCK_USER, STATUS_LOGON_FAILURE};
+    use support::credssp::{exchange, Outcome, Package};
+
+    const STATUS_ACCOUNT_LOCKED_OUT: u32 = 0xC000_0234;
+    for (scenario, status, messages) in [
+        (Scenario::WrongPassword, STATUS_LOGON_FAILURE, 2),
+        (
+            Scenario::CredsspError(STATUS_ACCOUNT_LOCKED_OUT),
+            STATUS_ACCOUNT_LOCKED_OUT,
+            1,
+        ),
+    ] {
+        let server = start(scenario).await;
+        for version in 2..=6 {
+            let expected = if version >= 3 {
+                Outcome::ErrorCode(status)
+            } else {
+                Outcome::Closed { after: messages }
+            };
+            let outcome = exchange(
+                server.addr(),
+                Package::Ntlm,
+                version,
+                MOCK_USER,
+                MOCK_PASSWORD,
+            )
+            .await;
+            assert_eq!(outcome, expected, "{scenario}, CredSSP version {version}");
+        }
+        server.shutdown().await;
+    }
+}

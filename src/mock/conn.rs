@@ -5,8 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use ironrdp_acceptor::{Acceptor, AcceptorState, DesktopSize};
-use ironrdp_connector::sspi::generator::NetworkRequest;
-use ironrdp_connector::{ConnectorResult, Sequence as _, ServerName};
+use ironrdp_connector::Sequence as _;
 use ironrdp_core::{encode_vec, WriteBuf};
 use ironrdp_pdu::mcs::{DisconnectProviderUltimatum, DisconnectReason, SendDataIndication};
 
@@ -27,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
+use super::credssp;
 use super::fault::{Certificate, End, Fault, Refusal};
 use super::wire::{self, close, drain, timed, Config, ConnError};
 use crate::Stage;
@@ -149,6 +149,9 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         }
         credentials
     });
+    let nla = credentials
+        .clone()
+        .unwrap_or_else(|| config.credentials.clone());
     let mut acceptor = Acceptor::new(server.security, DESKTOP_SIZE, capabilities(), credentials);
     let mut buf = WriteBuf::new();
     let mut pending = Vec::new();
@@ -172,19 +175,28 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         // After the client's n-th message: in place of the server's n-th write.
         let allowed = usize::from(after_message).saturating_sub(1);
         let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, end));
-        let _ = credssp(&mut framed, &mut acceptor, public_key, false, config).await;
+        let _ = credssp::accept(
+            &mut framed,
+            &mut acceptor,
+            &nla,
+            public_key,
+            false,
+            config.timeout,
+        )
+        .await;
         info!(%peer, after_message, ?end, "Cut CredSSP short");
         wire::end(framed.into_inner().0, end, config.timeout).await;
         return Ok(());
     }
     let mut framed = TokioFramed::new(tls);
     if acceptor.should_perform_credssp() {
-        credssp(
+        credssp::accept(
             &mut framed,
             &mut acceptor,
+            &nla,
             public_key,
             config.fault == Fault::DenyAuthorization,
-            config,
+            config.timeout,
         )
         .await?;
         info!(%peer, "CredSSP completed");
@@ -257,61 +269,6 @@ async fn activate(
     Ok(())
 }
 
-/// The server's side of CredSSP (NTLM against the configured credentials), with `deny`
-/// refusing the authenticated user in the Early User Authorization Result.
-async fn credssp<S>(
-    framed: &mut TokioFramed<S>,
-    acceptor: &mut Acceptor,
-    public_key: Vec<u8>,
-    deny: bool,
-    config: &Config,
-) -> Result<(), ConnError>
-where
-    S: AsyncRead + AsyncWrite + Send + Sync + Unpin,
-{
-    let mut policy = AuthorizationPolicy { deny };
-    timed(
-        config.timeout,
-        "CredSSP",
-        ironrdp_acceptor::accept_credssp_with(
-            framed,
-            acceptor,
-            &mut NoNetwork,
-            ServerName::new("rdpscope-mock"),
-            public_key,
-            None,
-            &mut policy,
-        ),
-    )
-    .await
-}
-
-/// The server's authorization decision for an authenticated user (HYBRID_EX reports it in
-/// the Early User Authorization Result).
-struct AuthorizationPolicy {
-    deny: bool,
-}
-
-#[async_trait::async_trait(?Send)]
-impl ironrdp_acceptor::ConnectionSetupHandler for AuthorizationPolicy {
-    async fn handle_credentials(
-        &mut self,
-        _credentials: Option<ironrdp_acceptor::ReceivedCredentials>,
-    ) -> ConnectorResult<()> {
-        if self.deny {
-            info!("Denying access in the Early User Authorization Result");
-            return Err(ironrdp_connector::general_err!(
-                "user is not authorized for remote logon"
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// One acceptor step: read the PDU it waits for (if any), step, write what it produced.
-///
-/// When the acceptor fails after encoding a reply (RDP_NEG_FAILURE on a protocol mismatch),
-/// the reply is still sent, as a real server does.
 /// One acceptor step: flush what is pending and read the PDU it waits for (if any), step,
 /// and queue what it produced. Answers the acceptor produces back to back (Synchronize,
 /// Control, Font Map) thus go out in one write, as one TLS record.
@@ -473,15 +430,4 @@ pub(crate) fn capabilities() -> Vec<CapabilitySet> {
             max_request_size: 8 * 1024 * 1024,
         }),
     ]
-}
-
-/// CredSSP with NTLM never talks to a KDC: any network request is refused.
-pub(crate) struct NoNetwork;
-
-impl ironrdp_tokio::NetworkClient for NoNetwork {
-    async fn send(&mut self, _request: &NetworkRequest) -> ConnectorResult<Vec<u8>> {
-        Err(ironrdp_connector::general_err!(
-            "network requests are not supported by the mock server"
-        ))
-    }
 }

@@ -24,6 +24,7 @@ mod catalogue;
 pub(crate) mod cert;
 mod check;
 pub(crate) mod conn;
+pub(crate) mod credssp;
 mod fault;
 mod raw;
 mod scenario;

@@ -117,25 +117,13 @@ fn old_challenge(credssp_version: u32, skew_seconds: i64) -> Vec<u8> {
     out
 }
 
-/// The answer to the client's TSRequest `client` carrying `status`: a TSRequest with
-/// errorCode when the client announced CredSSP version 3 or later (MS-CSSP 2.2.1: errorCode
-/// came with version 3), none otherwise (the server closes, as Windows does).
+/// The answer to the client's TSRequest `client` carrying `status` ([`super::wire::error_answer`]:
+/// errorCode only for a client announcing CredSSP version 3 or later; an unreadable request
+/// counts as the current version).
 fn ts_request_error_for(client: &[u8], status: u32) -> Option<Vec<u8>> {
     use ironrdp_connector::sspi::credssp::TsRequest;
     let version = TsRequest::from_buffer(client).map_or(6, |request| request.version);
-    (version >= 3).then(|| ts_request_error(status))
-}
-
-/// A TSRequest carrying only `errorCode` (MS-CSSP 2.2.1), as a server sends on a failed logon.
-fn ts_request_error(status: u32) -> Vec<u8> {
-    use ironrdp_connector::sspi::credssp::{NStatusCode, TsRequest};
-    let request = TsRequest {
-        error_code: Some(NStatusCode(status)),
-        ..TsRequest::default()
-    };
-    let mut out = Vec::new();
-    let _ = request.encode_ts_request(&mut out);
-    out
+    super::wire::error_answer(version, status)
 }
 
 /// TLS alert descriptions (RFC 5246 7.2).

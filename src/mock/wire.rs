@@ -57,6 +57,26 @@ impl From<ConnectorError> for ConnError {
     }
 }
 
+/// The first CredSSP version whose TSRequest has errorCode (MS-CSSP 2.2.1).
+const FIRST_ERROR_CODE_VERSION: u32 = 3;
+
+/// The server's answer to a failed logon, `status` an NTSTATUS, for a client that announced
+/// CredSSP `client_version`: a TSRequest carrying only errorCode when that version has it;
+/// `None` below, where the server just closes, as Windows does. The one place of this rule.
+pub(crate) fn error_answer(client_version: u32, status: u32) -> Option<Vec<u8>> {
+    use ironrdp_connector::sspi::credssp::{NStatusCode, TsRequest};
+    if client_version < FIRST_ERROR_CODE_VERSION {
+        return None;
+    }
+    let request = TsRequest {
+        error_code: Some(NStatusCode(status)),
+        ..TsRequest::default()
+    };
+    let mut out = Vec::new();
+    request.encode_ts_request(&mut out).ok()?;
+    Some(out)
+}
+
 /// `fut`, bounded by `limit` (`what` names the wait in the error).
 pub(crate) async fn timed<T, E>(
     limit: Duration,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod credssp;
 pub mod rdp;
 pub mod tools;
 pub mod tshark;

@@ -1,5 +1,6 @@
 //! Test harness: run the real FreeRDP client (`xfreerdp` from Debian's `freerdp2-x11`, 2.11)
-//! against a loopback server, on a private Xvfb display, with a hard timeout.
+//! against a loopback server, on a private Xvfb display, with a hard timeout; other X11
+//! clients (rdesktop) run the same way through [`run_on_display`].
 //!
 //! Facts this relies on (checked against xfreerdp 2.11.7 on Debian 12):
 //! - xfreerdp needs an X display even with `/auth-only` (without `DISPLAY` it exits 1 with
@@ -126,22 +127,38 @@ pub fn run_xfreerdp(
     dir: &Path,
     timeout: Duration,
 ) -> io::Result<Run> {
+    run_on_display("xfreerdp", display, args, b"", dir, timeout)
+}
+
+/// Run the X11 client `program args...` on `display` with `HOME` in `dir` (and FreeRDP's
+/// `WLOG_*` variables removed), `stdin` as its standard input; kill it after `timeout`.
+pub fn run_on_display(
+    program: &str,
+    display: &str,
+    args: &[String],
+    stdin: &[u8],
+    dir: &Path,
+    timeout: Duration,
+) -> io::Result<Run> {
     let home: PathBuf = dir.join("home");
     fs::create_dir_all(&home)?;
-    let stdout_path = dir.join("xfreerdp.stdout");
-    let stderr_path = dir.join("xfreerdp.stderr");
-    let mut command = Command::new(program("xfreerdp"));
+    let stdout_path = dir.join(format!("{program}.stdout"));
+    let stderr_path = dir.join(format!("{program}.stderr"));
+    let stdin_path = dir.join(format!("{program}.stdin"));
+    fs::write(&stdin_path, stdin)?;
+    let mut command = Command::new(self::program(program));
     command
         .args(args)
         .env("DISPLAY", display)
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
         .env_remove("WAYLAND_DISPLAY")
         .env_remove("WLOG_APPENDER")
         .env_remove("WLOG_LEVEL")
         .env_remove("WLOG_FILTER")
         .env_remove("WLOG_PREFIX")
-        .stdin(Stdio::null())
+        .stdin(File::open(&stdin_path)?)
         .stdout(File::create(&stdout_path)?)
         .stderr(File::create(&stderr_path)?);
     let started = Instant::now();
@@ -169,7 +186,7 @@ pub fn run_xfreerdp(
         timed_out,
         log,
         elapsed,
-        command: format!("xfreerdp {}", args.join(" ")),
+        command: format!("{program} {}", args.join(" ")),
     })
 }
 
