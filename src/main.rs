@@ -331,13 +331,13 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Whether the command is `check`: a monitoring plugin says UNKNOWN (exit 3, on stdout,
-/// where the monitoring system reads it) for bad arguments and internal errors.
-fn is_check() -> bool {
+/// Whether the command is `name` (`check`: a monitoring plugin says UNKNOWN, exit 3 on
+/// stdout where the monitoring system reads it, for bad arguments and internal errors).
+fn is_command(name: &str) -> bool {
     std::env::args()
         .skip(1)
         .find(|arg| !arg.starts_with('-'))
-        .is_some_and(|command| command == "check")
+        .is_some_and(|command| command == name)
 }
 
 /// The plugin's UNKNOWN: one line on stdout, exit 3.
@@ -348,15 +348,20 @@ fn unknown(message: impl std::fmt::Display) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let check = is_check();
-    // A panic is a bug in rdpscope, never the server's doing: exit 1, as documented.
+    let check = is_command("check");
+    let serve = is_command("serve");
+    // A panic is a bug in rdpscope, never the server's doing: exit 1, as documented. A mock
+    // server says so and keeps serving: the panic ends only the connection it happened in
+    // (its task), as a client's bad input must not stop a QA team's server.
     std::panic::set_hook(Box::new(move |info| {
         let message = format!("internal error (a bug, please report it): {info}");
         if check {
             std::process::exit(i32::from(unknown(message)));
         }
         say(message);
-        std::process::exit(i32::from(EXIT_INTERNAL));
+        if !serve {
+            std::process::exit(i32::from(EXIT_INTERNAL));
+        }
     }));
     match run() {
         Ok(code) => code,
