@@ -709,6 +709,43 @@ impl BenchReport {
     }
 }
 
+/// Raises this process's open-files limit (soft, and the hard one where allowed: as root)
+/// towards `needed`, so that a high `--concurrency` is limited by the machine, not by a
+/// default of 1,024. What it cannot raise shows up as `tcp/internal` "Too many open files"
+/// errors in the run's report.
+fn raise_open_files(needed: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+            || limit.rlim_cur >= needed
+        {
+            return;
+        }
+        let wanted = libc::rlimit {
+            rlim_cur: needed,
+            rlim_max: limit.rlim_max.max(needed),
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } != 0 {
+            // Not allowed to raise the hard limit: as far as it goes.
+            let soft = libc::rlimit {
+                rlim_cur: limit.rlim_max.min(needed),
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: as above.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) };
+        }
+        tracing::debug!(needed, "Raised the open-files limit");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = needed;
+}
+
 /// Runs the benchmark: against `target`, or else against each built-in scenario in-process;
 /// with `baseline`, also the raw TLS handshake loop with the same options.
 pub async fn run(
@@ -717,6 +754,10 @@ pub async fn run(
     baseline: bool,
     options: &BenchOptions,
 ) -> std::io::Result<BenchReport> {
+    // Each connection in flight holds the client's socket, while it connects a duplicate
+    // watching its ICMP errors, and in-process the server's socket.
+    let per_connection = if target.is_none() { 3 } else { 2 };
+    raise_open_files(options.concurrency as u64 * per_connection + 256);
     // In-process servers run on one thread of their own: leave them a core.
     let options = &BenchOptions {
         threads: Some(

@@ -185,7 +185,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         )
         .await;
         info!(%peer, after_message, ?end, "Cut CredSSP short");
-        wire::end(framed.into_inner().0, end, config.timeout).await;
+        Box::pin(wire::end(framed.into_inner().0, end, config.timeout)).await;
         return Ok(());
     }
     let mut framed = TokioFramed::new(tls);
@@ -202,7 +202,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         info!(%peer, "CredSSP completed");
         if let Some(how) = config.fault.ends_at(Stage::BasicSettings) {
             info!(%peer, ?how, "Ending right after CredSSP");
-            wire::end(framed.into_inner().0, how, config.timeout).await;
+            Box::pin(wire::end(framed.into_inner().0, how, config.timeout)).await;
             return Ok(());
         }
     }
@@ -247,7 +247,7 @@ async fn activate(
         {
             flush(&mut framed, &mut pending, config).await?;
             info!(%peer, %stage, ?how, "Ending the connection");
-            wire::end(framed.into_inner().0, how, config.timeout).await;
+            Box::pin(wire::end(framed.into_inner().0, how, config.timeout)).await;
             return Ok(());
         }
         // The acceptor has just consumed the Client Info PDU.
@@ -257,7 +257,7 @@ async fn activate(
             pending.extend_from_slice(refusal);
             flush(&mut framed, &mut pending, config).await?;
             info!(%peer, "Refused the connection after the Client Info PDU");
-            close(framed.into_inner().0, config.timeout).await;
+            Box::pin(close(framed.into_inner().0, config.timeout)).await;
             return Ok(());
         }
         step(&mut framed, &mut acceptor, &mut buf, &mut pending, config).await?;
@@ -265,7 +265,8 @@ async fn activate(
     info!(%peer, "Connection sequence completed");
     flush(&mut framed, &mut pending, config).await?;
     // Keep the session up until the client leaves (or the wait runs out).
-    drain(framed.into_inner().0, config.timeout).await;
+    // Boxed, as the ends above: the stream moves out of the connection's state once.
+    Box::pin(drain(framed.into_inner().0, config.timeout)).await;
     Ok(())
 }
 

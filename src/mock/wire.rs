@@ -107,7 +107,8 @@ pub(crate) async fn drain<S>(mut stream: S, limit: Duration)
 where
     S: AsyncRead + Unpin,
 {
-    let mut sink = [0u8; 4096];
+    // On the heap: a buffer here would sit in every connection's state for its whole life.
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(limit, async {
         loop {
             match stream.read(&mut sink).await {

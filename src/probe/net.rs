@@ -194,13 +194,14 @@ async fn attempt(address: SocketAddr, deadline: tokio::time::Instant) -> Attempt
         }
     })
     .await;
-    let local = queue.as_ref().and_then(ErrorQueue::local_ip);
     let queued = || queue.as_ref().and_then(ErrorQueue::take);
+    // The local address only for a failure's explanation: a connection does without the
+    // system call.
     let answer = |error, icmp| {
         Attempt::Failed(Answer {
             error,
             icmp,
-            local,
+            local: queue.as_ref().and_then(ErrorQueue::local_ip),
             watched: queue.is_some(),
         })
     };

@@ -310,6 +310,32 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
         polled
     }
 
+    /// Passed on whole, so that records written together (rustls's ChangeCipherSpec and
+    /// Finished) leave in one system call and one segment, as from a plain socket.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = polled {
+            let mut left = written;
+            for buf in bufs {
+                if left == 0 {
+                    break;
+                }
+                let n = left.min(buf.len());
+                self.trail.observe(self.layer, Direction::Sent, &buf[..n]);
+                left -= n;
+            }
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
