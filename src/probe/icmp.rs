@@ -109,58 +109,134 @@ impl IcmpError {
 }
 
 #[cfg(target_os = "linux")]
-pub(crate) use linux::ErrorQueue;
+pub(crate) use linux::{Connecting, Ended};
 
 #[cfg(target_os = "linux")]
 mod linux {
     use std::io;
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-    use std::os::fd::{AsFd as _, AsRawFd as _, RawFd};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::os::fd::{AsRawFd as _, RawFd};
 
     use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
-    use tokio::net::{TcpSocket, TcpStream};
+    use tokio::net::TcpStream;
 
     use super::IcmpError;
 
-    /// The error queue of a socket that is connecting, read through a duplicate of its fd
-    /// (tokio's `TcpSocket::connect` consumes the socket, and closes it on failure).
-    pub(crate) struct ErrorQueue {
-        fd: AsyncFd<std::net::TcpStream>,
+    /// A TCP connect in progress on one socket whose error queue is watched: the same
+    /// descriptor is registered for writability (the connect's end) and errors (an ICMP
+    /// error queued), so that a connection in flight holds one descriptor, not two.
+    pub(crate) struct Connecting {
+        fd: AsyncFd<socket2::Socket>,
+        v6: bool,
+        /// Whether `IP_RECVERR` is on: then an errno without an ICMP error means that no
+        /// ICMP error arrived.
+        watched: bool,
+        /// An error the connect() call returned at once.
+        early: Option<io::Error>,
+        /// An ICMP error read from the queue beside a connect error, for [`Self::take`].
+        pending: Option<IcmpError>,
     }
 
-    impl ErrorQueue {
-        /// Enables `IP_RECVERR` / `IPV6_RECVERR` on `socket` (before it connects) and
-        /// watches its error queue.
-        pub(crate) fn watch(socket: &TcpSocket, v6: bool) -> io::Result<Self> {
-            set_recverr(socket.as_raw_fd(), v6, true)?;
-            let dup = socket.as_fd().try_clone_to_owned()?;
-            // SAFETY: the std TcpStream owns the duplicate fd: it stays open, and refers to
-            // the same socket, until the AsyncFd (which owns the stream) is dropped.
+    /// How a connect that did not succeed ended.
+    pub(crate) enum Ended {
+        /// The connect failed with this error.
+        Error(io::Error),
+        /// An ICMP error was queued: the answer to the attempt.
+        Icmp(IcmpError),
+    }
+
+    impl Connecting {
+        /// Creates a socket, turns its error queue on (`IP_RECVERR` / `IPV6_RECVERR`)
+        /// and starts a non-blocking connect to `address`. Errors only when no socket
+        /// can be had; an error of the connect itself is [`Self::wait`]'s answer.
+        pub(crate) fn start(address: SocketAddr) -> io::Result<Self> {
+            let v6 = address.is_ipv6();
+            let socket = socket2::Socket::new(
+                socket2::Domain::for_address(address),
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            socket.set_nonblocking(true)?;
+            let watched = match set_recverr(socket.as_raw_fd(), v6, true) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::debug!(%address, %error, "Cannot watch the socket error queue, ICMP errors are known by their errno only");
+                    false
+                }
+            };
+            let early = match socket.connect(&address.into()) {
+                Ok(()) => None,
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
+                Err(e) => Some(e),
+            };
+            // SAFETY: the AsyncFd owns the socket: its descriptor stays open, and is this
+            // socket, until the AsyncFd is dropped or gives the socket back (`into_inner`,
+            // which deregisters it first).
             let fd = unsafe {
-                AsyncFd::register_with_interest(std::net::TcpStream::from(dup), Interest::ERROR)
+                AsyncFd::register_with_interest(socket, Interest::WRITABLE | Interest::ERROR)
             }?;
-            Ok(Self { fd })
+            Ok(Self {
+                fd,
+                v6,
+                watched,
+                early,
+                pending: None,
+            })
         }
 
-        /// Waits until an ICMP error is queued. Linux queues one only when it also ends
-        /// the connect, so the error is the answer to the connection attempt.
-        pub(crate) async fn icmp(&self) -> IcmpError {
+        /// Whether the error queue is watched.
+        pub(crate) fn watched(&self) -> bool {
+            self.watched
+        }
+
+        /// Waits until the connect ends: `Ok` when connected. An ICMP error queued while
+        /// the connect() call held the socket lock does not end the connect at once (Linux
+        /// then only retries at the SYN retransmission), but it is the answer: it is taken
+        /// as soon as it is queued.
+        pub(crate) async fn wait(&mut self) -> Result<(), Ended> {
+            if let Some(error) = self.early.take() {
+                return Err(Ended::Error(error));
+            }
             loop {
-                let Ok(mut guard) = self.fd.ready(Interest::ERROR).await else {
-                    // The fd cannot be watched: leave the answer to the connect itself.
-                    return std::future::pending().await;
+                let mut guard = self
+                    .fd
+                    .ready(Interest::WRITABLE | Interest::ERROR)
+                    .await
+                    .map_err(Ended::Error)?;
+                let ready = guard.ready();
+                let icmp = if ready.is_error() {
+                    self.queued()
+                } else {
+                    None
                 };
-                if let Some(icmp) = self.take() {
-                    return icmp;
+                match self.fd.get_ref().take_error() {
+                    Ok(Some(error)) | Err(error) => {
+                        self.pending = icmp;
+                        return Err(Ended::Error(error));
+                    }
+                    Ok(None) => {}
                 }
-                // An error without a queued ICMP error (a reset): wait for the next one.
+                if let Some(icmp) = icmp {
+                    return Err(Ended::Icmp(icmp));
+                }
+                if ready.is_writable() {
+                    return Ok(());
+                }
+                // An error without a queued ICMP error or an errno: wait for the next one.
                 guard.clear_ready();
             }
         }
 
-        /// The first ICMP error in the queue now, if any (drains the queue).
-        pub(crate) fn take(&self) -> Option<IcmpError> {
+        /// The first ICMP error known now, if any (drains the queue).
+        pub(crate) fn take(&mut self) -> Option<IcmpError> {
+            self.pending.take().or_else(|| self.queued())
+        }
+
+        fn queued(&self) -> Option<IcmpError> {
+            if !self.watched {
+                return None;
+            }
             let fd = self.fd.get_ref().as_raw_fd();
             let mut found = None;
             // Entries of other origins (local errors) are skipped; the queue is short.
@@ -182,15 +258,22 @@ mod linux {
                 .get_ref()
                 .local_addr()
                 .ok()
+                .and_then(|a| a.as_socket())
                 .map(|a| a.ip())
                 .filter(|ip| !ip.is_unspecified())
         }
-    }
 
-    /// Turns the error queue off again on an established connection (this also empties
-    /// it), so that ICMP errors keep their default, soft meaning on the connection.
-    pub(crate) fn stop(stream: &TcpStream, v6: bool) -> io::Result<()> {
-        set_recverr(stream.as_raw_fd(), v6, false)
+        /// The connected stream, its error queue turned off again (this also empties it),
+        /// so that ICMP errors keep their default, soft meaning on the connection.
+        pub(crate) fn into_stream(self) -> io::Result<TcpStream> {
+            let socket = self.fd.into_inner();
+            if self.watched {
+                if let Err(error) = set_recverr(socket.as_raw_fd(), self.v6, false) {
+                    tracing::debug!(%error, "Cannot turn the socket error queue off");
+                }
+            }
+            TcpStream::from_std(std::net::TcpStream::from(socket))
+        }
     }
 
     fn set_recverr(fd: RawFd, v6: bool, on: bool) -> io::Result<()> {
@@ -422,48 +505,6 @@ mod linux {
 }
 
 /// Without an error queue (not Linux) the connect's errno is all there is.
-#[cfg(not(target_os = "linux"))]
-pub(crate) struct ErrorQueue;
-
-#[cfg(not(target_os = "linux"))]
-impl ErrorQueue {
-    /// Never available here.
-    pub(crate) fn watch(_socket: &tokio::net::TcpSocket, _v6: bool) -> std::io::Result<Self> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "no socket error queue on this system",
-        ))
-    }
-
-    /// Never resolves.
-    pub(crate) async fn icmp(&self) -> IcmpError {
-        std::future::pending().await
-    }
-
-    /// Always `None`.
-    pub(crate) fn take(&self) -> Option<IcmpError> {
-        None
-    }
-
-    /// Always `None`.
-    pub(crate) fn local_ip(&self) -> Option<IpAddr> {
-        None
-    }
-}
-
-/// Turns the error queue off on an established connection (Linux only).
-pub(crate) fn stop_watching(stream: &tokio::net::TcpStream, v6: bool) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        linux::stop(stream, v6)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (stream, v6);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,9 +4,9 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
-use super::icmp::{self, ErrorQueue, IcmpError, Meaning};
+use super::icmp::{self, IcmpError, Meaning};
 use super::io::io_failure;
 use super::{Facts, Failure, Recorder, Stop};
 use crate::target::Target;
@@ -157,67 +157,52 @@ struct Answer {
 }
 
 /// Connects to one address until `deadline`, watching the socket's error queue.
+#[cfg(target_os = "linux")]
 async fn attempt(address: SocketAddr, deadline: tokio::time::Instant) -> Attempt {
-    let v6 = address.is_ipv6();
-    let socket = match if v6 {
-        TcpSocket::new_v6()
+    let mut connecting = match icmp::Connecting::start(address) {
+        Ok(connecting) => connecting,
+        Err(e) => return Attempt::NoSocket(e),
+    };
+    let outcome = tokio::time::timeout_at(deadline, connecting.wait()).await;
+    let (error, icmp) = match outcome {
+        Ok(Ok(())) => match connecting.into_stream() {
+            Ok(stream) => return Attempt::Connected(stream),
+            Err(e) => return Attempt::NoSocket(e),
+        },
+        Ok(Err(icmp::Ended::Error(error))) => (Some(error), connecting.take()),
+        Ok(Err(icmp::Ended::Icmp(icmp))) => (None, Some(icmp)),
+        Err(_) => (None, connecting.take()),
+    };
+    Attempt::Failed(Answer {
+        error,
+        icmp,
+        local: connecting.local_ip(),
+        watched: connecting.watched(),
+    })
+}
+
+/// Connects to one address until `deadline` (no error queue on this system).
+#[cfg(not(target_os = "linux"))]
+async fn attempt(address: SocketAddr, deadline: tokio::time::Instant) -> Attempt {
+    let socket = match if address.is_ipv6() {
+        tokio::net::TcpSocket::new_v6()
     } else {
-        TcpSocket::new_v4()
+        tokio::net::TcpSocket::new_v4()
     } {
         Ok(socket) => socket,
         Err(e) => return Attempt::NoSocket(e),
     };
-    let queue = match ErrorQueue::watch(&socket, v6) {
-        Ok(queue) => Some(queue),
-        Err(error) => {
-            tracing::debug!(%address, %error, "Cannot watch the socket error queue, ICMP errors are known by their errno only");
-            None
-        }
+    let error = match tokio::time::timeout_at(deadline, socket.connect(address)).await {
+        Ok(Ok(stream)) => return Attempt::Connected(stream),
+        Ok(Err(error)) => Some(error),
+        Err(_) => None,
     };
-    enum Outcome {
-        Connect(io::Result<TcpStream>),
-        Icmp(IcmpError),
-    }
-    let icmp_answer = async {
-        match &queue {
-            Some(queue) => queue.icmp().await,
-            None => std::future::pending().await,
-        }
-    };
-    // An ICMP error queued while the connect() call held the socket lock does not end the
-    // connect at once (Linux then only retries at the SYN retransmission), but it is the
-    // answer: take it as soon as it is queued.
-    let outcome = tokio::time::timeout_at(deadline, async {
-        tokio::select! {
-            result = socket.connect(address) => Outcome::Connect(result),
-            icmp = icmp_answer => Outcome::Icmp(icmp),
-        }
+    Attempt::Failed(Answer {
+        error,
+        icmp: None,
+        local: None,
+        watched: false,
     })
-    .await;
-    let queued = || queue.as_ref().and_then(ErrorQueue::take);
-    // The local address only for a failure's explanation: a connection does without the
-    // system call.
-    let answer = |error, icmp| {
-        Attempt::Failed(Answer {
-            error,
-            icmp,
-            local: queue.as_ref().and_then(ErrorQueue::local_ip),
-            watched: queue.is_some(),
-        })
-    };
-    match outcome {
-        Ok(Outcome::Connect(Ok(stream))) => {
-            if queue.is_some() {
-                if let Err(error) = icmp::stop_watching(&stream, v6) {
-                    tracing::debug!(%address, %error, "Cannot turn the socket error queue off");
-                }
-            }
-            Attempt::Connected(stream)
-        }
-        Ok(Outcome::Connect(Err(error))) => answer(Some(error), queued()),
-        Ok(Outcome::Icmp(icmp)) => answer(None, Some(icmp)),
-        Err(_) => answer(None, queued()),
-    }
 }
 
 /// Seconds as a user writes them: `1`, `0.5`.
