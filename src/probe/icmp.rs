@@ -117,17 +117,17 @@ mod linux {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::os::fd::{AsRawFd as _, RawFd};
 
-    use tokio::io::unix::AsyncFd;
     use tokio::io::Interest;
     use tokio::net::TcpStream;
 
     use super::IcmpError;
 
-    /// A TCP connect in progress on one socket whose error queue is watched: the same
-    /// descriptor is registered for writability (the connect's end) and errors (an ICMP
-    /// error queued), so that a connection in flight holds one descriptor, not two.
+    /// A TCP connect in progress on one socket whose error queue is watched: tokio's own
+    /// registration of the socket waits for writability (the connect's end) and errors (an
+    /// ICMP error queued), so that a connection in flight holds one descriptor, not two, and
+    /// the stream is ready to use the moment it connects.
     pub(crate) struct Connecting {
-        fd: AsyncFd<socket2::Socket>,
+        stream: TcpStream,
         v6: bool,
         /// Whether `IP_RECVERR` is on: then an errno without an ICMP error means that no
         /// ICMP error arrived.
@@ -154,10 +154,9 @@ mod linux {
             let v6 = address.is_ipv6();
             let socket = socket2::Socket::new(
                 socket2::Domain::for_address(address),
-                socket2::Type::STREAM,
+                socket2::Type::STREAM.nonblocking(),
                 Some(socket2::Protocol::TCP),
             )?;
-            socket.set_nonblocking(true)?;
             let watched = match set_recverr(socket.as_raw_fd(), v6, true) {
                 Ok(()) => true,
                 Err(error) => {
@@ -170,14 +169,9 @@ mod linux {
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => None,
                 Err(e) => Some(e),
             };
-            // SAFETY: the AsyncFd owns the socket: its descriptor stays open, and is this
-            // socket, until the AsyncFd is dropped or gives the socket back (`into_inner`,
-            // which deregisters it first).
-            let fd = unsafe {
-                AsyncFd::register_with_interest(socket, Interest::WRITABLE | Interest::ERROR)
-            }?;
+            let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
             Ok(Self {
-                fd,
+                stream,
                 v6,
                 watched,
                 early,
@@ -199,18 +193,17 @@ mod linux {
                 return Err(Ended::Error(error));
             }
             loop {
-                let mut guard = self
-                    .fd
+                let ready = self
+                    .stream
                     .ready(Interest::WRITABLE | Interest::ERROR)
                     .await
                     .map_err(Ended::Error)?;
-                let ready = guard.ready();
                 let icmp = if ready.is_error() {
                     self.queued()
                 } else {
                     None
                 };
-                match self.fd.get_ref().take_error() {
+                match self.stream.take_error() {
                     Ok(Some(error)) | Err(error) => {
                         self.pending = icmp;
                         return Err(Ended::Error(error));
@@ -223,8 +216,11 @@ mod linux {
                 if ready.is_writable() {
                     return Ok(());
                 }
-                // An error without a queued ICMP error or an errno: wait for the next one.
-                guard.clear_ready();
+                // An error without a queued ICMP error or an errno: clear it and wait for
+                // the next one.
+                let _ = self.stream.try_io(Interest::ERROR, || {
+                    Err::<(), _>(io::ErrorKind::WouldBlock.into())
+                });
             }
         }
 
@@ -237,7 +233,7 @@ mod linux {
             if !self.watched {
                 return None;
             }
-            let fd = self.fd.get_ref().as_raw_fd();
+            let fd = self.stream.as_raw_fd();
             let mut found = None;
             // Entries of other origins (local errors) are skipped; the queue is short.
             for _ in 0..16 {
@@ -254,25 +250,22 @@ mod linux {
 
         /// The local address the connection attempt used, when the socket still has one.
         pub(crate) fn local_ip(&self) -> Option<IpAddr> {
-            self.fd
-                .get_ref()
+            self.stream
                 .local_addr()
                 .ok()
-                .and_then(|a| a.as_socket())
                 .map(|a| a.ip())
                 .filter(|ip| !ip.is_unspecified())
         }
 
         /// The connected stream, its error queue turned off again (this also empties it),
         /// so that ICMP errors keep their default, soft meaning on the connection.
-        pub(crate) fn into_stream(self) -> io::Result<TcpStream> {
-            let socket = self.fd.into_inner();
+        pub(crate) fn into_stream(self) -> TcpStream {
             if self.watched {
-                if let Err(error) = set_recverr(socket.as_raw_fd(), self.v6, false) {
+                if let Err(error) = set_recverr(self.stream.as_raw_fd(), self.v6, false) {
                     tracing::debug!(%error, "Cannot turn the socket error queue off");
                 }
             }
-            TcpStream::from_std(std::net::TcpStream::from(socket))
+            self.stream
         }
     }
 

@@ -165,10 +165,7 @@ async fn attempt(address: SocketAddr, deadline: tokio::time::Instant) -> Attempt
     };
     let outcome = tokio::time::timeout_at(deadline, connecting.wait()).await;
     let (error, icmp) = match outcome {
-        Ok(Ok(())) => match connecting.into_stream() {
-            Ok(stream) => return Attempt::Connected(stream),
-            Err(e) => return Attempt::NoSocket(e),
-        },
+        Ok(Ok(())) => return Attempt::Connected(connecting.into_stream()),
         Ok(Err(icmp::Ended::Error(error))) => (Some(error), connecting.take()),
         Ok(Err(icmp::Ended::Icmp(icmp))) => (None, Some(icmp)),
         Err(_) => (None, connecting.take()),
