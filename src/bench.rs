@@ -960,7 +960,7 @@ pub fn render(report: &BenchReport) -> String {
         if let Some(memory) = &run.memory {
             let _ = writeln!(
                 out,
-                "  memory: RSS {} KiB -> peak {} KiB: {:.1} KiB per concurrent connection (client and in-process server)",
+                "  memory: RSS {} KiB -> peak {} KiB: {:.1} KiB per concurrent connection (this process: the client, and the server when in-process)",
                 memory.baseline_rss_kib, memory.peak_rss_kib, memory.per_connection_kib
             );
         }
