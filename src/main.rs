@@ -496,7 +496,7 @@ async fn scan(args: ScanArgs) -> Outcome {
         let options = std::sync::Arc::clone(&options);
         async move { rdpscope::scan::scan(&target, &options).await }
     });
-    rdpscope::tasks::bounded(work, args.concurrency, |done| {
+    rdpscope::tasks::bounded(work, args.concurrency, |_, done| {
         // One broken target never stops the run: a scan that panicked would be a bug,
         // reported, and the others go on.
         let report = match done {

@@ -82,13 +82,7 @@ impl ConnectSettings {
     /// sent). Credentials need both a user and a password.
     pub fn options(&self, base: &ProbeOptions) -> Result<ProbeOptions, SettingError> {
         let trust = match &self.ca_file {
-            Some(path) => {
-                let extra = read_pem_certificates(path).map_err(|e| SettingError {
-                    setting: "ca_file",
-                    message: format!("cannot read the CA file {}: {e}", path.display()),
-                })?;
-                Some(TrustStore::with_extra(&extra))
-            }
+            Some(path) => Some(trust_store(path)?),
             None => base.trust.clone(),
         };
         if let Some(path) = &self.known_hosts {
@@ -154,6 +148,16 @@ impl std::fmt::Display for SettingError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "`{}`: {}", self.setting, self.message)
     }
+}
+
+/// The trust store of a CA file (`ca_file`, `--ca-file`): the system roots and the file's
+/// certificates (PEM).
+pub fn trust_store(path: &std::path::Path) -> Result<TrustStore, SettingError> {
+    let extra = read_pem_certificates(path).map_err(|e| SettingError {
+        setting: "ca_file",
+        message: format!("cannot read the CA file {}: {e}", path.display()),
+    })?;
+    Ok(TrustStore::with_extra(&extra))
 }
 
 /// Where a probe goes and with what: `HOST[:PORT]`, or a `.rdp` file's target with its

@@ -344,20 +344,15 @@ fn shared_trust(
     let Some(path) = settings.ca_file.take() else {
         return Ok((settings, base));
     };
-    if let Some(store) = stores.get(&path) {
-        base.trust = Some(store.clone());
-        return Ok((settings, base));
-    }
-    let read = ConnectSettings {
-        ca_file: Some(path.clone()),
-        ..ConnectSettings::default()
-    }
-    .options(&base)
-    .map_err(|e| e.to_string())?;
-    if let Some(store) = &read.trust {
-        stores.insert(path, store.clone());
-    }
-    base.trust = read.trust;
+    let store = match stores.get(&path) {
+        Some(store) => store.clone(),
+        None => {
+            let store = crate::options::trust_store(&path).map_err(|e| e.to_string())?;
+            stores.insert(path, store.clone());
+            store
+        }
+    };
+    base.trust = Some(store);
     Ok((settings, base))
 }
 

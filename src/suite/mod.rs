@@ -157,53 +157,63 @@ impl Suite {
 /// Runs one case: starts its mock if it has one, probes, compares.
 pub async fn run_case(case: &Case) -> CaseResult {
     let started = Instant::now();
-    let (report, error) = match &case.target {
-        CaseTarget::Address(target) => (Some(crate::probe(target, &case.options).await), None),
+    let probed = match &case.target {
+        CaseTarget::Address(target) => Ok(crate::probe(target, &case.options).await),
         CaseTarget::Scenario(scenario) => {
             match MockServer::builder().scenario(*scenario).start().await {
                 Ok(server) => {
                     let target = Target::from(server.addr());
                     let report = crate::probe(&target, &case.options).await;
                     server.shutdown().await;
-                    (Some(report), None)
+                    Ok(report)
                 }
-                Err(e) => (None, Some(format!("the mock server did not start: {e}"))),
+                Err(e) => Err(format!("the mock server did not start: {e}")),
             }
         }
     };
     let time_ms = started.elapsed().as_secs_f64() * 1e3;
-    let mut result = CaseResult {
-        name: case.name.clone(),
-        target: case.label.clone(),
-        expected: case.expectation.summary(case.options.until),
-        observed: String::new(),
-        status: Status::Error,
-        mismatches: error.into_iter().collect(),
-        time_ms,
-        expectation: case.expectation.clone(),
-        report: None,
-    };
-    let Some(mut report) = report else {
-        return result;
+    let mut report = match probed {
+        Ok(report) => report,
+        Err(why) => return CaseResult::not_run(case, why, time_ms),
     };
     report.not_honoured.clone_from(&case.not_honoured);
-    result.observed = observed(&report);
-    match &report.error {
-        Some(error) if error.kind == FailureKind::Internal => {
-            result
-                .mismatches
-                .push(format!("rdpscope failed: {}", error.message));
-        }
+    let (status, mismatches) = match &report.error {
+        Some(error) if error.kind == FailureKind::Internal => (
+            Status::Error,
+            vec![format!("rdpscope failed: {}", error.message)],
+        ),
         _ => {
-            result.mismatches = case.expectation.mismatches(&report);
-            result.status = match result.mismatches.is_empty() {
-                true => Status::Passed,
-                false => Status::Failed,
-            };
+            let mismatches = case.expectation.mismatches(&report);
+            match mismatches.is_empty() {
+                true => (Status::Passed, mismatches),
+                false => (Status::Failed, mismatches),
+            }
+        }
+    };
+    CaseResult {
+        observed: observed(&report),
+        status,
+        mismatches,
+        report: Some(report),
+        ..CaseResult::not_run(case, String::new(), time_ms)
+    }
+}
+
+impl CaseResult {
+    /// The result of a case that could not run (`status` error), saying why.
+    fn not_run(case: &Case, why: String, time_ms: f64) -> Self {
+        CaseResult {
+            name: case.name.clone(),
+            target: case.label.clone(),
+            expected: case.expectation.summary(case.options.until),
+            observed: String::new(),
+            status: Status::Error,
+            mismatches: vec![why],
+            time_ms,
+            expectation: case.expectation.clone(),
+            report: None,
         }
     }
-    result.report = Some(report);
-    result
 }
 
 /// The whole run's results, in the suite's order.
@@ -237,37 +247,16 @@ pub async fn run(
         .cases
         .iter()
         .cloned()
-        .enumerate()
-        .map(|(index, case)| async move {
-            let name = case.name.clone();
-            let target = case.label.clone();
-            let expectation = case.expectation.clone();
-            let expected = expectation.summary(case.options.until);
-            match tokio::spawn(async move { run_case(&case).await }).await {
-                Ok(result) => (index, result),
-                Err(e) => (
-                    index,
-                    CaseResult {
-                        name,
-                        target,
-                        expected,
-                        observed: String::new(),
-                        status: Status::Error,
-                        mismatches: vec![format!("internal error (a bug, please report it): {e}")],
-                        time_ms: started.elapsed().as_secs_f64() * 1e3,
-                        expectation,
-                        report: None,
-                    },
-                ),
-            }
-        });
+        .map(|case| async move { run_case(&case).await });
     let mut results = Vec::with_capacity(suite.cases.len());
-    // The tasks catch their cases' panics themselves: nothing reaches here as an error.
-    let _ = crate::tasks::bounded(work, concurrency, |done| {
-        if let Ok((index, result)) = done {
-            progress(&result);
-            results.push((index, result));
-        }
+    let _ = crate::tasks::bounded(work, concurrency, |index, done| {
+        let result = done.unwrap_or_else(|e| {
+            let why = format!("internal error (a bug, please report it): {e}");
+            // The case's own time is not known when its task panicked.
+            CaseResult::not_run(&suite.cases[index], why, 0.0)
+        });
+        progress(&result);
+        results.push((index, result));
         Ok::<(), ()>(())
     })
     .await;
