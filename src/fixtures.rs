@@ -27,7 +27,7 @@ use rcgen::{
 use rsa::pkcs8::der::pem::LineEnding;
 use serde::Serialize;
 
-use crate::cert::{CertPolicy, FindingCode};
+use crate::cert::{der_tlv, CertPolicy, FindingCode};
 use crate::report::Severity;
 
 /// The expected result of the certificate stage under one policy.
@@ -715,21 +715,6 @@ fn signed(
         chain,
         key_pem: key.pkcs8_pem()?,
     })
-}
-
-/// DER tag-length-value (definite length).
-fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len <= 0xff {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(content);
-    out
 }
 
 /// An Authority Information Access extension with one caIssuers URI.

@@ -224,6 +224,26 @@ fn anchor(der: CertificateDer<'static>) -> Option<Anchor> {
     Some(Anchor { subject, spki, der })
 }
 
+/// A DER tag-length-value: `tag`, the definite length of `content` (short form below 128,
+/// else the long form), `content`. For the fixtures' extensions and the mock's SPNEGO tokens.
+pub(crate) fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let length = content.len();
+    let mut out = vec![tag];
+    if length < 0x80 {
+        out.push(length as u8);
+    } else {
+        let digits: Vec<u8> = length
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&digit| digit == 0)
+            .collect();
+        out.push(0x80 | digits.len() as u8);
+        out.extend(digits);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
 /// Reads PEM certificates from a file (for `--ca-file`).
 pub fn read_pem_certificates(
     path: &std::path::Path,

@@ -20,6 +20,8 @@ use ironrdp_pdu::nego::SecurityProtocol;
 use ironrdp_pdu::rdp::client_info::Credentials;
 use ironrdp_tokio::{FramedWrite as _, TokioFramed};
 use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::cert::der_tlv;
 use tracing::info;
 
 use super::wire::{self, timed, ConnError};
@@ -218,7 +220,7 @@ fn with_neg_state(token: &[u8]) -> Option<Vec<u8>> {
     }
     let mut inner = NEG_STATE.to_vec();
     inner.extend_from_slice(fields);
-    Some(der(0xA1, &der(0x30, &inner)))
+    Some(der_tlv(0xA1, &der_tlv(0x30, &inner)))
 }
 
 /// The content of the DER value `bytes` when it is exactly one value with tag `tag`.
@@ -301,32 +303,13 @@ fn first_spnego_token(token: &[u8]) -> Option<Vec<u8>> {
             _ => return None,
         }
     }
-    let mut init = der(0xA0, &der(0x30, mech_types?));
+    let mut init = der_tlv(0xA0, &der_tlv(0x30, mech_types?));
     if let Some(mech_token) = mech_token {
-        init.extend(der(0xA2, &der(0x04, mech_token)));
+        init.extend(der_tlv(0xA2, &der_tlv(0x04, mech_token)));
     }
-    let mut inner = der(0x06, SPNEGO);
-    inner.extend(der(0xA0, &der(0x30, &init)));
-    Some(der(0x60, &inner))
-}
-
-/// The DER value of `tag` around `content`.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let length = content.len();
-    let mut out = vec![tag];
-    if length < 0x80 {
-        out.push(length as u8);
-    } else {
-        let digits: Vec<u8> = length
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&digit| digit == 0)
-            .collect();
-        out.push(0x80 | digits.len() as u8);
-        out.extend(digits);
-    }
-    out.extend_from_slice(content);
-    out
+    let mut inner = der_tlv(0x06, SPNEGO);
+    inner.extend(der_tlv(0xA0, &der_tlv(0x30, &init)));
+    Some(der_tlv(0x60, &inner))
 }
 
 #[cfg(test)]
@@ -356,7 +339,7 @@ mod tests {
     fn long_lengths_round_trip() {
         for length in [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0x1_0000] {
             let content = vec![0x5A; length];
-            let value = der(0x30, &content);
+            let value = der_tlv(0x30, &content);
             assert_eq!(der_content(&value, 0x30), Some(&content[..]), "{length}");
         }
     }
