@@ -754,9 +754,8 @@ pub async fn run(
     baseline: bool,
     options: &BenchOptions,
 ) -> std::io::Result<BenchReport> {
-    // Each connection in flight holds the client's socket, while it connects a duplicate
-    // watching its ICMP errors, and in-process the server's socket.
-    let per_connection = if target.is_none() { 3 } else { 2 };
+    // Each connection in flight holds the client's socket and, in-process, the server's.
+    let per_connection = if target.is_none() { 2 } else { 1 };
     raise_open_files(options.concurrency as u64 * per_connection + 256);
     // In-process servers run on one thread of their own: leave them a core.
     let options = &BenchOptions {
