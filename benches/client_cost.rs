@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use rdpscope::bench::TlsBaseline;
+use rdpscope::bench::{BaselineServer, Wire};
 use rdpscope::mock::{MockServer, Scenario};
 use rdpscope::target::Target;
 use rdpscope::ProbeOptions;
@@ -35,7 +35,8 @@ fn measured_connection(runtime: &tokio::runtime::Runtime, server: &Server) {
 fn connection(runtime: &tokio::runtime::Runtime, server: &Server) {
     match server {
         Server::Raw(addr) => {
-            let sample = runtime.block_on(TlsBaseline::handshake(*addr));
+            let sample =
+                runtime.block_on(BaselineServer::connection(*addr, &Wire::tls_handshake()));
             assert!(sample.ok, "{:?}", sample.error);
         }
         Server::Probe(target, options) => {
@@ -60,7 +61,7 @@ fn main() {
     let (server, _keep): (Server, Box<dyn std::any::Any>) = match kind.as_str() {
         "raw" => {
             let baseline = runtime
-                .block_on(TlsBaseline::start())
+                .block_on(BaselineServer::start(Wire::tls_handshake()))
                 .expect("baseline server");
             (Server::Raw(baseline.addr()), Box::new(baseline))
         }

@@ -11,7 +11,7 @@ use ironrdp_pdu::nego::{
     ConnectionConfirm, ConnectionRequest, RequestFlags, ResponseFlags, SecurityProtocol,
 };
 use ironrdp_pdu::x224::X224;
-use rdpscope::bench::TlsBaseline;
+use rdpscope::bench::{BaselineServer, Wire};
 use rdpscope::cert::{analyze, AnalysisOptions, CertPolicy, TrustStore};
 use rdpscope::mock::{MockServer, Scenario};
 use rdpscope::target::Target;
@@ -82,12 +82,13 @@ fn connections(c: &mut Criterion) {
 
     // The baseline: TCP connect + full TLS handshake, same certificate and key type.
     let baseline = runtime
-        .block_on(TlsBaseline::start())
+        .block_on(BaselineServer::start(Wire::tls_handshake()))
         .expect("baseline server");
     let addr = baseline.addr();
+    let tls = Wire::tls_handshake();
     group.bench_function("raw TLS handshake (baseline)", |b| {
-        b.to_async(&runtime).iter(|| async move {
-            let sample = TlsBaseline::handshake(addr).await;
+        b.to_async(&runtime).iter(|| async {
+            let sample = BaselineServer::connection(addr, &tls).await;
             assert!(sample.ok, "{:?}", sample.error);
         });
     });
@@ -111,6 +112,20 @@ fn connections(c: &mut Criterion) {
                 }
             });
         });
+        // Its wire floor: the same exchanges and bytes, no RDP work on either side.
+        let wire = Wire::of(&runtime.block_on(rdpscope::probe(&target, &options)))
+            .expect("the probe reaches connected");
+        let floor = runtime
+            .block_on(BaselineServer::start(wire.clone()))
+            .expect("wire floor server");
+        let floor_addr = floor.addr();
+        group.bench_function(format!("wire floor ({})", scenario.name()), |b| {
+            b.to_async(&runtime).iter(|| async {
+                let sample = BaselineServer::connection(floor_addr, &wire).await;
+                assert!(sample.ok, "{:?}", sample.error);
+            });
+        });
+        drop(floor);
         // The whole scan of the same server: every protocol, TLS version and suite, the
         // certificate and (with NLA) the NTLM info, its connections in parallel.
         group.bench_function(format!("scan ({})", scenario.name()), |b| {

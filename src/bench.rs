@@ -568,36 +568,140 @@ pub async fn probe_sample(target: &Target, options: &ProbeOptions) -> Sample {
     }
 }
 
-/// A raw TLS server on loopback with the same certificate and key type as the mock RDP
-/// servers (self-signed ECDSA P-256), for the `--baseline tls` handshake loop.
-pub struct TlsBaseline {
+/// The bytes of one connection, as a probe's PDU trail recorded them: what the client
+/// wrote before it waited, and what it then read, exchange after exchange, before the TLS
+/// handshake and inside it. A [`BaselineServer`] and [`BaselineServer::connection`] replay
+/// exactly these byte counts with no RDP work at all (zeros, nothing parsed): the wire floor
+/// of that connection, what any client pays for its round trips and bytes on this machine.
+/// Without exchanges it is the raw TLS handshake.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Wire {
+    /// The exchanges before the TLS handshake (X.224).
+    pub plain: Vec<Exchange>,
+    /// Whether there is a TLS handshake.
+    pub tls: bool,
+    /// The exchanges inside TLS (CredSSP, MCS, licensing, activation), in plaintext bytes.
+    pub encrypted: Vec<Exchange>,
+}
+
+/// One exchange of a [`Wire`]: the client writes `sent` bytes, then reads `received`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// Bytes the client writes.
+    pub sent: usize,
+    /// Bytes the server answers with.
+    pub received: usize,
+}
+
+impl Wire {
+    /// TCP connect and a full TLS handshake, nothing else: the `--baseline tls` loop.
+    pub fn tls_handshake() -> Self {
+        Self {
+            tls: true,
+            ..Self::default()
+        }
+    }
+
+    /// The wire of a probe that reached its end, from its PDU trail; `None` otherwise.
+    pub fn of(report: &crate::Report) -> Option<Self> {
+        if !matches!(report.outcome, Outcome::Connected | Outcome::Reached) {
+            return None;
+        }
+        let tls = report
+            .stages
+            .iter()
+            .any(|s| s.stage == Stage::Tls && s.status == StageStatus::Ok);
+        Some(Self::from_trace(tls, &report.trace))
+    }
+
+    /// The exchanges of `trace`: the client's writes up to its next read are one exchange's
+    /// `sent`, what it reads until it writes again its `received`; with `tls`, the entries
+    /// after the tls stage are inside TLS, and the handshake's own records are left out.
+    fn from_trace(tls: bool, trace: &[crate::report::TraceEntry]) -> Self {
+        let mut wire = Self {
+            tls,
+            ..Self::default()
+        };
+        for entry in trace {
+            // The handshake's own records are the TLS handshake's business.
+            if entry.stage == Stage::Tls {
+                continue;
+            }
+            let exchanges = if tls && entry.stage > Stage::Tls {
+                &mut wire.encrypted
+            } else {
+                &mut wire.plain
+            };
+            match (entry.direction, exchanges.last_mut()) {
+                (crate::report::Direction::Received, Some(last)) => last.received += entry.size,
+                (crate::report::Direction::Sent, Some(last)) if last.received == 0 => {
+                    last.sent += entry.size;
+                }
+                (crate::report::Direction::Received, None) => exchanges.push(Exchange {
+                    sent: 0,
+                    received: entry.size,
+                }),
+                (crate::report::Direction::Sent, _) => exchanges.push(Exchange {
+                    sent: entry.size,
+                    received: 0,
+                }),
+            }
+        }
+        wire
+    }
+
+    /// The exchanges, before TLS and inside it.
+    pub fn exchanges(&self) -> usize {
+        self.plain.len() + self.encrypted.len()
+    }
+
+    /// The bytes of the exchanges, both ways.
+    pub fn bytes(&self) -> usize {
+        self.plain
+            .iter()
+            .chain(&self.encrypted)
+            .map(|e| e.sent + e.received)
+            .sum()
+    }
+}
+
+/// A server on loopback that answers a [`Wire`]'s exchanges with zeros, with the TLS
+/// handshake of the mock RDP servers between them (same certificate and key type:
+/// self-signed ECDSA P-256, the same TLS configuration): the server side of the baselines.
+pub struct BaselineServer {
     server: crate::mock::ServerThread,
 }
 
-impl TlsBaseline {
+impl BaselineServer {
     /// Starts the server on 127.0.0.1:0, on one thread with a current-thread runtime (as the
     /// mock servers run).
-    pub async fn start() -> std::io::Result<Self> {
+    pub async fn start(wire: Wire) -> std::io::Result<Self> {
         let identity = crate::mock::cert::default_identity()?;
         let acceptor =
             tokio_rustls::TlsAcceptor::from(crate::mock::cert::server_config(&identity)?);
         let listener = crate::mock::listener(([127, 0, 0, 1], 0).into())?;
-        // The same accept loop as the mock servers; each connection: the TLS handshake,
-        // then wait for the client to close.
+        // The same accept loop as the mock servers; each connection: the exchanges, then
+        // wait for the client to close.
         let server = crate::mock::ServerThread::start(
-            "rdpscope-tls-baseline".to_owned(),
+            "rdpscope-baseline".to_owned(),
             listener,
-            acceptor,
-            |acceptor, tcp, _| async move {
-                let _ = tcp.set_nodelay(true);
-                let handshake = acceptor.accept(tcp);
-                if let Ok(Ok(mut tls)) =
-                    tokio::time::timeout(Duration::from_secs(30), handshake).await
-                {
+            (acceptor, wire),
+            |state, tcp, _| async move {
+                let (acceptor, wire) = &*state;
+                let _ = tokio::time::timeout(Duration::from_secs(30), async {
+                    tcp.set_nodelay(true)?;
+                    let mut tcp = tcp;
+                    answer(&mut tcp, &wire.plain).await?;
                     let mut sink = [0u8; 64];
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(30), tls.read(&mut sink)).await;
-                }
+                    if wire.tls {
+                        let mut tls = acceptor.accept(tcp).await?;
+                        answer(&mut tls, &wire.encrypted).await?;
+                        tls.read(&mut sink).await
+                    } else {
+                        tcp.read(&mut sink).await
+                    }
+                })
+                .await;
             },
         )?;
         Ok(Self { server })
@@ -608,62 +712,162 @@ impl TlsBaseline {
         self.server.addr()
     }
 
-    /// One TCP connect and full TLS handshake with the probe's own TLS configuration (no
-    /// resumption, the same signature checks), as a [`Sample`] of the tls stage.
-    pub async fn handshake(addr: SocketAddr) -> Sample {
+    /// One connection to a server started with `wire`: TCP connect, the exchanges, the TLS
+    /// handshake with the probe's own TLS configuration (no resumption, the same signature
+    /// checks), the exchanges inside it; then the client drops the connection. As a
+    /// [`Sample`] whose tls stage is the handshake.
+    pub async fn connection(addr: SocketAddr, wire: &Wire) -> Sample {
         let started = Instant::now();
-        let result = async {
-            let tcp = tokio::net::TcpStream::connect(addr).await?;
-            tcp.set_nodelay(true)?;
-            let connector = tokio_rustls::TlsConnector::from(crate::probe::tls_client_config());
-            let name = ServerName::IpAddress(addr.ip().into());
-            tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+        let mut stages = Vec::new();
+        let result = tokio::time::timeout(Duration::from_secs(10), async {
+            let failed = |stage: Stage, kind: FailureKind| {
+                move |e: std::io::Error| (stage, kind, e.to_string())
+            };
+            let mut tcp = tokio::net::TcpStream::connect(addr)
                 .await
-                .map_err(|_| {
-                    std::io::Error::new(std::io::ErrorKind::TimedOut, "tls handshake timed out")
-                })?
-        }
-        .await;
-        let total = started.elapsed();
+                .map_err(failed(Stage::Tcp, FailureKind::Refused))?;
+            tcp.set_nodelay(true)
+                .map_err(failed(Stage::Tcp, FailureKind::Internal))?;
+            ask(&mut tcp, &wire.plain)
+                .await
+                .map_err(failed(Stage::X224, FailureKind::ProtocolError))?;
+            if wire.tls {
+                let handshake = Instant::now();
+                let connector = tokio_rustls::TlsConnector::from(crate::probe::tls_client_config());
+                let name = ServerName::IpAddress(addr.ip().into());
+                let mut tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(failed(Stage::Tls, FailureKind::TlsError))?;
+                stages.push((Stage::Tls, handshake.elapsed()));
+                ask(&mut tls, &wire.encrypted)
+                    .await
+                    .map_err(failed(Stage::BasicSettings, FailureKind::ProtocolError))?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err((
+                Stage::Tls,
+                FailureKind::Timeout,
+                "baseline connection timed out".to_owned(),
+            ))
+        });
         Sample {
             ok: result.is_ok(),
-            total,
-            stages: vec![(Stage::Tls, total)],
-            error: result
-                .err()
-                .map(|e| (Stage::Tls, FailureKind::TlsError, e.to_string())),
+            total: started.elapsed(),
+            stages,
+            error: result.err(),
             warnings: Vec::new(),
         }
     }
 }
 
-/// Every run of `rdpscope bench`, the baseline, and the ratios to it.
+/// Zeros, as much as one write of an exchange needs.
+fn zeros(len: usize) -> Vec<u8> {
+    vec![0; len]
+}
+
+/// The client's side of `exchanges`: write, then read what the server answers.
+async fn ask<S>(stream: &mut S, exchanges: &[Exchange]) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    for exchange in exchanges {
+        stream.write_all(&zeros(exchange.sent)).await?;
+        stream.read_exact(&mut zeros(exchange.received)).await?;
+    }
+    Ok(())
+}
+
+/// The server's side of `exchanges`: read what the client writes, then answer.
+async fn answer<S>(stream: &mut S, exchanges: &[Exchange]) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt as _;
+    for exchange in exchanges {
+        stream.read_exact(&mut zeros(exchange.sent)).await?;
+        stream.write_all(&zeros(exchange.received)).await?;
+    }
+    Ok(())
+}
+
+/// Every run of `rdpscope bench`, the baselines, and the ratios to them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchReport {
     /// One run per target or scenario.
     pub runs: Vec<LoadResult>,
-    /// The raw TLS handshake loop, with `--baseline tls`.
+    /// The raw TLS handshake loop, with a baseline.
     pub baseline: Option<LoadResult>,
-    /// Each run's handshake rate divided by the baseline's (the headline figure): the median
-    /// of the rounds' ratios.
+    /// With `--baseline wire`: each run's wire floor (its exchanges replayed with no RDP
+    /// work), in the order of `runs`.
+    pub floors: Vec<WireFloor>,
+    /// Each run's handshake rate divided by the TLS baseline's (the headline figure): the
+    /// median of the rounds' ratios.
     pub ratios: Vec<(String, f64)>,
-    /// Each run's ratio to the baseline per round, with their median and range.
+    /// Each ratio per round, with their median and range: every run to the TLS baseline,
+    /// and with wire floors, every run to its floor and every floor to the TLS baseline.
     pub spreads: Vec<RatioSpread>,
 }
 
-/// One run's ratio to the baseline in each interleaved round.
+/// One run's wire floor: the bytes it replays, and its load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WireFloor {
+    /// The exchanges, from a probe of the run's target.
+    pub wire: Wire,
+    /// The load.
+    pub result: LoadResult,
+}
+
+/// One run's ratio to a baseline in each interleaved round.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RatioSpread {
     /// The run.
     pub label: String,
+    /// What it is divided by: `tls` (the raw TLS handshake) or `wire` (its wire floor).
+    pub against: Baseline,
     /// The median of the rounds' ratios.
     pub median: f64,
-    /// The smallest and the largest round ratio.
+    /// The smallest round ratio.
     pub min: f64,
     /// The largest round ratio.
     pub max: f64,
     /// Every round's ratio, in order.
     pub rounds: Vec<f64>,
+}
+
+impl RatioSpread {
+    /// The ratios of `rates` to `baseline`'s, round by round.
+    fn new(label: String, against: Baseline, rates: &[f64], baseline: &[f64]) -> Self {
+        let ratios: Vec<f64> = rates
+            .iter()
+            .zip(baseline)
+            .map(|(rate, base)| rate / base.max(1e-9))
+            .collect();
+        Self {
+            label,
+            against,
+            median: median(&ratios),
+            min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            max: ratios.iter().copied().fold(0.0, f64::max),
+            rounds: ratios,
+        }
+    }
+}
+
+/// What a benchmark compares its runs with, measured in the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Baseline {
+    /// A raw TLS handshake loop (TCP connect and a full TLS handshake, the same certificate
+    /// and key type, the probe's TLS configuration): the floor of any RDP connection over TLS.
+    Tls,
+    /// The TLS handshake loop, and for each run its wire floor: the same exchanges, bytes and
+    /// round trips as the run's connections, replayed with no RDP work.
+    Wire,
 }
 
 /// The median of `values` (the mean of the middle two for an even count); 0 when empty.
@@ -696,6 +900,7 @@ impl BenchReport {
     pub fn empty_run(&self) -> Option<(&LoadResult, Option<Stage>)> {
         self.runs
             .iter()
+            .chain(self.floors.iter().map(|floor| &floor.result))
             .chain(self.baseline.iter())
             .find(|run| run.succeeded == 0)
             .map(|run| {
@@ -746,12 +951,21 @@ fn raise_open_files(needed: u64) {
     let _ = needed;
 }
 
+/// One load of a round: a run, a run's wire floor, or the TLS baseline.
+#[derive(Clone, Copy)]
+enum Load {
+    Run(usize),
+    Floor(usize),
+    Tls,
+}
+
 /// Runs the benchmark: against `target`, or else against each built-in scenario in-process;
-/// with `baseline`, also the raw TLS handshake loop with the same options.
+/// with `baseline`, also the raw TLS handshake loop (and with [`Baseline::Wire`] each run's
+/// wire floor) with the same options, in interleaved rounds.
 pub async fn run(
     target: Option<Target>,
     scenarios: &[crate::mock::Scenario],
-    baseline: bool,
+    baseline: Option<Baseline>,
     options: &BenchOptions,
 ) -> std::io::Result<BenchReport> {
     // Each connection in flight holds the client's socket and, in-process, the server's.
@@ -782,13 +996,27 @@ pub async fn run(
             }
         }
     }
-    let baseline_server = if baseline {
-        Some(TlsBaseline::start().await?)
-    } else {
-        None
+    let tls_server = match baseline {
+        Some(_) => Some(BaselineServer::start(Wire::tls_handshake()).await?),
+        None => None,
     };
+    // Each run's wire floor: its exchanges as one probe of its target made them.
+    let mut floors = Vec::new();
+    if baseline == Some(Baseline::Wire) {
+        for (label, target) in &targets {
+            let report = crate::probe(target, &options.probe).await;
+            let wire = Wire::of(&report).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "no wire floor for {label}: its probe did not reach the end ({})",
+                    report.verdict()
+                ))
+            })?;
+            let server = BaselineServer::start(wire.clone()).await?;
+            floors.push((wire, server));
+        }
+    }
     // Without a baseline there is no ratio to steady: one round.
-    let rounds = if baseline {
+    let rounds = if baseline.is_some() {
         options
             .rounds
             .unwrap_or_else(|| default_rounds(options))
@@ -801,43 +1029,49 @@ pub async fn run(
         duration: options.duration.map(|d| d / rounds as u32),
         ..options.clone()
     };
-    let mut ran: Vec<Option<Ran>> = (0..targets.len()).map(|_| None).collect();
-    let mut baseline_ran: Option<Ran> = None;
-    let mut round_rates: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
-    let mut baseline_rates = Vec::new();
+    let loads: Vec<Load> = (0..targets.len())
+        .map(Load::Run)
+        .chain((0..floors.len()).map(Load::Floor))
+        .chain(tls_server.iter().map(|_| Load::Tls))
+        .collect();
+    let mut ran: Vec<Option<Ran>> = loads.iter().map(|_| None).collect();
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); loads.len()];
     for round in 0..rounds {
-        // A B A B, the baseline first in every other round: drift and order effects land
-        // on both sides of the ratio.
-        let baseline_first = round % 2 == 1;
-        if baseline_first {
-            if let Some(server) = &baseline_server {
-                let result = load_baseline(&round_options, server.addr()).await?;
-                baseline_rates.push(result.rate());
-                baseline_ran = Some(merge(baseline_ran, result));
-            }
+        // A B A B, then B A B A in the next round: drift and order effects land on both
+        // sides of every ratio.
+        let mut order: Vec<usize> = (0..loads.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        for (index, (_, target)) in targets.iter().enumerate() {
-            let (target, probe) = (target.clone(), round_options.probe.clone());
-            let result = load_round(&round_options, move || {
-                let (target, probe) = (target.clone(), probe.clone());
-                async move { probe_sample(&target, &probe).await }
-            })
-            .await?;
-            round_rates[index].push(result.rate());
+        for index in order {
+            let result = match loads[index] {
+                Load::Run(i) => {
+                    let (target, probe) = (targets[i].1.clone(), round_options.probe.clone());
+                    load_round(&round_options, move || {
+                        let (target, probe) = (target.clone(), probe.clone());
+                        async move { probe_sample(&target, &probe).await }
+                    })
+                    .await?
+                }
+                Load::Floor(i) => {
+                    let (wire, server) = &floors[i];
+                    load_wire(&round_options, server.addr(), wire.clone()).await?
+                }
+                Load::Tls => match &tls_server {
+                    Some(server) => {
+                        load_wire(&round_options, server.addr(), Wire::tls_handshake()).await?
+                    }
+                    None => continue,
+                },
+            };
+            rates[index].push(result.rate());
             ran[index] = Some(merge(ran[index].take(), result));
-        }
-        if !baseline_first {
-            if let Some(server) = &baseline_server {
-                let result = load_baseline(&round_options, server.addr()).await?;
-                baseline_rates.push(result.rate());
-                baseline_ran = Some(merge(baseline_ran, result));
-            }
         }
     }
     for server in servers {
         server.shutdown().await;
     }
-    drop(baseline_server);
+    drop(tls_server);
 
     let result = |label: String, ran: Ran| {
         ran.collector.into_result(
@@ -848,41 +1082,70 @@ pub async fn run(
             ran.memory,
         )
     };
-    let runs: Vec<LoadResult> = targets
+    let mut runs = Vec::new();
+    let mut floor_results = Vec::new();
+    let mut tls_result = None;
+    let mut spreads = Vec::new();
+    let tls_rates = loads
         .iter()
-        .zip(ran)
-        .filter_map(|((label, _), ran)| ran.map(|ran| result(label.clone(), ran)))
-        .collect();
-    let baseline = baseline_ran.map(|ran| result("tls baseline".to_owned(), ran));
-    let spreads: Vec<RatioSpread> = if baseline.is_some() {
-        targets
-            .iter()
-            .zip(&round_rates)
-            .map(|((label, _), rates)| {
-                let ratios: Vec<f64> = rates
-                    .iter()
-                    .zip(&baseline_rates)
-                    .map(|(rate, base)| rate / base.max(1e-9))
-                    .collect();
-                RatioSpread {
-                    label: label.clone(),
-                    median: median(&ratios),
-                    min: ratios.iter().copied().fold(f64::INFINITY, f64::min),
-                    max: ratios.iter().copied().fold(0.0, f64::max),
-                    rounds: ratios,
+        .position(|load| matches!(load, Load::Tls))
+        .map(|index| rates[index].clone());
+    for (index, load) in loads.iter().enumerate() {
+        let Some(done) = ran[index].take() else {
+            continue;
+        };
+        match *load {
+            Load::Run(i) => {
+                let label = targets[i].0.clone();
+                if let Some(tls) = &tls_rates {
+                    spreads.push(RatioSpread::new(
+                        label.clone(),
+                        Baseline::Tls,
+                        &rates[index],
+                        tls,
+                    ));
                 }
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+                if let Some(floor) = loads
+                    .iter()
+                    .position(|load| matches!(load, Load::Floor(f) if *f == i))
+                {
+                    spreads.push(RatioSpread::new(
+                        label.clone(),
+                        Baseline::Wire,
+                        &rates[index],
+                        &rates[floor],
+                    ));
+                }
+                runs.push(result(label, done));
+            }
+            Load::Floor(i) => {
+                let label = format!("{} wire floor", targets[i].0);
+                if let Some(tls) = &tls_rates {
+                    spreads.push(RatioSpread::new(
+                        label.clone(),
+                        Baseline::Tls,
+                        &rates[index],
+                        tls,
+                    ));
+                }
+                floor_results.push(WireFloor {
+                    wire: floors[i].0.clone(),
+                    result: result(label, done),
+                });
+            }
+            Load::Tls => tls_result = Some(result("tls baseline".to_owned(), done)),
+        }
+    }
     let ratios = spreads
         .iter()
+        .filter(|spread| spread.against == Baseline::Tls)
+        .filter(|spread| runs.iter().any(|run| run.label == spread.label))
         .map(|spread| (spread.label.clone(), spread.median))
         .collect();
     Ok(BenchReport {
         runs,
-        baseline,
+        baseline: tls_result,
+        floors: floor_results,
         ratios,
         spreads,
     })
@@ -899,9 +1162,14 @@ fn default_rounds(options: &BenchOptions) -> usize {
     rounds.clamp(1, 40)
 }
 
-/// One round of raw TLS handshakes against the baseline server.
-async fn load_baseline(options: &BenchOptions, addr: SocketAddr) -> std::io::Result<Ran> {
-    load_round(options, move || TlsBaseline::handshake(addr)).await
+/// One round of connections replaying `wire` against a baseline server started with it.
+async fn load_wire(options: &BenchOptions, addr: SocketAddr, wire: Wire) -> std::io::Result<Ran> {
+    let wire = Arc::new(wire);
+    load_round(options, move || {
+        let wire = Arc::clone(&wire);
+        async move { BaselineServer::connection(addr, &wire).await }
+    })
+    .await
 }
 
 fn merge(so_far: Option<Ran>, round: Ran) -> Ran {
@@ -911,11 +1179,28 @@ fn merge(so_far: Option<Ran>, round: Ran) -> Ran {
     }
 }
 
+/// `sent>received` byte counts, one per exchange (`none` without any).
+fn exchanges(exchanges: &[Exchange]) -> String {
+    if exchanges.is_empty() {
+        return "none".to_owned();
+    }
+    exchanges
+        .iter()
+        .map(|e| format!("{}>{}", e.sent, e.received))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Renders a benchmark report for people.
 pub fn render(report: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    for run in report.runs.iter().chain(report.baseline.iter()) {
+    for run in report
+        .runs
+        .iter()
+        .chain(report.floors.iter().map(|floor| &floor.result))
+        .chain(report.baseline.iter())
+    {
         let _ = writeln!(
             out,
             "{}: {} connections ({} reached the end), concurrency {} on {} load thread(s), {:.2} s, {:.1} handshakes/s",
@@ -965,10 +1250,25 @@ pub fn render(report: &BenchReport) -> String {
         }
         let _ = writeln!(out);
     }
-    for spread in &report.spreads {
+    for floor in &report.floors {
         let _ = writeln!(
             out,
-            "{}: {:.0}% of the raw TLS handshake rate ({:.2}x; median of {} interleaved rounds, {:.0}-{:.0}%)",
+            "{}: {} exchanges, {} bytes (before TLS: {}; inside: {})",
+            floor.result.label,
+            floor.wire.exchanges(),
+            floor.wire.bytes(),
+            exchanges(&floor.wire.plain),
+            exchanges(&floor.wire.encrypted),
+        );
+    }
+    for spread in &report.spreads {
+        let against = match spread.against {
+            Baseline::Tls => "the raw TLS handshake rate",
+            Baseline::Wire => "its wire floor's rate",
+        };
+        let _ = writeln!(
+            out,
+            "{}: {:.0}% of {against} ({:.2}x; median of {} interleaved rounds, {:.0}-{:.0}%)",
             spread.label,
             spread.median * 100.0,
             spread.median,
@@ -978,4 +1278,59 @@ pub fn render(report: &BenchReport) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Direction, TraceEntry};
+
+    fn entry(stage: Stage, direction: Direction, size: usize) -> TraceEntry {
+        TraceEntry {
+            at_ms: 0.0,
+            direction,
+            stage,
+            step: None,
+            name: "pdu".into(),
+            size,
+        }
+    }
+
+    #[test]
+    fn a_wire_groups_the_writes_before_each_read_and_leaves_the_handshake_out() {
+        use Direction::{Received as R, Sent as S};
+        let trace = [
+            entry(Stage::X224, S, 46),
+            entry(Stage::X224, R, 19),
+            entry(Stage::Tls, S, 214),
+            entry(Stage::Tls, R, 677),
+            entry(Stage::BasicSettings, S, 391),
+            entry(Stage::BasicSettings, R, 110),
+            entry(Stage::ChannelConnection, S, 12),
+            entry(Stage::ChannelConnection, S, 8),
+            entry(Stage::ChannelConnection, R, 11),
+            entry(Stage::SecureSettings, S, 317),
+            entry(Stage::SecureSettings, R, 34),
+            entry(Stage::Capabilities, R, 299),
+            entry(Stage::Finalization, S, 427),
+        ];
+        let wire = Wire::from_trace(true, &trace);
+        let pairs = |e: &[Exchange]| e.iter().map(|e| (e.sent, e.received)).collect::<Vec<_>>();
+        assert!(wire.tls);
+        assert_eq!(pairs(&wire.plain), [(46, 19)]);
+        assert_eq!(
+            pairs(&wire.encrypted),
+            [(391, 110), (20, 11), (317, 333), (427, 0)]
+        );
+        assert_eq!((wire.exchanges(), wire.bytes()), (5, 1674));
+
+        // Without TLS everything is plain; a server that speaks first starts an exchange
+        // the client sends nothing in.
+        let wire = Wire::from_trace(
+            false,
+            &[entry(Stage::X224, R, 19), entry(Stage::X224, S, 5)],
+        );
+        assert_eq!(pairs(&wire.plain), [(0, 19), (5, 0)]);
+        assert!(wire.encrypted.is_empty() && !wire.tls);
+    }
 }

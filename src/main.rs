@@ -258,8 +258,10 @@ struct BenchArgs {
     /// Run for this long instead of a number of connections (e.g. 10s)
     #[arg(long, value_parser = parse_duration)]
     duration: Option<Duration>,
-    /// Also run a raw TLS handshake loop (same certificate and key type) and report ratios
-    #[arg(long, value_parser = ["tls"])]
+    /// Also run a raw TLS handshake loop (same certificate and key type) and report ratios;
+    /// `wire` adds each run's wire floor: its exchanges, bytes and round trips replayed with
+    /// no RDP work
+    #[arg(long, value_parser = ["tls", "wire"])]
     baseline: Option<String>,
     /// With --baseline: split the load into this many short rounds, each running every
     /// scenario and the baseline in turn; the ratio is the median of the rounds' (default:
@@ -740,7 +742,11 @@ async fn bench(args: BenchArgs) -> Outcome {
         threads: args.threads,
         rounds: args.rounds,
     };
-    let report = rdpscope::bench::run(args.target, &scenarios, args.baseline.is_some(), &options)
+    let baseline = args.baseline.as_deref().map(|name| match name {
+        "wire" => rdpscope::bench::Baseline::Wire,
+        _ => rdpscope::bench::Baseline::Tls,
+    });
+    let report = rdpscope::bench::run(args.target, &scenarios, baseline, &options)
         .await
         .map_err(|e| Fail::internal(format_args!("cannot run the benchmark: {e}")))?;
     for warning in report.warnings() {

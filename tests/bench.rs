@@ -51,6 +51,82 @@ fn bench_against_the_built_in_servers_reports_every_figure() {
     assert_eq!(report["ratios"].as_array().map(Vec::len), Some(2));
 }
 
+/// `--baseline wire`: each scenario's wire floor replays the exchanges of its connections
+/// (one before TLS: the X.224 Connection Request and its 19-byte Confirm; more inside TLS
+/// with CredSSP than without), every floor connection succeeds, and every run has a ratio
+/// to the TLS handshake and to its floor, every floor one to the TLS handshake.
+#[test]
+fn bench_with_wire_floors() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+        .args([
+            "bench",
+            "--connections",
+            "12",
+            "--concurrency",
+            "3",
+            "--baseline",
+            "wire",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let floors = report["floors"].as_array().expect("floors");
+    let labels: Vec<&str> = floors
+        .iter()
+        .filter_map(|f| f["result"]["label"].as_str())
+        .collect();
+    assert_eq!(
+        labels,
+        ["success_tls wire floor", "success_hybrid_ex wire floor"]
+    );
+    let inside: Vec<usize> = floors
+        .iter()
+        .map(|floor| {
+            assert_eq!(floor["result"]["succeeded"], 12, "{floor}");
+            assert_eq!(floor["wire"]["tls"], true);
+            let plain = floor["wire"]["plain"].as_array().expect("plain");
+            assert_eq!(plain.len(), 1, "{floor}");
+            assert_eq!(plain[0]["received"], 19);
+            floor["wire"]["encrypted"].as_array().map_or(0, Vec::len)
+        })
+        .collect();
+    // MCS connect, attach user, client info, activation at least; CredSSP adds its own.
+    assert!(inside[0] >= 4 && inside[1] > inside[0], "{inside:?}");
+    let spreads: Vec<(String, String)> = report["spreads"]
+        .as_array()
+        .expect("spreads")
+        .iter()
+        .map(|s| {
+            assert!(s["median"].as_f64().is_some_and(|m| m > 0.0), "{s}");
+            (
+                s["label"].as_str().unwrap_or_default().to_owned(),
+                s["against"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("success_tls", "tls"),
+        ("success_tls", "wire"),
+        ("success_hybrid_ex", "tls"),
+        ("success_hybrid_ex", "wire"),
+        ("success_tls wire floor", "tls"),
+        ("success_hybrid_ex wire floor", "tls"),
+    ] {
+        assert!(
+            spreads.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?} in {spreads:?}"
+        );
+    }
+    assert_eq!(report["ratios"].as_array().map(Vec::len), Some(2));
+}
+
 #[test]
 fn bench_errors_are_grouped_by_stage_and_kind() {
     let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
