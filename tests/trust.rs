@@ -529,3 +529,81 @@ fn a_malformed_known_hosts_file_is_bad_input() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("line 1"), "{stderr}");
 }
+
+/// `rdpscope` with the system roots taken from `ca_file` only (rustls-native-certs reads
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`), as JSON.
+async fn probe_with_roots(ca_file: std::path::PathBuf, args: Vec<String>) -> serde_json::Value {
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_rdpscope"))
+            .args(&args)
+            .env("SSL_CERT_FILE", ca_file)
+            .env("SSL_CERT_DIR", "/nonexistent")
+            .env_remove("RDPSCOPE_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("rdpscope runs")
+    })
+    .await
+    .expect("join");
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "json ({e}): {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+/// A pin decides the certificate stage alone, so the system roots are not loaded for it:
+/// with the issuing CA as the only system root, the same server's chain is trusted
+/// without the pin and not evaluated with it (and then no finding claims the issuer is
+/// untrusted or missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pin_decides_without_loading_the_system_roots() {
+    let scenario: Scenario = "certificate_ca_signed".parse().expect("scenario");
+    let server = serve(scenario, None).await;
+    let target = server.addr().to_string();
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(rdpscope::fixtures::TEST_CA_FILE);
+    let args = |extra: &[&str]| -> Vec<String> {
+        ["probe", &target, "--json", "--until", "credssp"]
+            .iter()
+            .chain(extra)
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let findings = |report: &serde_json::Value| -> Vec<String> {
+        report["certificate"]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["code"].as_str().map(str::to_owned))
+            .collect()
+    };
+
+    let roots = probe_with_roots(ca.clone(), args(&[])).await;
+    assert_eq!(roots["certificate"]["trusted"], true, "{roots}");
+    assert!(!findings(&roots).contains(&"trust_not_evaluated".to_owned()));
+    let sha256 = roots["certificate"]["sha256"].as_str().expect("sha256");
+
+    let pin = format!("sha256:{sha256}");
+    let pinned = probe_with_roots(ca.clone(), args(&["--pin", &pin])).await;
+    assert_eq!(pinned["outcome"], "reached", "{pinned}");
+    assert_eq!(pinned["certificate"]["trusted"], false, "{pinned}");
+    let codes = findings(&pinned);
+    assert!(
+        codes.contains(&"pin_matched".to_owned())
+            && codes.contains(&"trust_not_evaluated".to_owned()),
+        "{codes:?}"
+    );
+    for claim in ["untrusted_issuer", "chain_incomplete", "chain_unverified"] {
+        assert!(!codes.contains(&claim.to_owned()), "{codes:?}");
+    }
+
+    // A pin that does not match still fails the stage, roots or not.
+    let other = format!("sha256:{}", "00".repeat(32));
+    let mismatch = probe_with_roots(ca, args(&["--pin", &other])).await;
+    assert_eq!(mismatch["error"]["stage"], "certificate", "{mismatch}");
+    assert!(findings(&mismatch).contains(&"pin_mismatch".to_owned()));
+}

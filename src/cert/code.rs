@@ -67,6 +67,8 @@ finding_codes! {
     EkuNotServerAuth = "eku_not_server_auth",
     /// The key usage does not allow the TLS key exchange.
     KeyUsageMissing = "key_usage_missing",
+    /// Trust was not evaluated: no trust store was loaded (`--pin` without `--ca-file`).
+    TrustNotEvaluated = "trust_not_evaluated",
     /// The leaf matches `--pin`.
     PinMatched = "pin_matched",
     /// The leaf does not match `--pin`.

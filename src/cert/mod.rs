@@ -146,7 +146,12 @@ pub(crate) struct Anchor {
 #[derive(Debug, Clone)]
 pub struct TrustStore {
     anchors: Arc<Vec<Anchor>>,
+    /// False for [`TrustStore::unconsulted`]: trust is not evaluated at all.
+    consulted: bool,
 }
+
+/// The one unconsulted store (one, so that the analysis cache recognises it).
+static UNCONSULTED: OnceLock<TrustStore> = OnceLock::new();
 
 impl TrustStore {
     /// The system roots (loaded once per process) plus `extra` CA certificates.
@@ -161,6 +166,7 @@ impl TrustStore {
         anchors.extend(extra.iter().cloned().filter_map(anchor));
         Self {
             anchors: Arc::new(anchors),
+            consulted: true,
         }
     }
 
@@ -177,6 +183,7 @@ impl TrustStore {
                 let loaded = rustls_native_certs::load_native_certs().certs;
                 TrustStore {
                     anchors: Arc::new(loaded.into_iter().filter_map(anchor).collect()),
+                    consulted: true,
                 }
             })
             .clone()
@@ -192,6 +199,7 @@ impl TrustStore {
     pub(crate) fn of(extra: &[CertificateDer<'static>]) -> Self {
         Self {
             anchors: Arc::new(extra.iter().cloned().filter_map(anchor).collect()),
+            consulted: true,
         }
     }
 
@@ -199,7 +207,26 @@ impl TrustStore {
     pub fn empty() -> Self {
         Self {
             anchors: Arc::new(Vec::new()),
+            consulted: true,
         }
+    }
+
+    /// No store at all: the analysis does not evaluate trust (what needs a trust anchor is
+    /// left out and one `trust_not_evaluated` finding says so). For `--pin` without
+    /// `--ca-file`, where the pin alone decides and loading the system roots would be
+    /// start-up work for nothing.
+    pub fn unconsulted() -> Self {
+        UNCONSULTED
+            .get_or_init(|| Self {
+                anchors: Arc::new(Vec::new()),
+                consulted: false,
+            })
+            .clone()
+    }
+
+    /// Whether trust is evaluated against this store (false for [`TrustStore::unconsulted`]).
+    pub fn consulted(&self) -> bool {
+        self.consulted
     }
 
     pub(crate) fn anchors_named<'a>(
@@ -420,19 +447,38 @@ fn analyze_until(
         return (info, timeless);
     };
     leaf::describe(leaf, &mut info, options.now);
-    let trust = chain::analyze(
+    let mut trust = chain::analyze(
         &parsed,
         options.trust,
         options.now,
         options.expiry_warning_days,
     );
+    if !options.trust.consulted() {
+        // Whether an issuer is a trusted CA, or a missing one a root the client would
+        // have: not known without a store, so not said.
+        trust.findings.retain(|f| {
+            !matches!(
+                f.code,
+                FindingCode::UntrustedIssuer | FindingCode::ChainIncomplete
+            )
+        });
+        trust.findings.push(finding(
+            Severity::Info,
+            FindingCode::TrustNotEvaluated,
+            "trust in the chain was not evaluated (no trust store loaded: the pin decides)"
+                .to_owned(),
+        ));
+    }
     info.trusted = trust.trusted;
     info.findings.extend(trust.findings);
     info.findings
         .extend(leaf::check(leaf, options, info.trusted));
     // "Not trusted" always comes with its reason: should the chain analysis ever stop
     // without one, that is itself an error finding.
-    if !info.trusted && info.findings.iter().all(|f| f.severity < Severity::Warning) {
+    if options.trust.consulted()
+        && !info.trusted
+        && info.findings.iter().all(|f| f.severity < Severity::Warning)
+    {
         info.findings.push(finding(
             Severity::Error,
             FindingCode::ChainUnverified,
@@ -483,6 +529,36 @@ mod tests {
             .into_iter()
             .map(|f| f.code.name().to_owned())
             .collect()
+    }
+
+    /// Without a store, what only a store can tell (an untrusted issuer, a missing
+    /// intermediate, "not trusted" without a reason) is not claimed, and one finding says
+    /// that trust was not evaluated; with an empty store the same chain's issuer is untrusted.
+    #[test]
+    fn an_unconsulted_store_claims_nothing_about_trust() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/ca-signed.crt");
+        let chain = read_pem_certificates(&path).expect("fixture");
+        let codes = |trust: &TrustStore| -> Vec<&'static str> {
+            let options = AnalysisOptions {
+                server_name: "localhost",
+                trust,
+                policy: CertPolicy::Default,
+                now: time::OffsetDateTime::now_utc(),
+                expiry_warning_days: 30,
+                pin: None,
+            };
+            analyze(&chain[..1], &options)
+                .findings
+                .iter()
+                .map(|f| f.code.name())
+                .collect()
+        };
+        let empty = codes(&TrustStore::empty());
+        assert!(empty.contains(&"untrusted_issuer"), "{empty:?}");
+        assert!(!empty.contains(&"trust_not_evaluated"), "{empty:?}");
+        let unconsulted = codes(&TrustStore::unconsulted());
+        assert_eq!(unconsulted, ["trust_not_evaluated"]);
+        assert!(!TrustStore::unconsulted().consulted() && TrustStore::empty().consulted());
     }
 
     fn ymd(year: i32, month: u8, day: u8) -> time::OffsetDateTime {

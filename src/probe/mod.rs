@@ -374,6 +374,7 @@ async fn probe_with_trail(
     let started_wall = std::time::SystemTime::now();
     if options.cert_policy != CertPolicy::Ignore
         && options.trust.is_none()
+        && options.pin.is_none()
         && !TrustStore::system_loaded()
     {
         // Load the system roots while TCP and X.224 run, not inside the certificate stage.

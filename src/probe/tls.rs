@@ -353,7 +353,12 @@ fn analyze(
     target: &Target,
     options: &ProbeOptions,
 ) -> crate::report::CertificateInfo {
-    let trust = options.trust.clone().unwrap_or_else(TrustStore::system);
+    // A pin decides the stage by itself: the system roots are not loaded for it.
+    let trust = match (&options.trust, &options.pin) {
+        (Some(trust), _) => trust.clone(),
+        (None, Some(_)) => TrustStore::unconsulted(),
+        (None, None) => TrustStore::system(),
+    };
     let info = cert::cache::analyze(
         chain,
         &cert::AnalysisOptions {

@@ -165,7 +165,17 @@ fn render(report: &Report, trace: bool) -> String {
         let _ = writeln!(
             out,
             "  trusted   {}",
-            if cert.trusted { "yes" } else { "no" }
+            if cert.trusted {
+                "yes"
+            } else if cert
+                .findings
+                .iter()
+                .any(|f| f.code == crate::cert::FindingCode::TrustNotEvaluated)
+            {
+                "not evaluated (--pin)"
+            } else {
+                "no"
+            }
         );
         if !cert.subject_alt_names.is_empty() {
             let _ = writeln!(
