@@ -30,7 +30,7 @@ pub fn is_unsafe(c: char) -> bool {
 /// result is one line of visible characters. Borrowed when nothing needed escaping.
 /// Escaping twice changes nothing more.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    if is_safe(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -44,6 +44,12 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether nothing in `text` needs escaping: printable ASCII is checked a byte at a time
+/// (most report text), anything else a character at a time.
+fn is_safe(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..0x7f).contains(&b)) || !text.chars().any(is_unsafe)
+}
+
 /// [`escape`] into an owned `String`.
 pub fn escaped(text: &str) -> String {
     escape(text).into_owned()
@@ -51,10 +57,10 @@ pub fn escaped(text: &str) -> String {
 
 /// [`escape`] of an owned `String`: the same `String` back when nothing needed escaping.
 pub fn escape_owned(text: String) -> String {
-    if text.chars().any(is_unsafe) {
-        escaped(&text)
-    } else {
+    if is_safe(&text) {
         text
+    } else {
+        escaped(&text)
     }
 }
 

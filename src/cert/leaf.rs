@@ -15,8 +15,8 @@ pub(super) fn describe(
     info: &mut CertificateInfo,
     now: time::OffsetDateTime,
 ) {
-    info.subject = crate::text::escaped(&leaf.subject().to_string());
-    info.issuer = crate::text::escaped(&leaf.issuer().to_string());
+    info.subject = crate::text::escape_owned(leaf.subject().to_string());
+    info.issuer = crate::text::escape_owned(leaf.issuer().to_string());
     info.serial = leaf.raw_serial_as_string().replace(':', "").to_uppercase();
     let not_before = leaf.validity().not_before.to_datetime();
     let not_after = leaf.validity().not_after.to_datetime();

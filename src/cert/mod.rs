@@ -319,7 +319,7 @@ pub(crate) fn finding(severity: Severity, code: FindingCode, message: String) ->
     Finding {
         severity,
         code,
-        message: crate::text::escaped(&message),
+        message: crate::text::escape_owned(message),
     }
 }
 
@@ -385,8 +385,8 @@ fn chain_entries(
             let sha1 = hex::encode_upper(sha1::Sha1::digest(der.as_ref()));
             match cert {
                 Some(cert) => ChainCertificate {
-                    subject: crate::text::escaped(&cert.subject().to_string()),
-                    issuer: crate::text::escaped(&cert.issuer().to_string()),
+                    subject: crate::text::escape_owned(cert.subject().to_string()),
+                    issuer: crate::text::escape_owned(cert.issuer().to_string()),
                     not_after: rfc3339(cert.validity().not_after.to_datetime()),
                     sha1,
                 },

@@ -316,8 +316,7 @@ impl Recorder {
     /// Sets (replaces) the detail line of a stage, [escaped](crate::text::escape): details
     /// quote what servers send.
     pub(crate) fn detail(&mut self, stage: Stage, detail: impl Into<String>) {
-        let detail: String = detail.into();
-        self.slot(stage).detail = Some(crate::text::escaped(&detail));
+        self.slot(stage).detail = Some(crate::text::escape_owned(detail.into()));
     }
 
     fn finish_current(&mut self, status: StageStatus) {

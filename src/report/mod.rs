@@ -187,11 +187,10 @@ impl ProbeError {
     ///
     /// The message is [escaped](crate::text::escape): it may quote what a server sent.
     pub fn new(stage: Stage, kind: FailureKind, message: impl Into<String>) -> Self {
-        let message: String = message.into();
         Self {
             stage,
             kind,
-            message: crate::text::escaped(&message),
+            message: crate::text::escape_owned(message.into()),
             code: None,
             finding: None,
             after_step: None,
