@@ -1034,20 +1034,32 @@ pub async fn run(
         .chain((0..floors.len()).map(Load::Floor))
         .chain(tls_server.iter().map(|_| Load::Tls))
         .collect();
+    // With ratios to steady, a round of every load first that counts for nothing: the
+    // first connections of a process pay for its one-time work (the system roots loaded
+    // on another thread while the first probes run, the first allocations), which would
+    // otherwise fall into one side of the first round's ratios.
+    let warm_up = BenchOptions {
+        connections: round_options.connections.max(options.concurrency * 4),
+        duration: None,
+        progress: false,
+        ..round_options.clone()
+    };
     let mut ran: Vec<Option<Ran>> = loads.iter().map(|_| None).collect();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); loads.len()];
-    for round in 0..rounds {
+    let first = if rounds > 1 { 0 } else { 1 };
+    for round in first..=rounds {
+        let round_options = if round == 0 { &warm_up } else { &round_options };
         // A B A B, then B A B A in the next round: drift and order effects land on both
         // sides of every ratio.
         let mut order: Vec<usize> = (0..loads.len()).collect();
-        if round % 2 == 1 {
+        if round % 2 == 0 {
             order.reverse();
         }
         for index in order {
             let result = match loads[index] {
                 Load::Run(i) => {
                     let (target, probe) = (targets[i].1.clone(), round_options.probe.clone());
-                    load_round(&round_options, move || {
+                    load_round(round_options, move || {
                         let (target, probe) = (target.clone(), probe.clone());
                         async move { probe_sample(&target, &probe).await }
                     })
@@ -1055,15 +1067,18 @@ pub async fn run(
                 }
                 Load::Floor(i) => {
                     let (wire, server) = &floors[i];
-                    load_wire(&round_options, server.addr(), wire.clone()).await?
+                    load_wire(round_options, server.addr(), wire.clone()).await?
                 }
                 Load::Tls => match &tls_server {
                     Some(server) => {
-                        load_wire(&round_options, server.addr(), Wire::tls_handshake()).await?
+                        load_wire(round_options, server.addr(), Wire::tls_handshake()).await?
                     }
                     None => continue,
                 },
             };
+            if round == 0 {
+                continue;
+            }
             rates[index].push(result.rate());
             ran[index] = Some(merge(ran[index].take(), result));
         }
