@@ -232,7 +232,10 @@ impl MockServerBuilder {
             config,
             |config, stream, peer| async move {
                 info!(%peer, scenario = config.name, "Connection accepted");
-                match conn::serve(stream, peer, &config).await {
+                // On the heap: the connection's state (the acceptor, the TLS connection,
+                // CredSSP) is kilobytes, which the task would otherwise copy whole when it
+                // is spawned and again when it ends.
+                match Box::pin(conn::serve(stream, peer, &config)).await {
                     Ok(()) => debug!(%peer, "Connection closed"),
                     Err(error) => info!(%peer, %error, "Connection ended early"),
                 }

@@ -108,10 +108,12 @@ where
     S: AsyncRead + Unpin,
 {
     // On the heap: a buffer here would sit in every connection's state for its whole life.
-    let mut sink = vec![0u8; 4096];
+    // Never zeroed: `read_buf` reads into its spare capacity.
+    let mut sink = Vec::with_capacity(4096);
     let _ = tokio::time::timeout(limit, async {
         loop {
-            match stream.read(&mut sink).await {
+            sink.clear();
+            match stream.read_buf(&mut sink).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
