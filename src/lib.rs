@@ -57,6 +57,7 @@ pub mod diagnosis;
 pub mod expect;
 mod failure;
 pub mod fixtures;
+mod framing;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -156,7 +156,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     let mut buf = WriteBuf::new();
     let mut pending = Vec::new();
 
-    let mut framed = TokioFramed::new(stream);
+    let mut framed = crate::framing::framed(stream);
     while acceptor.reached_security_upgrade().is_none() {
         step(&mut framed, &mut acceptor, &mut buf, &mut pending, config).await?;
     }
@@ -174,7 +174,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
     if let Fault::CredsspCut { after_message, end } = config.fault {
         // After the client's n-th message: in place of the server's n-th write.
         let allowed = usize::from(after_message).saturating_sub(1);
-        let mut framed = TokioFramed::new(CutCredssp::new(tls, allowed, end));
+        let mut framed = crate::framing::framed(CutCredssp::new(tls, allowed, end));
         let _ = credssp::accept(
             &mut framed,
             &mut acceptor,
@@ -188,7 +188,7 @@ async fn accept(stream: TcpStream, peer: SocketAddr, config: &Config) -> Result<
         Box::pin(wire::end(framed.into_inner().0, end, config.timeout)).await;
         return Ok(());
     }
-    let mut framed = TokioFramed::new(tls);
+    let mut framed = crate::framing::framed(tls);
     if acceptor.should_perform_credssp() {
         credssp::accept(
             &mut framed,

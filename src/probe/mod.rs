@@ -533,14 +533,14 @@ async fn run(
         rec.skip(Stage::Credssp, "no NLA under Standard RDP Security")
             .map_err(Stop::Reached)?;
         connector.mark_security_upgrade_as_done();
-        let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
+        let mut framed = crate::framing::framed(tcp);
         return activation::run(&mut framed, &mut connector, rec).await;
     }
 
     let tls::Upgraded { stream, leaf } =
         tls::upgrade(tcp, (address, selected), target, options, rec, facts).await?;
     connector.mark_security_upgrade_as_done();
-    let mut framed = ironrdp_tokio::TokioFramed::new(rec.trail().tap(stream, trail::Layer::Plain));
+    let mut framed = crate::framing::framed(rec.trail().tap(stream, trail::Layer::Plain));
 
     if connector.should_perform_credssp() {
         rec.enter(Stage::Credssp).map_err(Stop::Reached)?;
