@@ -288,7 +288,7 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
 {
-    let ran = load_round(options, connect).await?;
+    let ran = load_round(options, "load", connect).await?;
     Ok(ran.collector.into_result(
         label,
         options.concurrency,
@@ -324,7 +324,8 @@ impl Ran {
     }
 }
 
-async fn load_round<F, Fut>(options: &BenchOptions, connect: F) -> std::io::Result<Ran>
+/// One run of `connect` as `options` say, on load threads named `TAG-N`.
+async fn load_round<F, Fut>(options: &BenchOptions, tag: &str, connect: F) -> std::io::Result<Ran>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
@@ -355,7 +356,7 @@ where
         .unwrap_or_else(|| default_threads(0))
         .clamp(1, concurrency);
     let started = Instant::now();
-    let ran = run_load_threads(&shared, concurrency, threads).await;
+    let ran = run_load_threads(&shared, tag, concurrency, threads).await;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let memory = memory.finish(options.concurrency.max(1));
@@ -383,6 +384,7 @@ where
 /// has ended.
 async fn run_load_threads<F, Fut>(
     shared: &Arc<Shared<F>>,
+    tag: &str,
     concurrency: usize,
     threads: usize,
 ) -> std::io::Result<()>
@@ -396,7 +398,7 @@ where
         let shared = Arc::clone(shared);
         let (finished, finished_rx) = oneshot::channel::<()>();
         let handle = std::thread::Builder::new()
-            .name(format!("rdpscope-load-{thread}"))
+            .name(format!("{tag}-{thread}"))
             .spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -682,8 +684,13 @@ impl BaselineServer {
         let listener = crate::mock::listener(([127, 0, 0, 1], 0).into())?;
         // The same accept loop as the mock servers; each connection: the exchanges, then
         // wait for the client to close.
+        let name = if wire.exchanges() == 0 {
+            "server-tls"
+        } else {
+            "server-floor"
+        };
         let server = crate::mock::ServerThread::start(
-            "rdpscope-baseline".to_owned(),
+            name.to_owned(),
             listener,
             (acceptor, wire),
             |state, tcp, _| async move {
@@ -1056,10 +1063,12 @@ pub async fn run(
             order.reverse();
         }
         for index in order {
+            // The load threads' names tell the loads apart in a profile (`perf report
+            // --sort comm`): run-N, floor-N, tls.
             let result = match loads[index] {
                 Load::Run(i) => {
                     let (target, probe) = (targets[i].1.clone(), round_options.probe.clone());
-                    load_round(round_options, move || {
+                    load_round(round_options, &format!("run-{i}"), move || {
                         let (target, probe) = (target.clone(), probe.clone());
                         async move { probe_sample(&target, &probe).await }
                     })
@@ -1067,11 +1076,18 @@ pub async fn run(
                 }
                 Load::Floor(i) => {
                     let (wire, server) = &floors[i];
-                    load_wire(round_options, server.addr(), wire.clone()).await?
+                    load_wire(
+                        round_options,
+                        &format!("floor-{i}"),
+                        server.addr(),
+                        wire.clone(),
+                    )
+                    .await?
                 }
                 Load::Tls => match &tls_server {
                     Some(server) => {
-                        load_wire(round_options, server.addr(), Wire::tls_handshake()).await?
+                        load_wire(round_options, "tls", server.addr(), Wire::tls_handshake())
+                            .await?
                     }
                     None => continue,
                 },
@@ -1178,9 +1194,14 @@ fn default_rounds(options: &BenchOptions) -> usize {
 }
 
 /// One round of connections replaying `wire` against a baseline server started with it.
-async fn load_wire(options: &BenchOptions, addr: SocketAddr, wire: Wire) -> std::io::Result<Ran> {
+async fn load_wire(
+    options: &BenchOptions,
+    tag: &str,
+    addr: SocketAddr,
+    wire: Wire,
+) -> std::io::Result<Ran> {
     let wire = Arc::new(wire);
-    load_round(options, move || {
+    load_round(options, tag, move || {
         let wire = Arc::clone(&wire);
         async move { BaselineServer::connection(addr, &wire).await }
     })
