@@ -264,8 +264,9 @@ struct BenchArgs {
     #[arg(long, value_parser = ["tls", "wire"])]
     baseline: Option<String>,
     /// With --baseline: split the load into this many short rounds, each running every
-    /// scenario and the baseline in turn; the ratio is the median of the rounds' (default:
-    /// about 50 connections per round, at most 40 rounds)
+    /// scenario and the baseline in turn, after one warm-up round; the ratio is the mean of
+    /// the middle half of the rounds' (default: about 50 connections per round, at most 40
+    /// rounds)
     #[arg(long, value_parser = at_least_one)]
     rounds: Option<usize>,
     /// Print the results as JSON

@@ -105,6 +105,7 @@ fn bench_with_wire_floors() {
         .iter()
         .map(|s| {
             assert!(s["median"].as_f64().is_some_and(|m| m > 0.0), "{s}");
+            assert!(s["mean"].as_f64().is_some_and(|m| m > 0.0), "{s}");
             (
                 s["label"].as_str().unwrap_or_default().to_owned(),
                 s["against"].as_str().unwrap_or_default().to_owned(),
