@@ -9,8 +9,10 @@ use ironrdp_tokio::TokioFramed;
 
 /// The first read buffer's size: the connection sequence's PDUs (MCS Connect Initial and
 /// Response, Client Info, Demand and Confirm Active, TSRequests) are a few hundred bytes;
-/// a larger one grows the buffer as before.
-const FIRST_BUFFER: usize = 1024;
+/// a larger one grows the buffer as before. 512 rather than 1024: the same instructions per
+/// connection (2,040,981 against 2,039,452) and 1.6 KiB less per concurrent connection with
+/// both sides in one process (52.4 against 54.0 KiB over TLS, 6,000 concurrent).
+const FIRST_BUFFER: usize = 512;
 
 /// `stream` framed for IronRDP, its read buffer sized for a whole PDU.
 pub(crate) fn framed<S>(stream: S) -> TokioFramed<S>
