@@ -14,7 +14,9 @@ use rustls::pki_types::ServerName;
 use serde::Serialize;
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::oneshot;
+use tracing::warn;
 
+use crate::affinity::Placement;
 use crate::report::{Outcome, StageStatus};
 use crate::target::Target;
 use crate::{FailureKind, ProbeOptions, Stage};
@@ -41,6 +43,9 @@ pub struct BenchOptions {
     /// drift lands on both sides of each ratio; `None`: about 50 connections (or 250 ms) per
     /// round, at most 40 rounds.
     pub rounds: Option<usize>,
+    /// Against the built-in servers: keep the load threads and the server threads to CPUs
+    /// of their own ([`Placement::split`]); false leaves them to the scheduler.
+    pub affinity: bool,
 }
 
 /// The load-generator threads to use when none are given: the available cores, less
@@ -288,7 +293,7 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
 {
-    let ran = load_round(options, "load", connect).await?;
+    let ran = load_round(options, None, "load", connect).await?;
     Ok(ran.collector.into_result(
         label,
         options.concurrency,
@@ -324,8 +329,14 @@ impl Ran {
     }
 }
 
-/// One run of `connect` as `options` say, on load threads named `TAG-N`.
-async fn load_round<F, Fut>(options: &BenchOptions, tag: &str, connect: F) -> std::io::Result<Ran>
+/// One run of `connect` as `options` say, on load threads named `TAG-N` (kept to the CPUs
+/// `placement` gives them).
+async fn load_round<F, Fut>(
+    options: &BenchOptions,
+    placement: Option<&Placement>,
+    tag: &str,
+    connect: F,
+) -> std::io::Result<Ran>
 where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Sample> + Send,
@@ -356,7 +367,7 @@ where
         .unwrap_or_else(|| default_threads(0))
         .clamp(1, concurrency);
     let started = Instant::now();
-    let ran = run_load_threads(&shared, tag, concurrency, threads).await;
+    let ran = run_load_threads(&shared, placement, tag, concurrency, threads).await;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let memory = memory.finish(options.concurrency.max(1));
@@ -384,6 +395,7 @@ where
 /// has ended.
 async fn run_load_threads<F, Fut>(
     shared: &Arc<Shared<F>>,
+    placement: Option<&Placement>,
     tag: &str,
     concurrency: usize,
     threads: usize,
@@ -397,9 +409,15 @@ where
         let share = concurrency / threads + usize::from(thread < concurrency % threads);
         let shared = Arc::clone(shared);
         let (finished, finished_rx) = oneshot::channel::<()>();
+        let cpu = placement.map(|placement| placement.load_cpu(thread));
         let handle = std::thread::Builder::new()
             .name(format!("{tag}-{thread}"))
             .spawn(move || {
+                if let Some(cpu) = cpu {
+                    if let Err(error) = crate::affinity::pin_current_thread(cpu) {
+                        warn!(cpu, %error, "Cannot keep a load thread to its CPU");
+                    }
+                }
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
@@ -719,6 +737,11 @@ impl BaselineServer {
         self.server.addr()
     }
 
+    /// Keeps the server's thread to `cpu`.
+    pub(crate) fn pin(&self, cpu: usize) -> std::io::Result<()> {
+        self.server.pin(cpu)
+    }
+
     /// One connection to a server started with `wire`: TCP connect, the exchanges, the TLS
     /// handshake with the probe's own TLS configuration (no resumption, the same signature
     /// checks), the exchanges inside it; then the client drops the connection. As a
@@ -819,6 +842,9 @@ pub struct BenchReport {
     /// the TLS baseline, and with wire floors, every run to its floor and every floor to the
     /// TLS baseline.
     pub spreads: Vec<RatioSpread>,
+    /// The CPUs the load and the in-process servers were kept to (`None`: the scheduler's
+    /// choice).
+    pub placement: Option<Placement>,
 }
 
 /// One run's wire floor: the bytes it replays, and its load.
@@ -1008,6 +1034,11 @@ pub async fn run(
         ),
         ..options.clone()
     };
+    // In-process servers on a CPU of their own, the load threads on the others.
+    let mut placement = match target {
+        None if options.affinity => Placement::split(),
+        _ => None,
+    };
     // The targets: the given one, or each built-in scenario on an in-process server.
     let mut servers = Vec::new();
     let mut targets: Vec<(String, Target)> = Vec::new();
@@ -1020,6 +1051,7 @@ pub async fn run(
                     .start()
                     .await?;
                 targets.push((scenario.name().to_owned(), Target::from(server.addr())));
+                place(&mut placement, |cpu| server.pin(cpu));
                 servers.push(server);
             }
         }
@@ -1028,6 +1060,9 @@ pub async fn run(
         Some(_) => Some(BaselineServer::start(Wire::tls_handshake()).await?),
         None => None,
     };
+    if let Some(server) = &tls_server {
+        place(&mut placement, |cpu| server.pin(cpu));
+    }
     // Each run's wire floor: its exchanges as one probe of its target made them.
     let mut floors = Vec::new();
     if baseline == Some(Baseline::Wire) {
@@ -1040,6 +1075,7 @@ pub async fn run(
                 ))
             })?;
             let server = BaselineServer::start(wire.clone()).await?;
+            place(&mut placement, |cpu| server.pin(cpu));
             floors.push((wire, server));
         }
     }
@@ -1089,16 +1125,22 @@ pub async fn run(
             let result = match loads[index] {
                 Load::Run(i) => {
                     let (target, probe) = (targets[i].1.clone(), round_options.probe.clone());
-                    load_round(round_options, &format!("run-{i}"), move || {
-                        let (target, probe) = (target.clone(), probe.clone());
-                        async move { probe_sample(&target, &probe).await }
-                    })
+                    load_round(
+                        round_options,
+                        placement.as_ref(),
+                        &format!("run-{i}"),
+                        move || {
+                            let (target, probe) = (target.clone(), probe.clone());
+                            async move { probe_sample(&target, &probe).await }
+                        },
+                    )
                     .await?
                 }
                 Load::Floor(i) => {
                     let (wire, server) = &floors[i];
                     load_wire(
                         round_options,
+                        placement.as_ref(),
                         &format!("floor-{i}"),
                         server.addr(),
                         wire.clone(),
@@ -1107,8 +1149,14 @@ pub async fn run(
                 }
                 Load::Tls => match &tls_server {
                     Some(server) => {
-                        load_wire(round_options, "tls", server.addr(), Wire::tls_handshake())
-                            .await?
+                        load_wire(
+                            round_options,
+                            placement.as_ref(),
+                            "tls",
+                            server.addr(),
+                            Wire::tls_handshake(),
+                        )
+                        .await?
                     }
                     None => continue,
                 },
@@ -1200,7 +1248,19 @@ pub async fn run(
         floors: floor_results,
         ratios,
         spreads,
+        placement,
     })
+}
+
+/// Keeps a server's thread to `placement`'s server CPU; if that fails, nothing is placed
+/// (the threads placed so far stay, the report says none is).
+fn place(placement: &mut Option<Placement>, pin: impl FnOnce(usize) -> std::io::Result<()>) {
+    if let Some(cpu) = placement.as_ref().map(|placement| placement.servers) {
+        if let Err(error) = pin(cpu) {
+            warn!(cpu, %error, "Cannot keep a server thread to its CPU; leaving the threads to the scheduler");
+            *placement = None;
+        }
+    }
 }
 
 /// About 50 connections (or 250 ms) per round, between 1 and 40 rounds: on a noisy two-core
@@ -1217,12 +1277,13 @@ fn default_rounds(options: &BenchOptions) -> usize {
 /// One round of connections replaying `wire` against a baseline server started with it.
 async fn load_wire(
     options: &BenchOptions,
+    placement: Option<&Placement>,
     tag: &str,
     addr: SocketAddr,
     wire: Wire,
 ) -> std::io::Result<Ran> {
     let wire = Arc::new(wire);
-    load_round(options, tag, move || {
+    load_round(options, placement, tag, move || {
         let wire = Arc::clone(&wire);
         async move { BaselineServer::connection(addr, &wire).await }
     })
@@ -1335,6 +1396,15 @@ pub fn render(report: &BenchReport) -> String {
             spread.max * 100.0
         );
     }
+    if let Some(placement) = &report.placement {
+        let cpus: Vec<String> = placement.load.iter().map(usize::to_string).collect();
+        let _ = writeln!(
+            out,
+            "threads: load on CPU {}, in-process servers on CPU {} (--no-affinity: the scheduler's choice)",
+            cpus.join(","),
+            placement.servers
+        );
+    }
     out
 }
 
@@ -1342,6 +1412,73 @@ pub fn render(report: &BenchReport) -> String {
 mod tests {
     use super::*;
     use crate::report::{Direction, TraceEntry};
+
+    /// The threads a placement names run where it says: every load thread on its load CPU
+    /// (recorded from inside each connection), the baseline server's thread on the servers'
+    /// CPU (read from /proc, by the thread's name).
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn placed_threads_run_on_their_cpus() {
+        let Some(cpus) = crate::affinity::allowed_cpus() else {
+            return;
+        };
+        // Whatever this machine allows, one CPU for the load and another (or the same, on
+        // one CPU) for the server.
+        let placement = Placement {
+            load: vec![cpus[0]],
+            servers: *cpus.last().expect("one at least"),
+        };
+        let server = BaselineServer::start(Wire::tls_handshake())
+            .await
+            .expect("starts");
+        server.pin(placement.servers).expect("pins");
+        let status = std::fs::read_dir("/proc/self/task")
+            .expect("tasks")
+            .filter_map(Result::ok)
+            .find(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.trim() == "server-tls")
+            })
+            .and_then(|task| std::fs::read_to_string(task.path().join("status")).ok())
+            .expect("the server's thread");
+        let allowed = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .map(str::trim);
+        assert_eq!(allowed, Some(placement.servers.to_string().as_str()));
+
+        let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+        let options = BenchOptions {
+            connections: 6,
+            concurrency: 3,
+            duration: None,
+            probe: ProbeOptions::default(),
+            progress: false,
+            threads: Some(3),
+            rounds: None,
+            affinity: true,
+        };
+        let recorded = Arc::clone(&seen);
+        let ran = load_round(&options, Some(&placement), "test", move || {
+            let recorded = Arc::clone(&recorded);
+            async move {
+                let cpus = crate::affinity::allowed_cpus();
+                recorded.lock().expect("not poisoned").insert(cpus);
+                Sample {
+                    ok: true,
+                    total: Duration::ZERO,
+                    stages: Vec::new(),
+                    error: None,
+                    warnings: Vec::new(),
+                }
+            }
+        })
+        .await
+        .expect("runs");
+        assert_eq!(ran.collector.succeeded, 6);
+        let seen = seen.lock().expect("not poisoned").clone();
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), [Some(vec![cpus[0]])]);
+    }
 
     fn entry(stage: Stage, direction: Direction, size: usize) -> TraceEntry {
         TraceEntry {

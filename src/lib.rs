@@ -47,6 +47,8 @@ macro_rules! named {
 
 // Support for the `rdpscope` binary, not a stable API.
 #[doc(hidden)]
+pub mod affinity;
+#[doc(hidden)]
 pub mod bench;
 pub mod capture;
 pub mod cert;

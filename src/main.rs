@@ -269,6 +269,10 @@ struct BenchArgs {
     /// rounds)
     #[arg(long, value_parser = at_least_one)]
     rounds: Option<usize>,
+    /// Leave the threads to the scheduler (by default, with the built-in servers, the load
+    /// threads run on every allowed CPU but the last and the servers on the last)
+    #[arg(long)]
+    no_affinity: bool,
     /// Print the results as JSON
     #[arg(long)]
     json: bool,
@@ -742,6 +746,7 @@ async fn bench(args: BenchArgs) -> Outcome {
         progress: !args.json && std::io::stderr().is_terminal(),
         threads: args.threads,
         rounds: args.rounds,
+        affinity: !args.no_affinity,
     };
     let baseline = args.baseline.as_deref().map(|name| match name {
         "wire" => rdpscope::bench::Baseline::Wire,

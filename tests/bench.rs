@@ -49,6 +49,16 @@ fn bench_against_the_built_in_servers_reports_every_figure() {
     }
     assert_eq!(report["baseline"]["succeeded"], 20);
     assert_eq!(report["ratios"].as_array().map(Vec::len), Some(2));
+    // With two CPUs or more the in-process servers get one and the load the others.
+    let placement = &report["placement"];
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus >= 2 {
+        let load = placement["load"].as_array().expect("placed");
+        assert!(
+            !load.is_empty() && !load.contains(&placement["servers"]),
+            "{placement}"
+        );
+    }
 }
 
 /// `--baseline wire`: each scenario's wire floor replays the exchanges of its connections
@@ -66,6 +76,7 @@ fn bench_with_wire_floors() {
             "3",
             "--baseline",
             "wire",
+            "--no-affinity",
             "--json",
         ])
         .output()
@@ -126,6 +137,10 @@ fn bench_with_wire_floors() {
         );
     }
     assert_eq!(report["ratios"].as_array().map(Vec::len), Some(2));
+    assert!(
+        report["placement"].is_null(),
+        "--no-affinity places nothing"
+    );
 }
 
 #[test]

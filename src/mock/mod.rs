@@ -298,6 +298,13 @@ impl MockServerHandle {
         self.scenario
     }
 
+    /// Keeps the serving thread to `cpu` (nothing to do for a port nothing listens on).
+    pub(crate) fn pin(&self, cpu: usize) -> io::Result<()> {
+        self.server
+            .as_ref()
+            .map_or(Ok(()), |server| server.pin(cpu))
+    }
+
     /// The DER of the (leaf) certificate the server presents in the TLS handshake.
     pub fn certificate_der(&self) -> &[u8] {
         self.chain_der.first().map_or(&[], Vec::as_slice)

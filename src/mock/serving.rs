@@ -98,6 +98,14 @@ impl ServerThread {
         self.addr
     }
 
+    /// Keeps the serving thread to `cpu` (see [`crate::affinity`]).
+    pub(crate) fn pin(&self, cpu: usize) -> io::Result<()> {
+        match &self.thread {
+            Some(thread) => crate::affinity::pin_thread(thread, cpu),
+            None => Ok(()),
+        }
+    }
+
     /// Stops the server and waits, without blocking the caller's runtime, until its thread
     /// has ended.
     pub(crate) async fn shutdown(mut self) {
