@@ -1121,7 +1121,7 @@ pub async fn run(
         }
         for index in order {
             // The load threads' names tell the loads apart in a profile (`perf report
-            // --sort comm`): run-N, floor-N, tls.
+            // --sort comm`): run-N-T, floor-N-T, tls-T (thread T of the load).
             let result = match loads[index] {
                 Load::Run(i) => {
                     let (target, probe) = (targets[i].1.clone(), round_options.probe.clone());
