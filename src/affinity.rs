@@ -61,25 +61,8 @@ pub(crate) fn allowed_cpus() -> Option<Vec<usize>> {
 /// Keeps the calling thread to `cpu`.
 #[cfg(target_os = "linux")]
 pub(crate) fn pin_current_thread(cpu: usize) -> std::io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
-    }
-    // SAFETY: as in allowed_cpus; `cpu` is below CPU_SETSIZE, and pid 0 is the calling thread.
-    let result = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn pin_current_thread(_cpu: usize) -> std::io::Result<()> {
-    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    // SAFETY: pthread_self has no preconditions and names the calling thread.
+    pin(unsafe { libc::pthread_self() }, cpu)
 }
 
 /// Keeps `thread` (running or about to) to `cpu`.
@@ -89,24 +72,33 @@ pub(crate) fn pin_thread<T>(
     cpu: usize,
 ) -> std::io::Result<()> {
     use std::os::unix::thread::JoinHandleExt as _;
+    // The handle has not been joined, so its pthread_t names a live (or not yet reaped)
+    // thread.
+    pin(thread.as_pthread_t(), cpu)
+}
+
+/// Keeps `thread`, a thread of this process not yet joined, to `cpu`.
+#[cfg(target_os = "linux")]
+fn pin(thread: libc::pthread_t, cpu: usize) -> std::io::Result<()> {
     if cpu >= libc::CPU_SETSIZE as usize {
         return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
     }
-    // SAFETY: as in pin_current_thread; the handle has not been joined, so its pthread_t
-    // names a live (or not yet reaped) thread.
+    // SAFETY: as in allowed_cpus; `cpu` is below CPU_SETSIZE, and the caller passes a
+    // thread that has not been joined.
     let result = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        libc::pthread_setaffinity_np(
-            thread.as_pthread_t(),
-            std::mem::size_of::<libc::cpu_set_t>(),
-            &set,
-        )
+        libc::pthread_setaffinity_np(thread, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
     match result {
         0 => Ok(()),
         errno => Err(std::io::Error::from_raw_os_error(errno)),
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn pin_current_thread(_cpu: usize) -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
 }
 
 #[cfg(not(target_os = "linux"))]
