@@ -371,11 +371,7 @@ async fn probe_with_trail(
 ) -> (Report, Option<crate::capture::Capture>) {
     let started = Instant::now();
     let started_wall = std::time::SystemTime::now();
-    if options.cert_policy != CertPolicy::Ignore
-        && options.trust.is_none()
-        && options.pin.is_none()
-        && !TrustStore::system_loaded()
-    {
+    if tls::needs_system_roots(options) && !TrustStore::system_loaded() {
         // Load the system roots while TCP and X.224 run, not inside the certificate stage.
         drop(tokio::task::spawn_blocking(TrustStore::system));
     }

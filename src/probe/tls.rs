@@ -348,16 +348,22 @@ pub(crate) async fn upgrade(
     })
 }
 
+/// Whether the certificate analysis consults the system roots: it analyses the chain (the
+/// policy is not `ignore`), with no `--ca-file` store and no pin to decide instead.
+pub(super) fn needs_system_roots(options: &ProbeOptions) -> bool {
+    options.cert_policy != CertPolicy::Ignore && options.trust.is_none() && options.pin.is_none()
+}
+
 fn analyze(
     chain: &[CertificateDer<'_>],
     target: &Target,
     options: &ProbeOptions,
 ) -> crate::report::CertificateInfo {
-    // A pin decides the stage by itself: the system roots are not loaded for it.
-    let trust = match (&options.trust, &options.pin) {
-        (Some(trust), _) => trust.clone(),
-        (None, Some(_)) => TrustStore::unconsulted(),
-        (None, None) => TrustStore::system(),
+    let trust = match &options.trust {
+        Some(trust) => trust.clone(),
+        None if needs_system_roots(options) => TrustStore::system(),
+        // A pin decides the stage by itself: no store is loaded for it.
+        None => TrustStore::unconsulted(),
     };
     let info = cert::cache::analyze(
         chain,
