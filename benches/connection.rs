@@ -85,10 +85,9 @@ fn connections(c: &mut Criterion) {
         .block_on(BaselineServer::start(Wire::tls_handshake()))
         .expect("baseline server");
     let addr = baseline.addr();
-    let tls = Wire::tls_handshake();
     group.bench_function("raw TLS handshake (baseline)", |b| {
         b.to_async(&runtime).iter(|| async {
-            let sample = BaselineServer::connection(addr, &tls).await;
+            let sample = BaselineServer::connection(addr, baseline.wire()).await;
             assert!(sample.ok, "{:?}", sample.error);
         });
     });
@@ -116,12 +115,12 @@ fn connections(c: &mut Criterion) {
         let wire = Wire::of(&runtime.block_on(rdpscope::probe(&target, &options)))
             .expect("the probe reaches connected");
         let floor = runtime
-            .block_on(BaselineServer::start(wire.clone()))
+            .block_on(BaselineServer::start(wire))
             .expect("wire floor server");
         let floor_addr = floor.addr();
         group.bench_function(format!("wire floor ({})", scenario.name()), |b| {
             b.to_async(&runtime).iter(|| async {
-                let sample = BaselineServer::connection(floor_addr, &wire).await;
+                let sample = BaselineServer::connection(floor_addr, floor.wire()).await;
                 assert!(sample.ok, "{:?}", sample.error);
             });
         });

@@ -690,6 +690,7 @@ impl Wire {
 /// self-signed ECDSA P-256, the same TLS configuration): the server side of the baselines.
 pub struct BaselineServer {
     server: crate::mock::ServerThread,
+    wire: Arc<Wire>,
 }
 
 impl BaselineServer {
@@ -707,10 +708,11 @@ impl BaselineServer {
         } else {
             "server-floor"
         };
+        let wire = Arc::new(wire);
         let server = crate::mock::ServerThread::start(
             name.to_owned(),
             listener,
-            (acceptor, wire),
+            (acceptor, Arc::clone(&wire)),
             |state, tcp, _| async move {
                 let (acceptor, wire) = &*state;
                 let _ = tokio::time::timeout(Duration::from_secs(30), async {
@@ -729,12 +731,17 @@ impl BaselineServer {
                 .await;
             },
         )?;
-        Ok(Self { server })
+        Ok(Self { server, wire })
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
         self.server.addr()
+    }
+
+    /// The exchanges the server answers.
+    pub fn wire(&self) -> &Wire {
+        &self.wire
     }
 
     /// Keeps the server's thread to `cpu`.
@@ -1074,9 +1081,9 @@ pub async fn run(
                     report.verdict()
                 ))
             })?;
-            let server = BaselineServer::start(wire.clone()).await?;
+            let server = BaselineServer::start(wire).await?;
             place(&mut placement, |cpu| server.pin(cpu));
-            floors.push((wire, server));
+            floors.push(server);
         }
     }
     // Without a baseline there is no ratio to steady: one round.
@@ -1137,26 +1144,17 @@ pub async fn run(
                     .await?
                 }
                 Load::Floor(i) => {
-                    let (wire, server) = &floors[i];
                     load_wire(
                         round_options,
                         placement.as_ref(),
                         &format!("floor-{i}"),
-                        server.addr(),
-                        wire.clone(),
+                        &floors[i],
                     )
                     .await?
                 }
                 Load::Tls => match &tls_server {
                     Some(server) => {
-                        load_wire(
-                            round_options,
-                            placement.as_ref(),
-                            "tls",
-                            server.addr(),
-                            Wire::tls_handshake(),
-                        )
-                        .await?
+                        load_wire(round_options, placement.as_ref(), "tls", server).await?
                     }
                     None => continue,
                 },
@@ -1229,7 +1227,7 @@ pub async fn run(
                     ));
                 }
                 floor_results.push(WireFloor {
-                    wire: floors[i].0.clone(),
+                    wire: floors[i].wire().clone(),
                     result: result(label, done),
                 });
             }
@@ -1274,15 +1272,14 @@ fn default_rounds(options: &BenchOptions) -> usize {
     rounds.clamp(1, 40)
 }
 
-/// One round of connections replaying `wire` against a baseline server started with it.
+/// One round of connections replaying `server`'s wire against it.
 async fn load_wire(
     options: &BenchOptions,
     placement: Option<&Placement>,
     tag: &str,
-    addr: SocketAddr,
-    wire: Wire,
+    server: &BaselineServer,
 ) -> std::io::Result<Ran> {
-    let wire = Arc::new(wire);
+    let (addr, wire) = (server.addr(), Arc::clone(&server.wire));
     load_round(options, placement, tag, move || {
         let wire = Arc::clone(&wire);
         async move { BaselineServer::connection(addr, &wire).await }
