@@ -3,19 +3,12 @@
 
 use std::process::Command;
 
-#[test]
-fn bench_against_the_built_in_servers_reports_every_figure() {
+/// `rdpscope bench ARGS --json`, which must succeed, as JSON.
+fn bench_json(args: &[&str]) -> serde_json::Value {
     let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
-        .args([
-            "bench",
-            "--connections",
-            "20",
-            "--concurrency",
-            "4",
-            "--baseline",
-            "tls",
-            "--json",
-        ])
+        .arg("bench")
+        .args(args)
+        .arg("--json")
         .output()
         .expect("runs");
     assert_eq!(
@@ -24,7 +17,19 @@ fn bench_against_the_built_in_servers_reports_every_figure() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+#[test]
+fn bench_against_the_built_in_servers_reports_every_figure() {
+    let report = bench_json(&[
+        "--connections",
+        "20",
+        "--concurrency",
+        "4",
+        "--baseline",
+        "tls",
+    ]);
     let runs = report["runs"].as_array().expect("runs");
     let labels: Vec<&str> = runs.iter().filter_map(|r| r["label"].as_str()).collect();
     assert_eq!(labels, ["success_tls", "success_hybrid_ex"]);
@@ -67,27 +72,15 @@ fn bench_against_the_built_in_servers_reports_every_figure() {
 /// to the TLS handshake and to its floor, every floor one to the TLS handshake.
 #[test]
 fn bench_with_wire_floors() {
-    let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
-        .args([
-            "bench",
-            "--connections",
-            "12",
-            "--concurrency",
-            "3",
-            "--baseline",
-            "wire",
-            "--no-affinity",
-            "--json",
-        ])
-        .output()
-        .expect("runs");
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let report = bench_json(&[
+        "--connections",
+        "12",
+        "--concurrency",
+        "3",
+        "--baseline",
+        "wire",
+        "--no-affinity",
+    ]);
     let floors = report["floors"].as_array().expect("floors");
     let labels: Vec<&str> = floors
         .iter()
@@ -176,20 +169,14 @@ fn bench_errors_are_grouped_by_stage_and_kind() {
 
 #[test]
 fn bench_until_a_stage_and_bad_input() {
-    let output = Command::new(env!("CARGO_BIN_EXE_rdpscope"))
-        .args([
-            "bench",
-            "--scenario",
-            "success_tls",
-            "--connections",
-            "5",
-            "--until",
-            "tls",
-            "--json",
-        ])
-        .output()
-        .expect("runs");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let report = bench_json(&[
+        "--scenario",
+        "success_tls",
+        "--connections",
+        "5",
+        "--until",
+        "tls",
+    ]);
     assert_eq!(report["runs"][0]["succeeded"], 5);
     for args in [
         vec!["bench", "--connections", "0"],
